@@ -1,0 +1,68 @@
+/// The outcome of a non-streamed chat request.
+public struct ChatResult: Sendable {
+    /// The first choice's text.
+    public var text: String
+    /// The whole response, including vendor fields in `extraFields`.
+    public var response: ChatCompletionResponse
+    public var usage: Usage?
+    public var finishReason: String?
+    /// Time from sending the request to having the whole response.
+    public var latency: Duration
+    /// The `x-request-id` the request was sent with.
+    public var requestID: String
+    public var model: String
+}
+
+/// The outcome of a non-streamed text completion.
+public struct CompletionResult: Sendable {
+    public var text: String
+    public var response: CompletionResponse
+    public var usage: Usage?
+    public var finishReason: String?
+    public var latency: Duration
+    public var requestID: String
+    public var model: String
+}
+
+/// Collects a chat stream into its text, usage and finish reason.
+///
+/// ```swift
+/// var answer = ChatStreamAccumulator()
+/// for try await chunk in client.streamChat(messages) { answer.add(chunk); print(chunk.contentDelta, terminator: "") }
+/// print(answer.usage?.completionTokens ?? 0)
+/// ```
+public struct ChatStreamAccumulator: Sendable {
+    public private(set) var text = ""
+    public private(set) var reasoning = ""
+    public private(set) var usage: Usage?
+    public private(set) var finishReason: String?
+    public private(set) var model: String?
+    public private(set) var id: String?
+    /// Events that carried at least one choice.
+    public private(set) var choiceEvents = 0
+    /// Events that added content or reasoning text.
+    public private(set) var contentEvents = 0
+
+    public init() {}
+
+    public mutating func add(_ chunk: ChatCompletionChunk) {
+        if id == nil, !chunk.id.isEmpty { id = chunk.id }
+        if model == nil, !chunk.model.isEmpty { model = chunk.model }
+        if let usage = chunk.usage { self.usage = usage }
+        guard !chunk.choices.isEmpty else { return }
+        choiceEvents += 1
+        for choice in chunk.choices where choice.index == 0 {
+            var added = false
+            if let content = choice.delta.content, !content.isEmpty {
+                text += content
+                added = true
+            }
+            if let reasoning = choice.delta.reasoningContent, !reasoning.isEmpty {
+                self.reasoning += reasoning
+                added = true
+            }
+            if added { contentEvents += 1 }
+            if let reason = choice.finishReason { finishReason = reason }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import struct Foundation.Data
+import class Foundation.JSONDecoder
+import class Foundation.JSONEncoder
+public import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Synchronization
+
+/// A client for any OpenAI-compatible LLM server (vLLM, SGLang, LMDeploy, llama.cpp, Ollama,
+/// OpenAI, DashScope).
+///
+/// ```swift
+/// try await withIntelligentLLMClient(configuration: .init(baseURL: "http://127.0.0.1:8000/v1")) { client in
+///     let answer = try await client.chat("Name three prime numbers.")
+///     print(answer.text, answer.usage?.completionTokens ?? 0)
+///     for try await chunk in client.streamChat([.user("Count to five.")]) {
+///         print(chunk.contentDelta, terminator: "")
+///     }
+/// }
+/// ```
+///
+/// One client holds one pooled HTTP client: create it once and share it; call ``shutdown()``
+/// when done (or use ``withIntelligentLLMClient(configuration:logger:_:)``).
+public final class IntelligentLLMClient: Sendable {
+    public let configuration: LLMClientConfiguration
+    let transport: HTTPTransport
+    let logger: Logger
+    private let discoveredModel = Mutex<String?>(nil)
+
+    /// Creates a client; a bad base URL or setting is an error naming the field.
+    public init(configuration: LLMClientConfiguration, logger: Logger = Logger(label: "sagellm.client")) throws(SageLLMError) {
+        try configuration.defaultOptions.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.transport = try HTTPTransport(
+            baseURL: configuration.baseURL, apiKey: configuration.apiKey, configuration: configuration.transport,
+            logger: logger)
+    }
+
+    /// Creates a client for `baseURL`.
+    public convenience init(
+        baseURL: String, model: String? = nil, apiKey: String? = nil, logger: Logger = Logger(label: "sagellm.client")
+    ) throws(SageLLMError) {
+        try self.init(
+            configuration: LLMClientConfiguration(baseURL: baseURL, model: model, apiKey: apiKey.map { APIKey($0) }),
+            logger: logger)
+    }
+
+    /// The normalized base URL requests go to.
+    public var baseURL: String { transport.baseURL }
+
+    // MARK: Chat
+
+    /// Sends a chat and waits for the whole answer.
+    public func chat(_ messages: [ChatMessage], options: ChatOptions? = nil) async throws(SageLLMError) -> ChatResult {
+        let options = options ?? configuration.defaultOptions
+        try options.validate()
+        try Self.validate(messages)
+        let model = try await resolveModel(options)
+        let requestID = options.requestID ?? HTTPTransport.makeRequestID()
+        let body = try encode(options.chatRequest(model: model, messages: messages, stream: false))
+        let started = ContinuousClock.now
+        logger.debug("chat", metadata: ["sage.request.id": "\(requestID)", "sage.model": "\(model)"])
+        let buffer = try await transport.send(
+            method: .POST, path: "chat/completions", body: body, requestID: requestID, timeout: options.timeout)
+        let response = try decode(ChatCompletionResponse.self, buffer, what: "the chat completion", path: "chat/completions", requestID: requestID)
+        return ChatResult(
+            text: response.text, response: response, usage: response.usage,
+            finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
+            requestID: requestID, model: response.model.isEmpty ? model : response.model)
+    }
+
+    /// Sends one user message and waits for the whole answer.
+    public func chat(_ prompt: String, options: ChatOptions? = nil) async throws(SageLLMError) -> ChatResult {
+        try await chat([.user(prompt)], options: options)
+    }
+
+    /// Sends a chat and streams the answer as it is generated.
+    ///
+    /// Nothing is sent until the stream is iterated. Stopping the iteration (or cancelling the
+    /// task iterating it) cancels the HTTP request, so the server stops generating.
+    public func streamChat(_ messages: [ChatMessage], options: ChatOptions? = nil)
+        -> AsyncThrowingStream<ChatCompletionChunk, any Error>
+    {
+        let options = options ?? configuration.defaultOptions
+        let decoder = EventStreamDecoder<ChatCompletionChunk>(what: "a chat completion chunk") {
+            () async throws(SageLLMError) -> StreamingResponse in
+            try options.validate()
+            try Self.validate(messages)
+            let model = try await self.resolveModel(options)
+            let requestID = options.requestID ?? HTTPTransport.makeRequestID()
+            let body = try self.encode(options.chatRequest(model: model, messages: messages, stream: true))
+            self.logger.debug("chat stream", metadata: ["sage.request.id": "\(requestID)", "sage.model": "\(model)"])
+            return try await self.transport.openStream(
+                path: "chat/completions", body: body, requestID: requestID, timeout: options.timeout)
+        }
+        return AsyncThrowingStream(unfolding: { try await decoder.next() })
+    }
+
+    /// Streams the answer to one user message.
+    public func streamChat(_ prompt: String, options: ChatOptions? = nil)
+        -> AsyncThrowingStream<ChatCompletionChunk, any Error>
+    {
+        streamChat([.user(prompt)], options: options)
+    }
+
+    /// Generates text for a prompt (a chat with one user message), the original `generate`.
+    public func generate(prompt: String, options: ChatOptions? = nil) async throws(SageLLMError) -> ChatResult {
+        try await chat([.user(prompt)], options: options)
+    }
+
+    // MARK: Text completions
+
+    /// Plain text completion (`POST /v1/completions`), without a chat template.
+    public func complete(_ prompt: String, options: ChatOptions? = nil) async throws(SageLLMError) -> CompletionResult {
+        let options = options ?? configuration.defaultOptions
+        try options.validate()
+        let model = try await resolveModel(options)
+        let requestID = options.requestID ?? HTTPTransport.makeRequestID()
+        let body = try encode(options.completionRequest(model: model, prompt: prompt, stream: false))
+        let started = ContinuousClock.now
+        let buffer = try await transport.send(
+            method: .POST, path: "completions", body: body, requestID: requestID, timeout: options.timeout)
+        let response = try decode(CompletionResponse.self, buffer, what: "the completion", path: "completions", requestID: requestID)
+        return CompletionResult(
+            text: response.text, response: response, usage: response.usage,
+            finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
+            requestID: requestID, model: response.model.isEmpty ? model : response.model)
+    }
+
+    /// Streams a plain text completion.
+    public func streamComplete(_ prompt: String, options: ChatOptions? = nil)
+        -> AsyncThrowingStream<CompletionResponse, any Error>
+    {
+        let options = options ?? configuration.defaultOptions
+        let decoder = EventStreamDecoder<CompletionResponse>(what: "a completion chunk") {
+            () async throws(SageLLMError) -> StreamingResponse in
+            try options.validate()
+            let model = try await self.resolveModel(options)
+            let requestID = options.requestID ?? HTTPTransport.makeRequestID()
+            let body = try self.encode(options.completionRequest(model: model, prompt: prompt, stream: true))
+            return try await self.transport.openStream(
+                path: "completions", body: body, requestID: requestID, timeout: options.timeout)
+        }
+        return AsyncThrowingStream(unfolding: { try await decoder.next() })
+    }
+
+    // MARK: Models
+
+    /// The models the server lists (`GET /v1/models`).
+    public func models(timeout: Duration? = nil) async throws(SageLLMError) -> [ModelInfo] {
+        let requestID = HTTPTransport.makeRequestID()
+        let buffer = try await transport.send(method: .GET, path: "models", body: nil, requestID: requestID, timeout: timeout)
+        return try decode(ModelList.self, buffer, what: "the model list", path: "models", requestID: requestID).data
+    }
+
+    /// The model a request will use: the options', the configuration's, or the first listed.
+    func resolveModel(_ options: ChatOptions) async throws(SageLLMError) -> String {
+        if let model = options.model ?? configuration.model { return model }
+        if let known = discoveredModel.withLock({ $0 }) { return known }
+        let listed = try await models()
+        guard let first = listed.first?.id else {
+            var error = SageLLMError(
+                code: .invalidConfiguration,
+                reason: "no model was configured and the server lists none; set the model explicitly")
+            error.field = "model"
+            error.endpoint = transport.url("models")
+            throw error
+        }
+        discoveredModel.withLock { $0 = first }
+        return first
+    }
+
+    // MARK: Lifecycle
+
+    /// Closes the pooled connections. The client cannot be used afterwards.
+    public func shutdown() async throws {
+        try await transport.shutdown()
+    }
+
+    // MARK: Encoding
+
+    func encode(_ value: some Encodable) throws(SageLLMError) -> ByteBuffer {
+        do {
+            return try JSONEncoder().encodeAsByteBuffer(value, allocator: ByteBufferAllocator())
+        } catch {
+            throw .invalidRequest(field: nil, "the request could not be encoded as JSON: \(error)")
+        }
+    }
+
+    func decode<Value: Decodable>(_ type: Value.Type, _ buffer: ByteBuffer, what: String, path: String, requestID: String)
+        throws(SageLLMError) -> Value
+    {
+        do {
+            return try JSONDecoder().decode(type, from: buffer)
+        } catch {
+            let text = String(buffer: buffer)
+            if let body = ErrorBody.parse(buffer.readableBytesView), body.type != nil || body.code != nil {
+                var failure = SageLLMError(code: .httpStatus, reason: "the server answered with an error body")
+                failure.serverMessage = body.message
+                failure.serverErrorType = body.type ?? body.code
+                failure.status = body.code.flatMap { Int($0) }
+                failure.snippet = SageLLMError.snippet(text)
+                failure.endpoint = transport.url(path)
+                failure.requestID = requestID
+                throw failure
+            }
+            throw SageLLMError.decoding(
+                what, snippet: text, endpoint: transport.url(path), requestID: requestID, underlying: "\(error)")
+        }
+    }
+
+    static func validate(_ messages: [ChatMessage]) throws(SageLLMError) {
+        if messages.isEmpty { throw .invalidRequest(field: "messages", "a chat needs at least one message") }
+    }
+}
+
+/// Creates a client, runs `body` with it, and shuts it down whether `body` throws or not.
+public func withIntelligentLLMClient<Result>(
+    configuration: LLMClientConfiguration, logger: Logger = Logger(label: "sagellm.client"),
+    _ body: (IntelligentLLMClient) async throws -> Result
+) async throws -> Result {
+    let client = try IntelligentLLMClient(configuration: configuration, logger: logger)
+    let result: Result
+    do {
+        result = try await body(client)
+    } catch {
+        try? await client.shutdown()  // the body's error is the one to report
+        throw error
+    }
+    try await client.shutdown()
+    return result
+}

@@ -1,0 +1,99 @@
+import struct Foundation.Data
+import class Foundation.JSONDecoder
+import NIOCore
+
+/// Turns the body of an OpenAI-compatible streamed response into decoded chunks, read on
+/// demand: nothing is read from the network until the consumer asks for the next chunk.
+///
+/// An event that is not valid JSON for `Chunk` is an error carrying the event's text; an
+/// `{"error": ...}` event is the server's error. `[DONE]` ends the stream.
+final class EventStreamDecoder<Chunk: Decodable & Sendable>: @unchecked Sendable {
+    // Safety: an AsyncThrowingStream(unfolding:) calls `next()` from one consumer at a time,
+    // never concurrently, so the mutable state below is never shared.
+    private let open: @Sendable () async throws(SageLLMError) -> StreamingResponse
+    private var reader: StreamingBodyReader?
+    private var parser = ServerSentEventParser()
+    private var pending: [Chunk] = []
+    private var pendingIndex = 0
+    private var finished = false
+    private let decoder = JSONDecoder()
+    private let what: String
+
+    init(what: String, open: @escaping @Sendable () async throws(SageLLMError) -> StreamingResponse) {
+        self.what = what
+        self.open = open
+    }
+
+    func next() async throws(SageLLMError) -> Chunk? {
+        while true {
+            if pendingIndex < pending.count {
+                defer { pendingIndex += 1 }
+                return pending[pendingIndex]
+            }
+            if finished { return nil }
+            pending.removeAll(keepingCapacity: true)
+            pendingIndex = 0
+            let reader: StreamingBodyReader
+            if let existing = self.reader {
+                reader = existing
+            } else {
+                try Task.checkCancellation(orThrow: SageLLMError(code: .cancelled, reason: "the request was cancelled"))
+                reader = StreamingBodyReader(try await open())
+                self.reader = reader
+            }
+            do {
+                if let buffer = try await reader.next() {
+                    try parser.parse(buffer) { event in try self.accept(event) }
+                } else {
+                    try parser.finish { event in try self.accept(event) }
+                    finished = true
+                }
+            } catch {
+                finished = true
+                self.reader = nil  // releasing the body cancels the HTTP request
+                throw contextualize(error, reader: reader)
+            }
+            if finished { self.reader = nil }
+        }
+    }
+
+    private func accept(_ event: ServerSentEvent) throws {
+        if finished { return }
+        if event.isDone {
+            finished = true
+            return
+        }
+        let data = Data(event.data.utf8)
+        do {
+            pending.append(try decoder.decode(Chunk.self, from: data))
+        } catch {
+            if let value = try? decoder.decode(JSONValue.self, from: data), let body = ErrorBody(json: value) {  // not JSON: reported below
+                var failure = SageLLMError(code: .httpStatus, reason: "the server reported an error mid-stream")
+                failure.serverMessage = body.message
+                failure.serverErrorType = body.type ?? body.code
+                failure.status = body.code.flatMap { Int($0) }
+                failure.snippet = SageLLMError.snippet(event.data)
+                throw failure
+            }
+            throw SageLLMError.decoding(
+                what, snippet: event.data, endpoint: nil, requestID: nil, underlying: "\(error)")
+        }
+    }
+
+    private func contextualize(_ error: any Error, reader: StreamingBodyReader) -> SageLLMError {
+        let stream = reader.stream
+        var mapped = stream.transport.mapError(
+            error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started, limit: stream.limit,
+            partialOutput: reader.receivedBytes)
+        if mapped.code == .decoding || mapped.code == .httpStatus {
+            mapped.receivedPartialOutput = reader.receivedBytes
+        }
+        return mapped
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    static func checkCancellation(orThrow error: SageLLMError) throws(SageLLMError) {
+        if Task.isCancelled { throw error }
+    }
+}

@@ -1,0 +1,274 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// One pooled AsyncHTTPClient and the rules for talking to one OpenAI-compatible base URL:
+/// headers, time limits, and turning every failure into a ``SageLLMError``.
+package final class HTTPTransport: Sendable {
+    /// The base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
+    package let baseURL: String
+    package let configuration: TransportConfiguration
+    private let apiKey: APIKey?
+    private let client: HTTPClient
+    private let logger: Logger
+
+    package init(baseURL: String, apiKey: APIKey?, configuration: TransportConfiguration, logger: Logger) throws(SageLLMError) {
+        try configuration.validate()
+        self.baseURL = try Self.normalize(baseURL: baseURL)
+        self.apiKey = apiKey
+        self.configuration = configuration
+        self.logger = logger
+        var http = HTTPClient.Configuration()
+        http.timeout = .init(
+            connect: .nanoseconds(configuration.connectTimeout.nanoseconds),
+            read: .nanoseconds(configuration.readTimeout.nanoseconds))
+        http.connectionPool = .init(
+            idleTimeout: .nanoseconds(configuration.idleConnectionTimeout.nanoseconds),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maximumConnectionsPerHost)
+        http.decompression = .disabled
+        self.client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http)
+    }
+
+    /// Checks that `baseURL` is an http(s) URL with a host, and drops a trailing slash.
+    package static func normalize(baseURL: String) throws(SageLLMError) -> String {
+        var url = baseURL.trimmingWhitespace()
+        while url.hasSuffix("/") { url.removeLast() }
+        let lower = url.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
+            throw .invalidConfiguration(
+                field: "baseURL", "the base URL must start with http:// or https://, got '\(baseURL)'")
+        }
+        let afterScheme = url.drop(while: { $0 != ":" }).dropFirst(3)
+        guard let first = afterScheme.first, first != "/" && first != ":" else {
+            throw .invalidConfiguration(field: "baseURL", "the base URL has no host: '\(baseURL)'")
+        }
+        return url
+    }
+
+    package func url(_ path: String) -> String { baseURL + "/" + path }
+
+    /// A fresh request id: `sage-` and 16 hex digits.
+    package static func makeRequestID() -> String {
+        let hex = String(UInt64.random(in: .min ... .max), radix: 16)
+        return "sage-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    private func makeRequest(method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, accept: String)
+        -> HTTPClientRequest
+    {
+        var request = HTTPClientRequest(url: url(path))
+        request.method = method
+        request.headers.reserveCapacity(6 + configuration.extraHeaders.count)
+        for (name, value) in configuration.extraHeaders { request.headers.add(name: name, value: value) }
+        request.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        request.headers.replaceOrAdd(name: "accept", value: accept)
+        if let apiKey, !apiKey.secret.isEmpty {
+            request.headers.replaceOrAdd(name: "authorization", value: "Bearer \(apiKey.secret)")
+        }
+        if let body {
+            request.headers.replaceOrAdd(name: "content-type", value: "application/json")
+            request.body = .bytes(body)
+        }
+        return request
+    }
+
+    /// Sends a request and returns the whole response body; a non-2xx status is thrown.
+    package func send(
+        method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, timeout: Duration? = nil
+    ) async throws(SageLLMError) -> ByteBuffer {
+        let started = ContinuousClock.now
+        let limit = timeout ?? configuration.requestTimeout
+        let deadline = started + limit
+        let request = makeRequest(method: method, path: path, body: body, requestID: requestID, accept: "application/json")
+        let maximum = configuration.maximumResponseBytes
+        let endpoint = url(path)
+        do {
+            return try await withDeadline(deadline, onTimeout: { Self.totalTimeout(limit) }) {
+                let response = try await self.client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
+                guard (200..<300).contains(response.status.code) else {
+                    throw await self.statusError(response, endpoint: endpoint, requestID: requestID)
+                }
+                return try await response.body.collect(upTo: maximum)
+            }
+        } catch {
+            throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
+        }
+    }
+
+    /// Sends a request whose answer is a stream; a non-2xx status is thrown before any byte
+    /// is handed out.
+    package func openStream(path: String, body: ByteBuffer, requestID: String, timeout: Duration? = nil)
+        async throws(SageLLMError) -> StreamingResponse
+    {
+        let started = ContinuousClock.now
+        let limit = timeout ?? configuration.requestTimeout
+        let deadline = started + limit
+        let request = makeRequest(
+            method: .POST, path: path, body: body, requestID: requestID, accept: "text/event-stream")
+        let endpoint = url(path)
+        do {
+            let response = try await withDeadline(deadline, onTimeout: { Self.totalTimeout(limit) }) {
+                let response = try await self.client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
+                guard (200..<300).contains(response.status.code) else {
+                    throw await self.statusError(response, endpoint: endpoint, requestID: requestID)
+                }
+                return response
+            }
+            return StreamingResponse(
+                transport: self, response: response, endpoint: endpoint, requestID: requestID, started: started,
+                deadline: deadline, limit: limit)
+        } catch {
+            throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
+        }
+    }
+
+    /// Reads (a bounded part of) an error response and makes the error from it.
+    private func statusError(_ response: HTTPClientResponse, endpoint: String, requestID: String) async -> SageLLMError {
+        let status = Int(response.status.code)
+        var bytes: [UInt8] = []
+        do {
+            for try await buffer in response.body {
+                bytes.append(contentsOf: buffer.readableBytesView.prefix(65_536 - bytes.count))
+                if bytes.count >= 65_536 { break }
+            }
+        } catch {
+            // The status is what matters here: a body cut short still leaves it, and what was read.
+            logger.debug("error body unreadable", metadata: ["sage.error": "\(error)"])
+        }
+        let body = ErrorBody.parse(bytes)
+        var error = SageLLMError(
+            code: .httpStatus, reason: "the server answered \(status) \(response.status.reasonPhrase)")
+        error.status = status
+        error.endpoint = endpoint
+        error.requestID = requestID
+        error.serverMessage = body?.message
+        error.serverErrorType = body?.type ?? body?.code
+        if !bytes.isEmpty { error.snippet = SageLLMError.snippet(String(decoding: bytes, as: UTF8.self)) }
+        if let value = response.headers.first(name: "retry-after") {
+            error.retryAfter = RetryAfter.parse(value)
+        }
+        return error
+    }
+
+    static func totalTimeout(_ limit: Duration) -> SageLLMError {
+        var error = SageLLMError(code: .timeout, reason: "the request did not complete in time")
+        error.timeoutKind = .total
+        error.timeoutLimit = limit
+        return error
+    }
+
+    /// Turns any error met while talking to the server into a ``SageLLMError`` with context.
+    package func mapError(
+        _ error: any Error, endpoint: String, requestID: String, started: ContinuousClock.Instant, limit: Duration,
+        partialOutput: Bool = false
+    ) -> SageLLMError {
+        var mapped: SageLLMError
+        if let error = error as? SageLLMError {
+            mapped = error
+        } else if error is CancellationError {
+            mapped = SageLLMError(code: .cancelled, reason: "the request was cancelled")
+        } else if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout:
+                mapped = SageLLMError(code: .timeout, reason: "could not connect in time")
+                mapped.timeoutKind = .connect
+                mapped.timeoutLimit = configuration.connectTimeout
+            case .readTimeout:
+                mapped = SageLLMError(code: .timeout, reason: "the server sent nothing for too long")
+                mapped.timeoutKind = .idleRead
+                mapped.timeoutLimit = configuration.readTimeout
+            case .deadlineExceeded:
+                mapped = Self.totalTimeout(limit)
+            case .cancelled:
+                mapped = SageLLMError(code: .cancelled, reason: "the request was cancelled")
+            case .remoteConnectionClosed where partialOutput:
+                mapped = SageLLMError(code: .streamInterrupted, reason: "the server closed the connection mid-stream")
+            case .remoteConnectionClosed:
+                mapped = SageLLMError(code: .connectionFailed, reason: "the server closed the connection")
+            default:
+                mapped = SageLLMError(code: .connectionFailed, reason: "the HTTP request failed")
+            }
+            mapped.underlying = "\(error)"
+        } else if partialOutput {
+            mapped = SageLLMError(code: .streamInterrupted, reason: "the stream failed after part of it arrived")
+            mapped.underlying = "\(error)"
+        } else {
+            mapped = SageLLMError(code: .connectionFailed, reason: "could not reach the server")
+            mapped.underlying = "\(error)"
+        }
+        if mapped.code == .streamInterrupted || (partialOutput && mapped.code != .cancelled) {
+            mapped.receivedPartialOutput = true
+        }
+        mapped.endpoint = mapped.endpoint ?? endpoint
+        mapped.requestID = mapped.requestID ?? requestID
+        mapped.elapsed = mapped.elapsed ?? (ContinuousClock.now - started)
+        return mapped
+    }
+
+    package func shutdown() async throws {
+        try await client.shutdown()
+    }
+}
+
+/// A response whose body is read piece by piece, within the request's total deadline.
+package struct StreamingResponse: Sendable {
+    package let transport: HTTPTransport
+    package let response: HTTPClientResponse
+    package let endpoint: String
+    package let requestID: String
+    package let started: ContinuousClock.Instant
+    package let deadline: ContinuousClock.Instant
+    package let limit: Duration
+}
+
+/// Reads a streamed body with the total deadline enforced even while the server is silent:
+/// when less time is left than the idle read timeout, each read races the deadline.
+package final class StreamingBodyReader: @unchecked Sendable {
+    // Safety: used by one consumer at a time (a stream's `next()` calls never overlap),
+    // and the racing child task is awaited before `next(...)` returns.
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+    package let stream: StreamingResponse
+    /// Whether any body bytes have been read.
+    package private(set) var receivedBytes = false
+
+    package init(_ stream: StreamingResponse) {
+        self.stream = stream
+        self.iterator = stream.response.body.makeAsyncIterator()
+    }
+
+    package func next() async throws(SageLLMError) -> ByteBuffer? {
+        let remaining = stream.deadline - ContinuousClock.now
+        do {
+            let buffer: ByteBuffer?
+            if remaining > stream.transport.configuration.readTimeout {
+                buffer = try await iterator.next()
+            } else {
+                let limit = stream.limit
+                buffer = try await withDeadline(stream.deadline, onTimeout: { HTTPTransport.totalTimeout(limit) }) {
+                    try await self.iterator.next()
+                }
+            }
+            if buffer != nil { receivedBytes = true }
+            return buffer
+        } catch {
+            throw stream.transport.mapError(
+                error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started,
+                limit: stream.limit, partialOutput: receivedBytes)
+        }
+    }
+}
+
+/// Reads a `Retry-After` header: delay seconds or an HTTP date.
+package enum RetryAfter {
+    package static func parse(_ value: String, now: Double? = nil) -> Duration? {
+        let trimmed = value.trimmingWhitespace()
+        if let seconds = Double(trimmed), seconds >= 0 {
+            return .milliseconds(Int64(seconds * 1000))
+        }
+        guard let date = HTTPDate.parse(trimmed) else { return nil }
+        let current = now ?? HTTPDate.nowSecondsSince1970()
+        return .milliseconds(Int64(max(0, date - current) * 1000))
+    }
+}

@@ -1,0 +1,79 @@
+/// How the client talks HTTP: time limits, the connection pool, headers.
+public struct TransportConfiguration: Sendable, Hashable {
+    /// Time to establish a TCP (and TLS) connection. Default 5 s.
+    public var connectTimeout: Duration
+    /// Longest silence while waiting for the response head or the next body bytes. Default 120 s.
+    public var readTimeout: Duration
+    /// Total time for one request, including a streamed body. Default 600 s.
+    public var requestTimeout: Duration
+    /// Connections per host in the pool (AsyncHTTPClient's default of 8 would cap LLM
+    /// concurrency at 8). Default 64.
+    public var maximumConnectionsPerHost: Int
+    /// How long an idle pooled connection is kept. Default 60 s.
+    public var idleConnectionTimeout: Duration
+    /// The largest non-streamed response body accepted. Default 64 MiB.
+    public var maximumResponseBytes: Int
+    /// Headers sent with every request (beside `Authorization` and `x-request-id`).
+    public var extraHeaders: [String: String]
+
+    public init(
+        connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(120),
+        requestTimeout: Duration = .seconds(600), maximumConnectionsPerHost: Int = 64,
+        idleConnectionTimeout: Duration = .seconds(60), maximumResponseBytes: Int = 64 * 1024 * 1024,
+        extraHeaders: [String: String] = [:]
+    ) {
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.requestTimeout = requestTimeout
+        self.maximumConnectionsPerHost = maximumConnectionsPerHost
+        self.idleConnectionTimeout = idleConnectionTimeout
+        self.maximumResponseBytes = maximumResponseBytes
+        self.extraHeaders = extraHeaders
+    }
+
+    /// Checks every value; the error names the field and what is expected.
+    public func validate() throws(SageLLMError) {
+        for (field, value) in [
+            ("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("requestTimeout", requestTimeout),
+            ("idleConnectionTimeout", idleConnectionTimeout),
+        ] where value <= .zero {
+            throw .invalidConfiguration(field: field, "\(field) must be positive, got \(value)")
+        }
+        guard maximumConnectionsPerHost >= 1 else {
+            throw .invalidConfiguration(
+                field: "maximumConnectionsPerHost", "the pool needs at least 1 connection per host, got \(maximumConnectionsPerHost)")
+        }
+        guard maximumResponseBytes >= 1024 else {
+            throw .invalidConfiguration(
+                field: "maximumResponseBytes", "maximumResponseBytes must be at least 1024, got \(maximumResponseBytes)")
+        }
+        for name in extraHeaders.keys where name.lowercased() == "authorization" {
+            throw .invalidConfiguration(
+                field: "extraHeaders", "set the API key with apiKey, not an Authorization header")
+        }
+    }
+}
+
+/// An API key. Its description is redacted, so it never reaches logs, errors or metrics.
+public struct APIKey: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
+    ExpressibleByStringLiteral
+{
+    /// The key itself; read it only to put it on the wire.
+    public let secret: String
+    public init(_ secret: String) { self.secret = secret }
+    public init(stringLiteral value: String) { self.secret = value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "APIKey(<redacted>)" }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    package var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+    /// The duration in milliseconds, as a Double.
+    package var milliseconds: Double { seconds * 1000 }
+    package var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

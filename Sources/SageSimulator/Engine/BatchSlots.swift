@@ -1,0 +1,79 @@
+import DequeModule
+import Synchronization
+
+/// The engine's batch: at most `limit` sequences run; the rest wait in arrival order.
+/// Waiting is cancellation-safe: a cancelled waiter leaves the queue at once.
+final class BatchSlots: Sendable {
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+    private struct State {
+        var running = 0
+        var peakRunning = 0
+        var nextID: UInt64 = 0
+        var waiting = Deque<Waiter>()
+        var cancelledBeforeEnqueue = Set<UInt64>()
+    }
+    private let state = Mutex(State())
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    var running: Int { state.withLock { $0.running } }
+    var waiting: Int { state.withLock { $0.waiting.count } }
+    var peakRunning: Int { state.withLock { $0.peakRunning } }
+
+    /// Waits for a slot. Throws CancellationError if the task is cancelled while waiting.
+    func acquire() async throws {
+        let id: UInt64? = state.withLock { state in
+            if state.running < limit && state.waiting.isEmpty {
+                state.running += 1
+                state.peakRunning = max(state.peakRunning, state.running)
+                return nil
+            }
+            state.nextID += 1
+            return state.nextID
+        }
+        guard let id else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let cancelled = state.withLock { state in
+                    if state.cancelledBeforeEnqueue.remove(id) != nil { return true }
+                    if state.running < limit && state.waiting.isEmpty {
+                        state.running += 1
+                        state.peakRunning = max(state.peakRunning, state.running)
+                        continuation.resume()
+                        return false
+                    }
+                    state.waiting.append(Waiter(id: id, continuation: continuation))
+                    return false
+                }
+                if cancelled { continuation.resume(throwing: CancellationError()) }
+            }
+        } onCancel: {
+            let removed: Waiter? = state.withLock { state in
+                if let index = state.waiting.firstIndex(where: { $0.id == id }) {
+                    return state.waiting.remove(at: index)
+                }
+                state.cancelledBeforeEnqueue.insert(id)
+                return nil
+            }
+            removed?.continuation.resume(throwing: CancellationError())
+        }
+        // A slot handed over after cancellation was already counted; nothing to undo here.
+        state.withLock { _ = $0.cancelledBeforeEnqueue.remove(id) }
+    }
+
+    /// Frees a slot and hands it to the longest waiter.
+    func release() {
+        let next: Waiter? = state.withLock { state in
+            if let waiter = state.waiting.popFirst() {
+                return waiter  // the slot passes on: running stays the same
+            }
+            state.running -= 1
+            return nil
+        }
+        next?.continuation.resume()
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import SageLLM
+import SageSimulator
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Start a simulated engine in-process, chat with it through IntelligentLLMClient, and show what happened.")
+
+    @Option(help: "Prompt for the streamed chat.")
+    var prompt = "Explain in one paragraph why LLM servers batch requests."
+
+    @Option(name: .customLong("max-tokens"), help: "Tokens to generate in the streamed chat.")
+    var maxTokens = 48
+
+    @Option(help: "Concurrent requests in the burst that follows.")
+    var concurrency = 32
+
+    func validate() throws {
+        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if concurrency < 1 || concurrency > 1024 { throw ValidationError("--concurrency must be 1-1024") }
+    }
+
+    func run() async throws {
+        let engine = SimulatedEngineConfiguration(
+            model: "sagellm-sim-demo", ttft: .milliseconds(40), tbt: .milliseconds(8), prefillTokensPerSecond: 8_000,
+            maxBatch: 16)
+        let prompt = self.prompt
+        let maxTokens = self.maxTokens
+        let concurrency = self.concurrency
+        try await reportingErrors {
+            try await withSimulatorServer(configuration: engine) { simulator in
+                say("SageLLM demo: a simulated engine (vLLM API) is serving '\(engine.model)' at \(simulator.baseURL)")
+                say("  engine: TTFT \(Terminal.milliseconds(engine.ttft)) + prefill at \(Int(engine.prefillTokensPerSecond)) tok/s, TBT \(Terminal.milliseconds(engine.tbt)), batch limit \(engine.maxBatch)\n")
+                try await withIntelligentLLMClient(configuration: LLMClientConfiguration(baseURL: simulator.baseURL)) { client in
+                    let models = try await client.models()
+                    say("1. GET /v1/models -> \(models.map { "\($0.id) (owned_by \($0.ownedBy ?? "-"))" }.joined(separator: ", "))\n")
+
+                    say("2. Streamed chat: \"\(prompt)\"\n")
+                    Terminal.write("   ")
+                    let started = ContinuousClock.now
+                    var firstToken: Duration?
+                    var answer = ChatStreamAccumulator()
+                    for try await chunk in client.streamChat(prompt, options: ChatOptions(maxTokens: maxTokens)) {
+                        answer.add(chunk)
+                        if !chunk.contentDelta.isEmpty {
+                            if firstToken == nil { firstToken = ContinuousClock.now - started }
+                            Terminal.write(chunk.contentDelta)
+                        }
+                    }
+                    let total = ContinuousClock.now - started
+                    let usage = answer.usage
+                    let tokens = usage?.completionTokens ?? 0
+                    let decode = total - (firstToken ?? .zero)
+                    let tpot = tokens > 1 ? decode / (tokens - 1) : .zero
+                    say("\n")
+                    say("   TTFT \(firstToken.map(Terminal.milliseconds) ?? "-"), total \(Terminal.milliseconds(total)), \(tokens) tokens, TPOT \(Terminal.milliseconds(tpot)), finish: \(answer.finishReason ?? "-")")
+                    say("   usage from the server: prompt \(usage?.promptTokens ?? 0), completion \(tokens), cached \(usage?.promptTokensDetails?.cachedTokens ?? 0); content events seen: \(answer.contentEvents)\n")
+
+                    say("3. Burst: \(concurrency) concurrent chats of 16 tokens (the engine runs \(engine.maxBatch) at a time, the rest queue)")
+                    let burstStarted = ContinuousClock.now
+                    let latencies = try await withThrowingTaskGroup(of: Duration.self) { group in
+                        for index in 0..<concurrency {
+                            group.addTask {
+                                try await client.chat(
+                                    [.system(sharedSystemPrompt), .user("Request \(index): name a prime.")],
+                                    options: ChatOptions(maxTokens: 16)
+                                ).latency
+                            }
+                        }
+                        var all: [Duration] = []
+                        for try await latency in group { all.append(latency) }
+                        return all.sorted()
+                    }
+                    let burst = ContinuousClock.now - burstStarted
+                    let seconds = Double(burst.components.seconds) + Double(burst.components.attoseconds) / 1e18
+                    let statistics = simulator.engine.statistics()
+                    say("   \(latencies.count) answers in \(Terminal.milliseconds(burst)) (\(String(format1: Double(latencies.count) / seconds, digits: 1)) req/s); latency min \(Terminal.milliseconds(latencies.first ?? .zero)), median \(Terminal.milliseconds(latencies[latencies.count / 2])), max \(Terminal.milliseconds(latencies.last ?? .zero))")
+                    say("   engine: peak running \(statistics.peakRunning) of \(engine.maxBatch), completed \(statistics.completed), prefix-cache hits \(statistics.prefixCacheHits)/\(statistics.prefixCacheQueries) tokens\n")
+                    say("Next: `swift run sagellm simulate --port 8000` in one terminal, `swift run sagellm chat --base-url http://127.0.0.1:8000/v1 \"Hello\"` in another.")
+                }
+            }
+        }
+    }
+}
+
+/// Writes a line to standard output at once, in order with streamed tokens.
+private func say(_ line: String) { Terminal.write(line + "\n") }
+
+/// A system prompt shared by the burst's requests, so the engine's prefix cache has something to reuse.
+private let sharedSystemPrompt =
+    "You are a concise assistant for infrastructure engineers. Answer in one short sentence, name concrete numbers when you can, and never apologise."

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Logging
+import SageSimulator
+import ServiceLifecycle
+import UnixSignals
+
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Serve a simulated LLM engine with vLLM's OpenAI-compatible API until SIGINT/SIGTERM.")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 8000
+    @Option(help: "The served model name.") var model = "sagellm-sim"
+    @Option(name: .customLong("owned-by"), help: "owned_by in /v1/models: vllm, sglang, lmdeploy, llamacpp...")
+    var ownedBy = "vllm"
+    @Option(name: .customLong("ttft-ms"), help: "Fixed part of the time to first token, ms.") var ttftMs = 20.0
+    @Option(name: .customLong("tbt-ms"), help: "Time between tokens, ms.") var tbtMs = 10.0
+    @Option(name: .customLong("prefill-tps"), help: "Prefill speed, prompt tokens per second (0 = instant).")
+    var prefillTPS = 8000.0
+    @Option(help: "Relative jitter of TTFT and TBT (0.1 = ±10%).") var jitter = 0.1
+    @Option(name: .customLong("max-batch"), help: "Most sequences running at once; more wait.") var maxBatch = 256
+    @Option(name: .customLong("max-context"), help: "Context length in tokens.") var maxContext = 8192
+    @Option(help: "Seed for jitter, text and faults.") var seed: UInt64 = 42
+    @Option(name: .customLong("api-key"), help: "Require this bearer key on /v1/*.") var apiKey: String?
+
+    @Option(name: .customLong("fail-rate"), help: "Share of generation requests that fail (0-1).") var failRate = 0.0
+    @Option(name: .customLong("fail-status"), help: "Status of injected failures.") var failStatus = 503
+    @Option(name: .customLong("fail-first"), help: "The first N generation requests fail.") var failFirst = 0
+    @Option(name: .customLong("retry-after"), help: "Retry-After seconds sent with injected failures.")
+    var retryAfter: Int?
+    @Option(name: .customLong("disconnect-after"), help: "Drop the connection after N streamed tokens.")
+    var disconnectAfter: Int?
+    @Option(name: .customLong("stall-ms"), help: "Send nothing for MS milliseconds before the first token.")
+    var stallMs: Double?
+    @Option(name: .customLong("slow-start-ms"), help: "Report 503 on /health (loading) for the first MS milliseconds.")
+    var slowStartMs: Double?
+
+    func engineConfiguration() throws -> SimulatedEngineConfiguration {
+        let configuration = SimulatedEngineConfiguration(
+            model: model, ownedBy: ownedBy, ttft: .milliseconds(ttftMs), tbt: .milliseconds(tbtMs),
+            prefillTokensPerSecond: prefillTPS, jitter: jitter, maxBatch: maxBatch, maxContext: maxContext,
+            kvCacheTokens: max(262_144, maxContext), seed: seed, apiKey: apiKey,
+            faults: FaultConfiguration(
+                failRate: failRate, failStatus: failStatus, failFirst: failFirst, retryAfterSeconds: retryAfter,
+                disconnectAfterTokens: disconnectAfter, stall: stallMs.map { .milliseconds($0) },
+                slowStart: slowStartMs.map { .milliseconds($0) }))
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.message)
+        }
+        return configuration
+    }
+
+    func validate() throws {
+        _ = try engineConfiguration()
+        if !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535, got \(port)") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "sagellm.simulate")
+        logger.logLevel = .info
+        let engine = try SimulatedEngine(configuration: try engineConfiguration())
+        let host = self.host
+        let model = self.model
+        let server = SimulatorServer(engine: engine, host: host, port: port, logger: logger) { port in
+            Terminal.error("Simulated engine '\(model)' serving at http://\(host):\(port)/v1 (Ctrl-C to stop)")
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))
+        try await group.run()
+        Terminal.error("Simulated engine stopped.")
+    }
+}
