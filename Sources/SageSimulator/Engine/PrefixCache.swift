@@ -14,7 +14,7 @@ struct PrefixCache {
     }
 
     /// Looks up `tokens` and records its blocks. Returns the number of prompt tokens served from
-    /// the cache (whole blocks, and never the whole prompt: the last token is always computed).
+    /// the cache: whole blocks, and like vLLM only blocks before the last token (which is always computed).
     mutating func lookUpAndInsert(_ tokens: [Int]) -> Int {
         clock &+= 1
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -33,7 +33,7 @@ struct PrefixCache {
             lastUse[hash] = clock
         }
         if lastUse.count > capacityBlocks { evict() }
-        return min(matched * blockSize, max(0, tokens.count - 1))
+        return min(matched, max(0, tokens.count - 1) / blockSize) * blockSize
     }
 
     /// Drops the oldest quarter of the blocks (amortised: runs only when over capacity).

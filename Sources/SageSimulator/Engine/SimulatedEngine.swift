@@ -198,10 +198,17 @@ public final class SimulatedEngine: Sendable {
             let kvHeld = promptCount * request.n + generated
             state.withLock { state in
                 state.kvTokensInUse -= kvHeld
-                state.generationTokens += generated
                 if finished { state.completed += 1 } else { state.aborted += 1 }
             }
             slots.release()
+        }
+        /// Counts generated tokens as they are produced, so `/metrics` is live.
+        func account(_ count: Int) {
+            guard count > 0 else { return }
+            state.withLock { state in
+                state.generationTokens += count
+                state.kvTokensInUse += count
+            }
         }
 
         var prefill = configuration.ttft * ttftFactor
@@ -234,6 +241,8 @@ public final class SimulatedEngine: Sendable {
             } else {
                 try Task.checkCancellation()
             }
+            let before = generated
+            defer { account(generated - before) }
             for choice in 0..<request.n where finishReasons[choice] == nil {
                 var text = Self.vocabulary[Int(textRandom[choice].next() % UInt64(Self.vocabulary.count))]
                 if position == 0 { text.removeFirst() }  // the answer starts without a space
