@@ -137,7 +137,7 @@ struct StopSequences: Decodable {
     var values: [String]
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let one = try? container.decode(String.self) {
+        if let one = try? container.decode(String.self) {  // else a list, decoded below
             values = [one]
         } else {
             values = try container.decode([String].self)

@@ -80,7 +80,7 @@ public struct ChatMessage: Codable, Sendable, Hashable {
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
+            if let text = try? container.decode(String.self) {  // else a list of parts, decoded below
                 self = .text(text)
             } else {
                 self = .parts(try container.decode([ContentPart].self))

@@ -43,6 +43,7 @@ public struct CompletionRequest: Codable, Sendable, Hashable {
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
+            // Each shape is tried in turn; a failed try only means "not this shape".
             if let text = try? container.decode(String.self) {
                 self = .text(text)
             } else if let texts = try? container.decode([String].self) {

@@ -50,6 +50,7 @@ public enum JSONValue: Sendable, Hashable {
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Each shape is tried in turn; a failed try only means "not this shape".
         if container.decodeNil() {
             self = .null
         } else if let value = try? container.decode(Bool.self) {

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the client benchmarks (Sources/SagePerformance) in release mode against the in-process
+# simulated engine on loopback. Usage: Scripts/perf.sh [--seconds S] [--only parser|chat|stream]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product sagellm-perf
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -srm); $(date -u +%Y-%m-%d)"
+.build/release/sagellm-perf "$@"

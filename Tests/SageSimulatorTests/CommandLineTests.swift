@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// The `sagellm` executable, end to end: `simulate` on a free port, `chat` and `models` against it,
+/// and a graceful stop on SIGINT.
+@Suite("sagellm command line")
+struct CommandLineTests {
+    /// `sagellm` is built beside the test bundle (`swift build --build-tests` builds every product).
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagellm")
+    }
+
+    final class Output: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        func append(_ chunk: Data) { lock.withLock { data.append(chunk) } }
+        var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+    }
+
+    static func start(_ arguments: [String]) throws -> (Process, Output, Output) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let stdout = Output()
+        let stderr = Output()
+        out.fileHandleForReading.readabilityHandler = { stdout.append($0.availableData) }
+        err.fileHandleForReading.readabilityHandler = { stderr.append($0.availableData) }
+        try process.run()
+        return (process, stdout, stderr)
+    }
+
+    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let (process, stdout, stderr) = try start(arguments)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(50))  // let the pipe handlers drain
+        return (process.terminationStatus, stdout.text, stderr.text)
+    }
+
+    @Test func simulateChatModelsAndGracefulStop() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        let (server, _, serverLog) = try Self.start(["simulate", "--port", "0", "--model", "cli-model", "--ttft-ms", "0", "--tbt-ms", "1"])
+        defer { if server.isRunning { server.terminate() } }
+        var baseURL: String?
+        let deadline = ContinuousClock.now + .seconds(20)
+        while baseURL == nil, ContinuousClock.now < deadline {
+            if let range = serverLog.text.range(of: #"http://127\.0\.0\.1:[0-9]+/v1"#, options: .regularExpression) {
+                baseURL = String(serverLog.text[range])
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let url = try #require(baseURL, "the simulator did not say where it listens: \(serverLog.text)")
+
+        let chat = try await Self.run(["chat", "--base-url", url, "--max-tokens", "5", "--json", "Hello there"])
+        #expect(chat.status == 0, "\(chat.stderr)")
+        let response = try JSONSerialization.jsonObject(with: Data(chat.stdout.utf8)) as? [String: Any]
+        #expect(response?["model"] as? String == "cli-model")
+        #expect((response?["usage"] as? [String: Any])?["completion_tokens"] as? Int == 5)
+
+        let streamed = try await Self.run(["chat", "--base-url", url, "--max-tokens", "4", "Hi"])
+        #expect(streamed.status == 0)
+        #expect(streamed.stderr.contains("4 tokens"))
+
+        let models = try await Self.run(["models", "--base-url", url])
+        #expect(models.stdout.hasPrefix("cli-model\tvllm"))
+
+        let wrongModel = try await Self.run(["chat", "--base-url", url, "--model", "nope", "Hi"])
+        #expect(wrongModel.status == 1)
+        #expect(wrongModel.stderr.contains("404"))
+        #expect(wrongModel.stderr.contains("The model `nope` does not exist."))
+
+        server.interrupt()
+        while server.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(server.terminationStatus == 0)
+        #expect(serverLog.text.contains("Simulated engine stopped."))
+    }
+
+    @Test func unreachableServerIsOneClearLine() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        let result = try await Self.run(["chat", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "Hi"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: SageLLM connection failed"))
+        #expect(result.stderr.contains("http://127.0.0.1:9/v1/chat/completions"))
+    }
+
+    @Test func badFlagsAreRejected() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        let result = try await Self.run(["simulate", "--fail-rate", "3"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("failRate"))
+    }
+}
