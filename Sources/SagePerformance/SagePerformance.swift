@@ -106,20 +106,28 @@ struct SagePerformance {
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await client.execute(request, timeout: .seconds(30))
-        _ = try await response.body.collect(upTo: 1 << 20)
+        for try await _ in response.body {}
     }
 
     // MARK: Streamed chat
 
     static func streamBenchmark(duration: Duration) async throws {
         print("Streamed chat, 1000 tokens per request: chunk events/s through transport, SSE parser and decoder")
-        print("  concurrency | events/s | requests/s")
+        print("  concurrency | SageLLM events/s | requests/s | bare AsyncHTTPClient (bytes only) requests/s | SageLLM / bare")
         try await withSimulatorServer(configuration: .instant(model: "perf")) { simulator in
             let client = try IntelligentLLMClient(
                 configuration: LLMClientConfiguration(
                     baseURL: simulator.baseURL, model: "perf",
                     transport: TransportConfiguration(maximumConnectionsPerHost: 256)))
             let options = ChatOptions(maxTokens: 1000)
+            var http = HTTPClient.Configuration()
+            http.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            let bare = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http)
+            let body = try JSONEncoder().encode(
+                ChatCompletionRequest(
+                    model: "perf", messages: [.user("Stream please.")], temperature: 0.7, maxTokens: 1000, stream: true,
+                    streamOptions: StreamOptions(includeUsage: true)))
+            let url = simulator.baseURL + "/chat/completions"
             for concurrency in [1, 8, 64] {
                 let counter = Counter()
                 _ = try await closedLoop(concurrency: concurrency, duration: .milliseconds(300)) {
@@ -130,9 +138,13 @@ struct SagePerformance {
                     for try await _ in client.streamChat("Stream please.", options: options) { events += 1 }
                     counter.add(events)
                 }
-                print("  \(pad(concurrency, 11)) | \(pad(fmt(Double(counter.value) / duration.seconds), 8)) | \(fmt(requests))")
+                let raw = try await closedLoop(concurrency: concurrency, duration: duration) {
+                    try await bareRequest(bare, url: url, body: body)
+                }
+                print("  \(pad(concurrency, 11)) | \(pad(fmt(Double(counter.value) / duration.seconds), 16)) | \(pad(fmt(requests), 10)) | \(pad(fmt(raw), 43)) | \(String(format: "%.3f", requests / raw))")
             }
             try await client.shutdown()
+            try await bare.shutdown()
         }
         print("")
     }

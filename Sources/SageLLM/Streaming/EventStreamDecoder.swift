@@ -7,7 +7,7 @@ import NIOCore
 ///
 /// An event that is not valid JSON for `Chunk` is an error carrying the event's text; an
 /// `{"error": ...}` event is the server's error. `[DONE]` ends the stream.
-final class EventStreamDecoder<Chunk: Decodable & Sendable>: @unchecked Sendable {
+final class EventStreamDecoder<Chunk: FastStreamDecodable & Sendable>: @unchecked Sendable {
     // Safety: an AsyncThrowingStream(unfolding:) calls `next()` from one consumer at a time,
     // never concurrently, so the mutable state below is never shared.
     private let open: @Sendable () async throws(SageLLMError) -> StreamingResponse
@@ -43,9 +43,9 @@ final class EventStreamDecoder<Chunk: Decodable & Sendable>: @unchecked Sendable
             }
             do {
                 if let buffer = try await reader.next() {
-                    try parser.parse(buffer) { event in try self.accept(event) }
+                    try parser.parseViews(buffer) { event in try self.accept(event) }
                 } else {
-                    try parser.finish { event in try self.accept(event) }
+                    try parser.finishViews { event in try self.accept(event) }
                     finished = true
                 }
             } catch {
@@ -57,26 +57,26 @@ final class EventStreamDecoder<Chunk: Decodable & Sendable>: @unchecked Sendable
         }
     }
 
-    private func accept(_ event: ServerSentEvent) throws {
+    private func accept(_ event: ServerSentEventParser.EventView) throws {
         if finished { return }
         if event.isDone {
             finished = true
             return
         }
-        let data = Data(event.data.utf8)
         do {
-            pending.append(try decoder.decode(Chunk.self, from: data))
+            pending.append(try Chunk.decode(event.data, with: decoder))
         } catch {
+            let data = Data(event.data)
+            let text = String(decoding: data, as: UTF8.self)
             if let value = try? decoder.decode(JSONValue.self, from: data), let body = ErrorBody(json: value) {  // not JSON: reported below
                 var failure = SageLLMError(code: .httpStatus, reason: "the server reported an error mid-stream")
                 failure.serverMessage = body.message
                 failure.serverErrorType = body.type ?? body.code
                 failure.status = body.code.flatMap { Int($0) }
-                failure.snippet = SageLLMError.snippet(event.data)
+                failure.snippet = SageLLMError.snippet(text)
                 throw failure
             }
-            throw SageLLMError.decoding(
-                what, snippet: event.data, endpoint: nil, requestID: nil, underlying: "\(error)")
+            throw SageLLMError.decoding(what, snippet: text, endpoint: nil, requestID: nil, underlying: "\(error)")
         }
     }
 

@@ -54,13 +54,51 @@ public struct ServerSentEventParser: Sendable {
 
     /// Parses the readable bytes of `buffer`, calling `onEvent` for each complete event.
     public mutating func parse(_ buffer: ByteBuffer, _ onEvent: (ServerSentEvent) throws -> Void) throws {
-        try buffer.withUnsafeReadableBytes { bytes in
-            try self.parse(bytes: bytes, onEvent)
-        }
+        try parseViews(buffer) { try onEvent($0.event) }
     }
 
     /// Parses raw bytes, calling `onEvent` for each complete event.
     public mutating func parse(bytes: UnsafeRawBufferPointer, _ onEvent: (ServerSentEvent) throws -> Void) throws {
+        try parseViews(bytes: bytes) { try onEvent($0.event) }
+    }
+
+    /// Ends the stream: a last line without a line end is processed, and a pending event is
+    /// dispatched (servers often end with `data: [DONE]` and no blank line).
+    public mutating func finish(_ onEvent: (ServerSentEvent) throws -> Void) throws {
+        try finishViews { try onEvent($0.event) }
+    }
+
+    /// An event whose data is still the parser's bytes: the hot path reads it without making a
+    /// String. `data` is valid only during the callback that receives the view.
+    package struct EventView {
+        /// The `data:` lines joined with "\n", valid only during the callback.
+        package let data: UnsafeRawBufferPointer
+        let type: String?
+        let id: String?
+        let retry: Int?
+
+        init(data: UnsafeRawBufferPointer, type: String?, id: String?, retry: Int?) {
+            self.data = data
+            self.type = type
+            self.id = id
+            self.retry = retry
+        }
+
+        package var isDone: Bool {
+            data.count == 6 && data.elementsEqual("[DONE]".utf8)
+        }
+        package var event: ServerSentEvent {
+            ServerSentEvent(event: type, data: String(decoding: data, as: UTF8.self), id: id, retry: retry)
+        }
+    }
+
+    package mutating func parseViews(_ buffer: ByteBuffer, _ onEvent: (EventView) throws -> Void) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            try self.parseViews(bytes: bytes, onEvent)
+        }
+    }
+
+    package mutating func parseViews(bytes: UnsafeRawBufferPointer, _ onEvent: (EventView) throws -> Void) throws {
         var start = 0
         let count = bytes.count
         if skipLeadingLineFeed, count > 0 {
@@ -101,9 +139,7 @@ public struct ServerSentEventParser: Sendable {
         }
     }
 
-    /// Ends the stream: a last line without a line end is processed, and a pending event is
-    /// dispatched (servers often end with `data: [DONE]` and no blank line).
-    public mutating func finish(_ onEvent: (ServerSentEvent) throws -> Void) throws {
+    package mutating func finishViews(_ onEvent: (EventView) throws -> Void) throws {
         if !partialLine.isEmpty {
             let whole = partialLine
             partialLine.removeAll()
@@ -112,7 +148,7 @@ public struct ServerSentEventParser: Sendable {
         try dispatch(onEvent)
     }
 
-    private mutating func processLine(_ line: UnsafeRawBufferPointer, _ onEvent: (ServerSentEvent) throws -> Void)
+    private mutating func processLine(_ line: UnsafeRawBufferPointer, _ onEvent: (EventView) throws -> Void)
         throws
     {
         if line.isEmpty {
@@ -148,15 +184,17 @@ public struct ServerSentEventParser: Sendable {
         }
     }
 
-    private mutating func dispatch(_ onEvent: (ServerSentEvent) throws -> Void) throws {
+    private mutating func dispatch(_ onEvent: (EventView) throws -> Void) throws {
         defer {
             data.removeAll(keepingCapacity: true)
             hasData = false
             eventType = nil
         }
         guard hasData else { return }
-        try onEvent(
-            ServerSentEvent(event: eventType, data: String(decoding: data, as: UTF8.self), id: lastEventID, retry: retry))
+        let (type, id, retry) = (eventType, lastEventID, self.retry)
+        try data.withUnsafeBytes { bytes in
+            try onEvent(EventView(data: bytes, type: type, id: id, retry: retry))
+        }
     }
 
     private static func equals(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {

@@ -80,23 +80,22 @@ package final class HTTPTransport: Sendable {
     package func send(
         method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, timeout: Duration? = nil
     ) async throws(SageLLMError) -> ByteBuffer {
-        let started = ContinuousClock.now
-        let limit = timeout ?? configuration.requestTimeout
-        let deadline = started + limit
         let request = makeRequest(method: method, path: path, body: body, requestID: requestID, accept: "application/json")
-        let maximum = configuration.maximumResponseBytes
-        let endpoint = url(path)
-        do {
-            return try await withDeadline(deadline, onTimeout: { Self.totalTimeout(limit) }) {
-                let response = try await self.client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
-                guard (200..<300).contains(response.status.code) else {
-                    throw await self.statusError(response, endpoint: endpoint, requestID: requestID)
-                }
-                return try await response.body.collect(upTo: maximum)
+        let response = try await open(request, path: path, requestID: requestID, timeout: timeout)
+        let reader = StreamingBodyReader(response)
+        var collected = ByteBuffer()
+        while var buffer = try await reader.next() {
+            guard collected.readableBytes + buffer.readableBytes <= configuration.maximumResponseBytes else {
+                var error = SageLLMError(
+                    code: .decoding,
+                    reason: "the response is larger than maximumResponseBytes (\(configuration.maximumResponseBytes))")
+                error.endpoint = response.endpoint
+                error.requestID = requestID
+                throw error
             }
-        } catch {
-            throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
+            collected.writeBuffer(&buffer)
         }
+        return collected
     }
 
     /// Sends a request whose answer is a stream; a non-2xx status is thrown before any byte
@@ -104,23 +103,27 @@ package final class HTTPTransport: Sendable {
     package func openStream(path: String, body: ByteBuffer, requestID: String, timeout: Duration? = nil)
         async throws(SageLLMError) -> StreamingResponse
     {
-        let started = ContinuousClock.now
-        let limit = timeout ?? configuration.requestTimeout
-        let deadline = started + limit
         let request = makeRequest(
             method: .POST, path: path, body: body, requestID: requestID, accept: "text/event-stream")
+        return try await open(request, path: path, requestID: requestID, timeout: timeout)
+    }
+
+    /// Sends `request` and waits for the response head (AsyncHTTPClient's deadline bounds this
+    /// part); the body is left to a ``StreamingBodyReader``, which keeps to the same deadline.
+    private func open(_ request: HTTPClientRequest, path: String, requestID: String, timeout: Duration?)
+        async throws(SageLLMError) -> StreamingResponse
+    {
+        let started = ContinuousClock.now
+        let limit = timeout ?? configuration.requestTimeout
         let endpoint = url(path)
         do {
-            let response = try await withDeadline(deadline, onTimeout: { Self.totalTimeout(limit) }) {
-                let response = try await self.client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
-                guard (200..<300).contains(response.status.code) else {
-                    throw await self.statusError(response, endpoint: endpoint, requestID: requestID)
-                }
-                return response
+            let response = try await client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
+            guard (200..<300).contains(response.status.code) else {
+                throw await statusError(response, endpoint: endpoint, requestID: requestID)
             }
             return StreamingResponse(
                 transport: self, response: response, endpoint: endpoint, requestID: requestID, started: started,
-                deadline: deadline, limit: limit)
+                deadline: started + limit, limit: limit)
         } catch {
             throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
         }
