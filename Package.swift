@@ -89,6 +89,7 @@ let package = Package(
                 "SageSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            exclude: ["Fixtures"],  // recorded server responses, read by path
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

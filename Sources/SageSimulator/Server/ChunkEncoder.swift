@@ -58,6 +58,34 @@ struct ChunkEncoder {
         buffer.writeString("],\"usage\":" + JSONText.usage(prompt: prompt, completion: completion, cached: cached) + "}\n\n")
     }
 
+    /// A whole (non-streamed) response without logprobs, written by hand like the events.
+    static func wholeResponse(kind: Kind, id: String, created: Int, model: String, completion: EngineCompletion) -> String {
+        var out = "{\"id\":\"" + id + "\",\"object\":\"" + (kind == .chat ? "chat.completion" : "text_completion")
+        out += "\",\"created\":\(created),\"model\":"
+        JSONText.appendString(model, to: &out)
+        out += ",\"choices\":["
+        for index in completion.texts.indices {
+            if index > 0 { out += "," }
+            out += "{\"index\":\(index),"
+            switch kind {
+            case .chat:
+                out += "\"message\":{\"role\":\"assistant\",\"content\":"
+                JSONText.appendString(completion.texts[index], to: &out)
+                out += "},"
+            case .completion:
+                out += "\"text\":"
+                JSONText.appendString(completion.texts[index], to: &out)
+                out += ","
+            }
+            out += "\"logprobs\":null,\"finish_reason\":\"" + completion.finishReasons[index] + "\"}"
+        }
+        out += "],\"usage\":"
+        out += JSONText.usage(
+            prompt: completion.promptTokens, completion: completion.completionTokens, cached: completion.cachedPromptTokens)
+        out += "}"
+        return out
+    }
+
     static func writeDone(to buffer: inout ByteBuffer) {
         buffer.writeStaticString("data: [DONE]\n\n")
     }

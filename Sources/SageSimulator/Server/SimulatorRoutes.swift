@@ -227,6 +227,9 @@ struct SimulatorRoutes: Sendable {
                 }
             }
         }
+        if !parsed.logprobs {
+            return Self.jsonText(ChunkEncoder.wholeResponse(kind: kind, id: id, created: created, model: model, completion: completion))
+        }
         let usage = Usage(
             promptTokens: completion.promptTokens, completionTokens: completion.completionTokens,
             promptTokensDetails: .init(["cached_tokens": completion.cachedPromptTokens]))
@@ -295,6 +298,11 @@ struct SimulatorRoutes: Sendable {
     struct ResponseError: Error {
         let response: Response
         init(_ response: Response) { self.response = response }
+    }
+
+    static func jsonText(_ text: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func json(_ value: some Encodable) -> Response {
