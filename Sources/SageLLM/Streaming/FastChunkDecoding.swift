@@ -16,29 +16,54 @@ extension FastStreamDecodable {
     }
 }
 
+/// The members every streamed object has, whatever its choices look like.
+protocol StreamEnvelope {
+    var id: String { get set }
+    var object: String { get set }
+    var created: Int? { get set }
+    var model: String { get set }
+    var usage: Usage? { get set }
+}
+
+extension ChatCompletionChunk: StreamEnvelope {}
+extension CompletionResponse: StreamEnvelope {}
+
+/// Reads `key` if it is an envelope member (`id`, `object`, `created`, `model`, `usage`) and
+/// returns true; an error object makes the fast path decline.
+private func readEnvelopeMember<Envelope: StreamEnvelope>(
+    _ key: UnsafeRawBufferPointer, _ reader: inout JSONReader, into envelope: inout Envelope
+) throws -> Bool {
+    if key.equals("id") {
+        envelope.id = try reader.readString()
+    } else if key.equals("object") {
+        envelope.object = try reader.readString()
+        if envelope.object == "error" { throw JSONReader.Unsupported() }
+    } else if key.equals("created") {
+        envelope.created = try reader.readNull() ? nil : try reader.readInt()
+    } else if key.equals("model") {
+        envelope.model = try reader.readString()
+    } else if key.equals("usage") {
+        envelope.usage = try reader.readNull() ? nil : try Usage.read(&reader)
+    } else if key.equals("error") {
+        throw JSONReader.Unsupported()
+    } else {
+        return false
+    }
+    return true
+}
+
 extension ChatCompletionChunk: FastStreamDecodable {
     static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
         var reader = JSONReader(bytes)
         var chunk = ChatCompletionChunk(id: "", model: "", choices: [])
         do {
             try reader.readObject { reader, key in
-                if key.equals("id") {
-                    chunk.id = try reader.readString()
-                } else if key.equals("object") {
-                    chunk.object = try reader.readString()
-                    if chunk.object == "error" { throw JSONReader.Unsupported() }
-                } else if key.equals("created") {
-                    chunk.created = try reader.readNull() ? nil : try reader.readInt()
-                } else if key.equals("model") {
-                    chunk.model = try reader.readString()
+                if try readEnvelopeMember(key, &reader, into: &chunk) {
+                    return
                 } else if key.equals("system_fingerprint") {
                     chunk.systemFingerprint = try reader.readNull() ? nil : try reader.readString()
-                } else if key.equals("usage") {
-                    chunk.usage = try reader.readNull() ? nil : try Usage.read(&reader)
                 } else if key.equals("choices") {
                     try reader.readArray { reader in chunk.choices.append(try Choice.read(&reader)) }
-                } else if key.equals("error") {
-                    throw JSONReader.Unsupported()
                 } else {
                     try reader.skipValue()
                 }
@@ -89,17 +114,8 @@ extension CompletionResponse: FastStreamDecodable {
         var chunk = CompletionResponse(id: "", model: "", choices: [])
         do {
             try reader.readObject { reader, key in
-                if key.equals("id") {
-                    chunk.id = try reader.readString()
-                } else if key.equals("object") {
-                    chunk.object = try reader.readString()
-                    if chunk.object == "error" { throw JSONReader.Unsupported() }
-                } else if key.equals("created") {
-                    chunk.created = try reader.readNull() ? nil : try reader.readInt()
-                } else if key.equals("model") {
-                    chunk.model = try reader.readString()
-                } else if key.equals("usage") {
-                    chunk.usage = try reader.readNull() ? nil : try Usage.read(&reader)
+                if try readEnvelopeMember(key, &reader, into: &chunk) {
+                    return
                 } else if key.equals("choices") {
                     try reader.readArray { reader in
                         var choice = Choice(index: 0, text: "", finishReason: nil)
