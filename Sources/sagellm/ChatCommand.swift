@@ -5,20 +5,13 @@ struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat", abstract: "Send one prompt to an OpenAI-compatible server and print the answer.")
 
-    @Option(name: .customLong("base-url"), help: "The API root, e.g. http://127.0.0.1:8000/v1.")
-    var baseURL: String
+    @OptionGroup var endpoint: EndpointOptions
 
-    @Option(help: "The model (default: the first the server lists).")
-    var model: String?
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate (default: chat.max_tokens, 1500).")
+    var maxTokens: Int?
 
-    @Option(name: .customLong("api-key"), help: "Bearer key, if the server wants one.")
-    var apiKey: String?
-
-    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
-    var maxTokens: Int = 1500
-
-    @Option(help: "Sampling temperature (0-2).")
-    var temperature: Double = 0.7
+    @Option(help: "Sampling temperature, 0-2 (default: chat.temperature, 0.7).")
+    var temperature: Double?
 
     @Option(name: .customLong("system"), help: "A system prompt.")
     var systemPrompt: String?
@@ -36,18 +29,21 @@ struct ChatCommand: AsyncParsableCommand {
     var prompt: String
 
     func validate() throws {
-        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
-        if !(0...2).contains(temperature) { throw ValidationError("--temperature must be between 0 and 2") }
+        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
+        if let temperature, !(0...2).contains(temperature) { throw ValidationError("--temperature must be between 0 and 2") }
     }
 
     func run() async throws {
         try await reportingErrors {
-            let configuration = LLMClientConfiguration(baseURL: baseURL, model: model, apiKey: apiKey.map { APIKey($0) })
-            let options = ChatOptions(temperature: temperature, maxTokens: maxTokens, enableThinking: thinking)
+            let settings = try await endpoint.settings()
+            var options = settings.defaultOptions
+            if let temperature { options.temperature = temperature }
+            if let maxTokens { options.maxTokens = maxTokens }
+            options.enableThinking = thinking
             var messages: [ChatMessage] = []
             if let systemPrompt { messages.append(.system(systemPrompt)) }
             messages.append(.user(prompt))
-            try await withIntelligentLLMClient(configuration: configuration) { client in
+            try await endpoint.withClient(settings: settings, announce: !json) { client in
                 if json {
                     let result = try await client.chat(messages, options: options)
                     print(try Terminal.json(result.response))

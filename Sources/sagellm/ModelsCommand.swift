@@ -5,19 +5,15 @@ struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models", abstract: "List the models an OpenAI-compatible server serves.")
 
-    @Option(name: .customLong("base-url"), help: "The API root, e.g. http://127.0.0.1:8000/v1.")
-    var baseURL: String
-
-    @Option(name: .customLong("api-key"), help: "Bearer key, if the server wants one.")
-    var apiKey: String?
+    @OptionGroup var endpoint: EndpointOptions
 
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() async throws {
         try await reportingErrors {
-            let configuration = LLMClientConfiguration(baseURL: baseURL, apiKey: apiKey.map { APIKey($0) })
-            try await withIntelligentLLMClient(configuration: configuration) { client in
+            let settings = try await endpoint.settings()
+            try await endpoint.withClient(settings: settings, announce: !json) { client in
                 let models = try await client.models()
                 if json {
                     print(try Terminal.json(ModelList(data: models)))

@@ -2,6 +2,7 @@ import struct Foundation.Data
 import class Foundation.FileHandle
 import class Foundation.JSONEncoder
 import ArgumentParser
+import Logging
 import SageLLM
 
 /// Output helpers for the command line.
@@ -21,6 +22,13 @@ enum Terminal {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// A logger for library calls made by commands: errors only (commands print what matters themselves).
+    static var quietLogger: Logger {
+        var logger = Logger(label: "sagellm")
+        logger.logLevel = .error
+        return logger
     }
 
     static func milliseconds(_ duration: Duration) -> String {

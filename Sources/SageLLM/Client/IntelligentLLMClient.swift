@@ -24,18 +24,28 @@ import Synchronization
 /// when done (or use ``withIntelligentLLMClient(configuration:logger:_:)``).
 public final class IntelligentLLMClient: Sendable {
     public let configuration: LLMClientConfiguration
+    /// How ``createAuto(model:probeTimeout:settings:detection:refresh:logger:)`` chose the
+    /// endpoint; nil for a client made with an explicit configuration.
+    public let detection: EndpointDetection?
     let transport: HTTPTransport
     let logger: Logger
     private let discoveredModel = Mutex<String?>(nil)
 
     /// Creates a client; a bad base URL or setting is an error naming the field.
-    public init(configuration: LLMClientConfiguration, logger: Logger = Logger(label: "sagellm.client")) throws(SageLLMError) {
+    public convenience init(configuration: LLMClientConfiguration, logger: Logger = Logger(label: "sagellm.client"))
+        throws(SageLLMError)
+    {
+        try self.init(configuration: configuration, detection: nil, logger: logger)
+    }
+
+    init(configuration: LLMClientConfiguration, detection: EndpointDetection?, logger: Logger) throws(SageLLMError) {
         try configuration.defaultOptions.validate()
         self.configuration = configuration
+        self.detection = detection
         self.logger = logger
         self.transport = try HTTPTransport(
             baseURL: configuration.baseURL, apiKey: configuration.apiKey, configuration: configuration.transport,
-            logger: logger)
+            missingKeyMessage: configuration.apiKey == nil ? configuration.missingAPIKeyMessage : nil, logger: logger)
     }
 
     /// Creates a client for `baseURL`.

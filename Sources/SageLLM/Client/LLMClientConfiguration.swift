@@ -13,6 +13,9 @@ public struct LLMClientConfiguration: Sendable, CustomStringConvertible {
     public var transport: TransportConfiguration
     /// Options used when a call passes none.
     public var defaultOptions: ChatOptions
+    /// When set and there is no key, every request fails at once with this message (the
+    /// cloud fallback without a key: the message names the variable to set).
+    package var missingAPIKeyMessage: String?
 
     public init(
         baseURL: String, model: String? = nil, apiKey: APIKey? = nil,

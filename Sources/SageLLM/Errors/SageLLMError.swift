@@ -72,6 +72,8 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
     public var elapsed: Duration?
     /// The configuration key or request field at fault.
     public var field: String?
+    /// The configuration file at fault.
+    public var file: String?
     /// How many attempts were made (1 without retries).
     public var attempts: Int = 1
     /// Whether part of a streamed answer had reached the caller before the failure.
@@ -98,6 +100,7 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
         }
         if let elapsed { details.append("after \(Self.format(elapsed))") }
         if let field { details.append("field \(field)") }
+        if let file { details.append("file \(file)") }
         if attempts > 1 { details.append("\(attempts) attempts") }
         if receivedPartialOutput { details.append("part of the answer had already been delivered") }
         if let requestID { details.append("request id \(requestID)") }

@@ -1,8 +1,10 @@
 import AsyncHTTPClient
+import Dispatch
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// One pooled AsyncHTTPClient and the rules for talking to one OpenAI-compatible base URL:
 /// headers, time limits, and turning every failure into a ``SageLLMError``.
@@ -13,11 +15,18 @@ package final class HTTPTransport: Sendable {
     private let apiKey: APIKey?
     private let client: HTTPClient
     private let logger: Logger
+    /// Requests fail at once with this (a required key is missing).
+    private let missingKeyMessage: String?
+    private let isShutDown = Atomic<Bool>(false)
 
-    package init(baseURL: String, apiKey: APIKey?, configuration: TransportConfiguration, logger: Logger) throws(SageLLMError) {
+    package init(
+        baseURL: String, apiKey: APIKey?, configuration: TransportConfiguration, missingKeyMessage: String? = nil,
+        logger: Logger
+    ) throws(SageLLMError) {
         try configuration.validate()
         self.baseURL = try Self.normalize(baseURL: baseURL)
         self.apiKey = apiKey
+        self.missingKeyMessage = missingKeyMessage
         self.configuration = configuration
         self.logger = logger
         var http = HTTPClient.Configuration()
@@ -116,6 +125,12 @@ package final class HTTPTransport: Sendable {
         let started = ContinuousClock.now
         let limit = timeout ?? configuration.requestTimeout
         let endpoint = url(path)
+        if let missingKeyMessage {
+            var error = SageLLMError.invalidConfiguration(field: "apiKey", missingKeyMessage)
+            error.endpoint = endpoint
+            error.requestID = requestID
+            throw error
+        }
         do {
             let response = try await client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
             guard (200..<300).contains(response.status.code) else {
@@ -213,7 +228,16 @@ package final class HTTPTransport: Sendable {
     }
 
     package func shutdown() async throws {
+        guard !isShutDown.exchange(true, ordering: .relaxed) else { return }
         try await client.shutdown()
+    }
+
+    deinit {
+        // A client dropped without shutdown() (a shared client cleared from the cache) still
+        // closes its connections; the HTTP client keeps itself alive until that is done.
+        if !isShutDown.load(ordering: .relaxed) {
+            client.shutdown(queue: .global()) { _ in }
+        }
     }
 }
 

@@ -66,7 +66,7 @@ public struct ErrorBody: Codable, Sendable, Hashable {
     }
 }
 
-extension String {
+extension StringProtocol {
     func trimmingWhitespace() -> String {
         var scalars = Substring(self)
         while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
