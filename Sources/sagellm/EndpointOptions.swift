@@ -36,14 +36,17 @@ struct EndpointOptions: ParsableArguments {
     }
 
     /// Runs `body` with a client for the configured or detected endpoint, then shuts it down.
-    /// When `announce` is set, a line on standard error says which endpoint was chosen.
+    /// When `announce` is set and the endpoint was not given by a flag, a line on standard
+    /// error says which endpoint was chosen; warnings are always shown.
     func withClient<Result>(
         settings: SageSettings, announce: Bool, _ body: (IntelligentLLMClient) async throws -> Result
     ) async throws -> Result {
         let client = try await IntelligentLLMClient.createAuto(settings: settings, logger: Terminal.quietLogger)
         if announce, let detection = client.detection {
-            Terminal.error(
-                "[\(detection.source.rawValue): \(detection.engine) at \(detection.baseURL), model \(detection.model ?? "<first listed>")]")
+            if detection.source != .explicit {
+                Terminal.error(
+                    "[\(detection.source.rawValue): \(detection.engine) at \(detection.baseURL), model \(detection.model ?? "<first listed>")]")
+            }
             for warning in detection.warnings { Terminal.error("warning: \(warning)") }
         }
         let result: Result

@@ -1,4 +1,5 @@
 import Foundation
+import SageSimulator
 import Testing
 
 /// The `sagellm` executable, end to end: `simulate` on a free port, `chat` and `models` against it,
@@ -17,10 +18,15 @@ struct CommandLineTests {
         var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
     }
 
-    static func start(_ arguments: [String]) throws -> (Process, Output, Output) {
+    static func start(_ arguments: [String], environment: [String: String]? = nil) throws -> (Process, Output, Output) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let environment {
+            // Only what the test gives, in an empty directory: no SAGE_*/OPENAI_* or sagellm.yaml of the machine's.
+            process.environment = environment
+            process.currentDirectoryURL = FileManager.default.temporaryDirectory
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -33,8 +39,10 @@ struct CommandLineTests {
         return (process, stdout, stderr)
     }
 
-    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let (process, stdout, stderr) = try start(arguments)
+    static func run(_ arguments: [String], environment: [String: String]? = nil) async throws
+        -> (status: Int32, stdout: String, stderr: String)
+    {
+        let (process, stdout, stderr) = try start(arguments, environment: environment)
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         try await Task.sleep(for: .milliseconds(50))  // let the pipe handlers drain
         return (process.terminationStatus, stdout.text, stderr.text)
@@ -91,5 +99,42 @@ struct CommandLineTests {
         let result = try await Self.run(["simulate", "--fail-rate", "3"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("failRate"))
+    }
+
+    @Test func detectAndChatFindTheEndpointThemselves() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        let isolated = ["HOME": "/nonexistent-home", "PATH": "/usr/bin:/bin"]
+        try await withSimulatorServer(configuration: .instant(model: "detect-model")) { simulator in
+            let verified = try await Self.run(
+                ["detect", "--json", "--verify", "--base-url", simulator.baseURL], environment: isolated)
+            #expect(verified.status == 0, "\(verified.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(verified.stdout.utf8)) as? [String: Any]
+            #expect(json?["source"] as? String == "explicit")
+            #expect(json?["engine"] as? String == "vllm")
+            #expect(json?["model"] as? String == "detect-model")
+            #expect(json?["base_url"] as? String == simulator.baseURL)
+            #expect((json?["candidates"] as? [Any])?.isEmpty == true)
+
+            var environment = isolated
+            environment["SAGE_CHAT_BASE_URL"] = simulator.baseURL
+            let chat = try await Self.run(["chat", "--max-tokens", "3", "Hi"], environment: environment)
+            #expect(chat.status == 0, "\(chat.stderr)")
+            #expect(chat.stderr.contains("[environment: unknown at \(simulator.baseURL)"))
+            #expect(chat.stderr.contains("detect-model | 3 tokens"))
+        }
+
+        var cloud = isolated
+        cloud["SAGE_PROBE_LOCAL"] = "false"
+        let detected = try await Self.run(["detect", "--json"], environment: cloud)
+        let json = try JSONSerialization.jsonObject(with: Data(detected.stdout.utf8)) as? [String: Any]
+        #expect(json?["source"] as? String == "cloud")
+        #expect(json?["base_url"] as? String == "https://dashscope.aliyuncs.com/compatible-mode/v1")
+        let keyless = try await Self.run(["chat", "Hi"], environment: cloud)
+        #expect(keyless.status == 1)
+        #expect(keyless.stderr.contains("SAGE_CHAT_API_KEY"))
+
+        let missingFile = try await Self.run(["detect", "--config", "/nonexistent/sagellm.yaml"], environment: isolated)
+        #expect(missingFile.status == 1)
+        #expect(missingFile.stderr.contains("/nonexistent/sagellm.yaml"))
     }
 }

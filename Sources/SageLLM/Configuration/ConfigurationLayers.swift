@@ -52,7 +52,8 @@ struct ConfigurationLayers: Sendable {
             } catch {
                 var failure = SageLLMError.invalidConfiguration(
                     field: "file",
-                    "the configuration file \(path) is not a valid YAML mapping of settings: \(error). "
+                    "the configuration file \(path) is not a valid YAML mapping of settings: "
+                        + "\(String(describing: error).trimmingWhitespace().trimmingSuffix(".")). "
                         + "Fix the file, or point SAGE_CONFIG / --config at another one.")
                 failure.file = path
                 throw failure

@@ -67,6 +67,13 @@ public struct ErrorBody: Codable, Sendable, Hashable {
 }
 
 extension StringProtocol {
+    /// Drops every trailing `suffix`.
+    func trimmingSuffix(_ suffix: String) -> String {
+        var text = String(self)
+        while text.hasSuffix(suffix) { text.removeLast(suffix.count) }
+        return text
+    }
+
     func trimmingWhitespace() -> String {
         var scalars = Substring(self)
         while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
