@@ -49,14 +49,6 @@ struct EndpointOptions: ParsableArguments {
             }
             for warning in detection.warnings { Terminal.error("warning: \(warning)") }
         }
-        let result: Result
-        do {
-            result = try await body(client)
-        } catch {
-            try? await client.shutdown()  // the body's error is the one to report
-            throw error
-        }
-        try await client.shutdown()
-        return result
+        return try await client.use(body)
     }
 }

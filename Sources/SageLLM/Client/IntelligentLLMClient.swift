@@ -226,19 +226,25 @@ public final class IntelligentLLMClient: Sendable {
     }
 }
 
+extension IntelligentLLMClient {
+    /// Runs `body` with this client, then shuts it down whether `body` throws or not.
+    public func use<Result>(_ body: (IntelligentLLMClient) async throws -> Result) async throws -> Result {
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            try? await shutdown()  // the body's error is the one to report
+            throw error
+        }
+        try await shutdown()
+        return result
+    }
+}
+
 /// Creates a client, runs `body` with it, and shuts it down whether `body` throws or not.
 public func withIntelligentLLMClient<Result>(
     configuration: LLMClientConfiguration, logger: Logger = Logger(label: "sagellm.client"),
     _ body: (IntelligentLLMClient) async throws -> Result
 ) async throws -> Result {
-    let client = try IntelligentLLMClient(configuration: configuration, logger: logger)
-    let result: Result
-    do {
-        result = try await body(client)
-    } catch {
-        try? await client.shutdown()  // the body's error is the one to report
-        throw error
-    }
-    try await client.shutdown()
-    return result
+    try await IntelligentLLMClient(configuration: configuration, logger: logger).use(body)
 }
