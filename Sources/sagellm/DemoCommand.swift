@@ -77,7 +77,7 @@ struct DemoCommand: AsyncParsableCommand {
                     let statistics = simulator.engine.statistics()
                     say("   \(latencies.count) answers in \(Terminal.milliseconds(burst)) (\(String(format1: Double(latencies.count) / seconds, digits: 1)) req/s); latency min \(Terminal.milliseconds(latencies.first ?? .zero)), median \(Terminal.milliseconds(latencies[latencies.count / 2])), max \(Terminal.milliseconds(latencies.last ?? .zero))")
                     say("   engine: peak running \(statistics.peakRunning) of \(engine.maxBatch), completed \(statistics.completed), prefix-cache hits \(statistics.prefixCacheHits)/\(statistics.prefixCacheQueries) tokens\n")
-                    say("Next: `swift run sagellm simulate --port 8000` in one terminal, `swift run sagellm chat --base-url http://127.0.0.1:8000/v1 \"Hello\"` in another.")
+                    say("Next: `swift run sagellm simulate --port 8001` in one terminal; in another, `swift run sagellm detect` shows it is found, and `swift run sagellm chat \"Hello\"` talks to it.")
                 }
             }
         }
