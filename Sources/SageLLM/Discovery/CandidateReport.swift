@@ -58,6 +58,6 @@ public struct CandidateReport: Sendable, Hashable, Encodable, CustomStringConver
         try container.encodeIfPresent(detail, forKey: .detail)
         try container.encodeIfPresent(engine, forKey: .engine)
         try container.encode(models, forKey: .models)
-        try container.encode((elapsed.milliseconds * 10).rounded() / 10, forKey: .elapsedMilliseconds)
+        try container.encode(elapsed.reportedMilliseconds, forKey: .elapsedMilliseconds)
     }
 }

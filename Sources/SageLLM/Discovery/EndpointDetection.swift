@@ -58,7 +58,7 @@ public struct EndpointDetection: Sendable, Encodable, CustomStringConvertible {
         try container.encode(reason, forKey: .reason)
         try container.encode(warnings, forKey: .warnings)
         try container.encode(candidates, forKey: .candidates)
-        try container.encode((elapsed.milliseconds * 10).rounded() / 10, forKey: .elapsedMilliseconds)
+        try container.encode(elapsed.reportedMilliseconds, forKey: .elapsedMilliseconds)
         try container.encode(fromCache, forKey: .fromCache)
     }
 }

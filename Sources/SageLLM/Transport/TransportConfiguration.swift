@@ -73,6 +73,8 @@ extension Duration {
     }
     /// The duration in milliseconds, as a Double.
     package var milliseconds: Double { seconds * 1000 }
+    /// Milliseconds rounded to a tenth, as reports show them.
+    package var reportedMilliseconds: Double { (milliseconds * 10).rounded() / 10 }
     package var nanoseconds: Int64 {
         components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
