@@ -78,6 +78,8 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
     public var attempts: Int = 1
     /// Whether part of a streamed answer had reached the caller before the failure.
     public var receivedPartialOutput: Bool = false
+    /// Whether the server had sent its response head (status and headers) before the failure.
+    public var receivedResponseHead: Bool = false
     /// The lower-level error, as text.
     public var underlying: String?
     /// The `Retry-After` the server asked for, when it sent one.

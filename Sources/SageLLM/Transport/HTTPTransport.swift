@@ -282,9 +282,11 @@ package final class StreamingBodyReader: @unchecked Sendable {
             if buffer != nil { receivedBytes = true }
             return buffer
         } catch {
-            throw stream.transport.mapError(
+            var mapped = stream.transport.mapError(
                 error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started,
                 limit: stream.limit, partialOutput: receivedBytes)
+            mapped.receivedResponseHead = true
+            throw mapped
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SageLLM
 import Synchronization
 
 /// One request to the engine, already tokenized.
@@ -78,7 +79,7 @@ public struct EngineStatistics: Sendable, Hashable {
 /// ```
 public final class SimulatedEngine: Sendable {
     public let configuration: SimulatedEngineConfiguration
-    private let slots: BatchSlots
+    private let slots: FairSemaphore
     private struct State {
         var random: SeededGenerator
         var prefixCache: PrefixCache
@@ -99,7 +100,7 @@ public final class SimulatedEngine: Sendable {
     public init(configuration: SimulatedEngineConfiguration = SimulatedEngineConfiguration()) throws(SimulatorError) {
         try configuration.validate()
         self.configuration = configuration
-        self.slots = BatchSlots(limit: configuration.maxBatch)
+        self.slots = FairSemaphore(limit: configuration.maxBatch)
         self.startedAt = .now
         self.faultPlan = FaultPlan(faults: configuration.faults, seed: configuration.seed)
         self.state = Mutex(

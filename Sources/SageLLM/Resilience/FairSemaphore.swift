@@ -1,9 +1,10 @@
 import DequeModule
 import Synchronization
 
-/// The engine's batch: at most `limit` sequences run; the rest wait in arrival order.
-/// Waiting is cancellation-safe: a cancelled waiter leaves the queue at once.
-final class BatchSlots: Sendable {
+/// At most `limit` holders at a time; the rest wait in arrival order (fair FIFO). Waiting is
+/// cancellation-safe: a cancelled waiter leaves the queue at once. Used for the client's
+/// `maxConcurrent` and the simulated engine's batch.
+package final class FairSemaphore: Sendable {
     private struct Waiter {
         let id: UInt64
         let continuation: CheckedContinuation<Void, any Error>
@@ -16,16 +17,16 @@ final class BatchSlots: Sendable {
         var cancelledBeforeEnqueue = Set<UInt64>()
     }
     private let state = Mutex(State())
-    let limit: Int
+    package let limit: Int
 
-    init(limit: Int) { self.limit = limit }
+    package init(limit: Int) { self.limit = limit }
 
-    var running: Int { state.withLock { $0.running } }
-    var waiting: Int { state.withLock { $0.waiting.count } }
-    var peakRunning: Int { state.withLock { $0.peakRunning } }
+    package var running: Int { state.withLock { $0.running } }
+    package var waiting: Int { state.withLock { $0.waiting.count } }
+    package var peakRunning: Int { state.withLock { $0.peakRunning } }
 
     /// Waits for a slot. Throws CancellationError if the task is cancelled while waiting.
-    func acquire() async throws {
+    package func acquire() async throws {
         let id: UInt64? = state.withLock { state in
             if state.running < limit && state.waiting.isEmpty {
                 state.running += 1
@@ -66,7 +67,7 @@ final class BatchSlots: Sendable {
     }
 
     /// Frees a slot and hands it to the longest waiter.
-    func release() {
+    package func release() {
         let next: Waiter? = state.withLock { state in
             if let waiter = state.waiting.popFirst() {
                 return waiter  // the slot passes on: running stays the same
