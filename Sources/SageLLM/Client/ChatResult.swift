@@ -6,11 +6,14 @@ public struct ChatResult: Sendable {
     public var response: ChatCompletionResponse
     public var usage: Usage?
     public var finishReason: String?
-    /// Time from sending the request to having the whole response.
+    /// Time from the call to having the whole response: waiting for a slot or a rate-limit
+    /// turn, every attempt and every backoff included.
     public var latency: Duration
-    /// The `x-request-id` the request was sent with.
+    /// The `x-request-id` of the attempt that succeeded (`<id>-retryN` after retries).
     public var requestID: String
     public var model: String
+    /// Attempts it took (1 without retries).
+    public var attempts: Int = 1
 }
 
 /// The outcome of a non-streamed text completion.
@@ -22,6 +25,7 @@ public struct CompletionResult: Sendable {
     public var latency: Duration
     public var requestID: String
     public var model: String
+    public var attempts: Int = 1
 }
 
 /// Collects a chat stream into its text, usage and finish reason.

@@ -28,6 +28,8 @@ public final class IntelligentLLMClient: Sendable {
     /// endpoint; nil for a client made with an explicit configuration.
     public let detection: EndpointDetection?
     let transport: HTTPTransport
+    /// Retries, limits, metrics and the health record around every request.
+    let executor: ResilientExecutor
     let logger: Logger
     private let discoveredModel = Mutex<String?>(nil)
 
@@ -40,12 +42,18 @@ public final class IntelligentLLMClient: Sendable {
 
     init(configuration: LLMClientConfiguration, detection: EndpointDetection?, logger: Logger) throws(SageLLMError) {
         try configuration.defaultOptions.validate()
+        var transportConfiguration = configuration.transport
+        if configuration.resilience.eagerInit {
+            transportConfiguration.preWarmedConnections = transportConfiguration.maximumConnectionsPerHost
+        }
         self.configuration = configuration
         self.detection = detection
         self.logger = logger
         self.transport = try HTTPTransport(
-            baseURL: configuration.baseURL, apiKey: configuration.apiKey, configuration: configuration.transport,
+            baseURL: configuration.baseURL, apiKey: configuration.apiKey, configuration: transportConfiguration,
             missingKeyMessage: configuration.apiKey == nil ? configuration.missingAPIKeyMessage : nil, logger: logger)
+        self.executor = try ResilientExecutor(
+            configuration: configuration.resilience, endpoint: transport.baseURL, logger: logger)
     }
 
     /// Creates a client for `baseURL`.
@@ -71,14 +79,21 @@ public final class IntelligentLLMClient: Sendable {
         let requestID = options.requestID ?? HTTPTransport.makeRequestID()
         let body = try encode(options.chatRequest(model: model, messages: messages, stream: false))
         let started = ContinuousClock.now
-        logger.debug("chat", metadata: ["sage.request.id": "\(requestID)", "sage.model": "\(model)"])
-        let buffer = try await transport.send(
-            method: .POST, path: "chat/completions", body: body, requestID: requestID, timeout: options.timeout)
-        let response = try decode(ChatCompletionResponse.self, buffer, what: "the chat completion", path: "chat/completions", requestID: requestID)
-        return ChatResult(
-            text: response.text, response: response, usage: response.usage,
-            finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
-            requestID: requestID, model: response.model.isEmpty ? model : response.model)
+        let estimate = estimatedTokens(messages, options)
+        return try await executor.run(requestID: requestID, estimatedTokens: estimate, tokensUsed: { $0.usage?.totalTokens }) {
+            (attempt) async throws(SageLLMError) -> ChatResult in
+            logger.debug("chat", metadata: ["sage.request.id": "\(attempt.requestID)", "sage.model": "\(model)"])
+            let buffer = try await transport.send(
+                method: .POST, path: "chat/completions", body: body, requestID: attempt.requestID, timeout: options.timeout)
+            let response = try decode(
+                ChatCompletionResponse.self, buffer, what: "the chat completion", path: "chat/completions",
+                requestID: attempt.requestID)
+            return ChatResult(
+                text: response.text, response: response, usage: response.usage,
+                finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
+                requestID: attempt.requestID, model: response.model.isEmpty ? model : response.model,
+                attempts: attempt.number)
+        }
     }
 
     /// Sends one user message and waits for the whole answer.
@@ -94,16 +109,18 @@ public final class IntelligentLLMClient: Sendable {
         -> AsyncThrowingStream<ChatCompletionChunk, any Error>
     {
         let options = options ?? configuration.defaultOptions
-        let decoder = EventStreamDecoder<ChatCompletionChunk>(what: "a chat completion chunk") {
-            () async throws(SageLLMError) -> StreamingResponse in
+        let requestID = options.requestID ?? HTTPTransport.makeRequestID()
+        let admission = StreamAdmission(
+            executor: executor, requestID: requestID, estimatedTokens: estimatedTokens(messages, options))
+        let decoder = EventStreamDecoder<ChatCompletionChunk>(what: "a chat completion chunk", admission: admission) {
+            (attemptID) async throws(SageLLMError) -> StreamingResponse in
             try options.validate()
             try Self.validate(messages)
             let model = try await self.resolveModel(options)
-            let requestID = options.requestID ?? HTTPTransport.makeRequestID()
             let body = try self.encode(options.chatRequest(model: model, messages: messages, stream: true))
-            self.logger.debug("chat stream", metadata: ["sage.request.id": "\(requestID)", "sage.model": "\(model)"])
+            self.logger.debug("chat stream", metadata: ["sage.request.id": "\(attemptID)"])
             return try await self.transport.openStream(
-                path: "chat/completions", body: body, requestID: requestID, timeout: options.timeout)
+                path: "chat/completions", body: body, requestID: attemptID, timeout: options.timeout)
         }
         return AsyncThrowingStream(unfolding: { try await decoder.next() })
     }
@@ -130,13 +147,19 @@ public final class IntelligentLLMClient: Sendable {
         let requestID = options.requestID ?? HTTPTransport.makeRequestID()
         let body = try encode(options.completionRequest(model: model, prompt: prompt, stream: false))
         let started = ContinuousClock.now
-        let buffer = try await transport.send(
-            method: .POST, path: "completions", body: body, requestID: requestID, timeout: options.timeout)
-        let response = try decode(CompletionResponse.self, buffer, what: "the completion", path: "completions", requestID: requestID)
-        return CompletionResult(
-            text: response.text, response: response, usage: response.usage,
-            finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
-            requestID: requestID, model: response.model.isEmpty ? model : response.model)
+        let estimate = Self.estimatedTokens(promptBytes: prompt.utf8.count, options)
+        return try await executor.run(requestID: requestID, estimatedTokens: estimate, tokensUsed: { $0.usage?.totalTokens }) {
+            (attempt) async throws(SageLLMError) -> CompletionResult in
+            let buffer = try await transport.send(
+                method: .POST, path: "completions", body: body, requestID: attempt.requestID, timeout: options.timeout)
+            let response = try decode(
+                CompletionResponse.self, buffer, what: "the completion", path: "completions", requestID: attempt.requestID)
+            return CompletionResult(
+                text: response.text, response: response, usage: response.usage,
+                finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
+                requestID: attempt.requestID, model: response.model.isEmpty ? model : response.model,
+                attempts: attempt.number)
+        }
     }
 
     /// Streams a plain text completion.
@@ -144,14 +167,17 @@ public final class IntelligentLLMClient: Sendable {
         -> AsyncThrowingStream<CompletionResponse, any Error>
     {
         let options = options ?? configuration.defaultOptions
-        let decoder = EventStreamDecoder<CompletionResponse>(what: "a completion chunk") {
-            () async throws(SageLLMError) -> StreamingResponse in
+        let requestID = options.requestID ?? HTTPTransport.makeRequestID()
+        let admission = StreamAdmission(
+            executor: executor, requestID: requestID,
+            estimatedTokens: Self.estimatedTokens(promptBytes: prompt.utf8.count, options))
+        let decoder = EventStreamDecoder<CompletionResponse>(what: "a completion chunk", admission: admission) {
+            (attemptID) async throws(SageLLMError) -> StreamingResponse in
             try options.validate()
             let model = try await self.resolveModel(options)
-            let requestID = options.requestID ?? HTTPTransport.makeRequestID()
             let body = try self.encode(options.completionRequest(model: model, prompt: prompt, stream: true))
             return try await self.transport.openStream(
-                path: "completions", body: body, requestID: requestID, timeout: options.timeout)
+                path: "completions", body: body, requestID: attemptID, timeout: options.timeout)
         }
         return AsyncThrowingStream(unfolding: { try await decoder.next() })
     }
@@ -219,6 +245,17 @@ public final class IntelligentLLMClient: Sendable {
             throw SageLLMError.decoding(
                 what, snippet: text, endpoint: transport.url(path), requestID: requestID, underlying: "\(error)")
         }
+    }
+
+    /// What a request may cost against `tokensPerMinute`: about four bytes of prompt per
+    /// token, plus the most it may generate. Corrected by the usage report afterwards.
+    static func estimatedTokens(promptBytes: Int, _ options: ChatOptions) -> Int {
+        promptBytes / 4 + (options.maxTokens ?? 0)
+    }
+
+    func estimatedTokens(_ messages: [ChatMessage], _ options: ChatOptions) -> Int {
+        guard configuration.resilience.tokensPerMinute != nil else { return 0 }
+        return Self.estimatedTokens(promptBytes: messages.reduce(0) { $0 + $1.text.utf8.count }, options)
     }
 
     static func validate(_ messages: [ChatMessage]) throws(SageLLMError) {

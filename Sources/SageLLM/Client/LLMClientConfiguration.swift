@@ -13,19 +13,29 @@ public struct LLMClientConfiguration: Sendable, CustomStringConvertible {
     public var transport: TransportConfiguration
     /// Options used when a call passes none.
     public var defaultOptions: ChatOptions
+    /// Retries, rate limits, the concurrency bound and the health window.
+    public var resilience: ResilienceConfiguration
     /// When set and there is no key, every request fails at once with this message (the
     /// cloud fallback without a key: the message names the variable to set).
     package var missingAPIKeyMessage: String?
 
     public init(
         baseURL: String, model: String? = nil, apiKey: APIKey? = nil,
-        transport: TransportConfiguration = TransportConfiguration(), defaultOptions: ChatOptions = ChatOptions()
+        transport: TransportConfiguration = TransportConfiguration(), defaultOptions: ChatOptions = ChatOptions(),
+        resilience: ResilienceConfiguration = ResilienceConfiguration()
     ) {
+        self.resilience = resilience
         self.baseURL = baseURL
         self.model = model
         self.apiKey = apiKey
         self.transport = transport
         self.defaultOptions = defaultOptions
+    }
+
+    /// Pooled connections per host (``TransportConfiguration/maximumConnectionsPerHost``).
+    public var poolSize: Int {
+        get { transport.maximumConnectionsPerHost }
+        set { transport.maximumConnectionsPerHost = newValue }
     }
 
     public var description: String {

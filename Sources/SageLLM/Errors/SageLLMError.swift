@@ -104,7 +104,7 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
         if let field { details.append("field \(field)") }
         if let file { details.append("file \(file)") }
         if attempts > 1 { details.append("\(attempts) attempts") }
-        if receivedPartialOutput { details.append("part of the answer had already been delivered") }
+        if receivedPartialOutput { details.append("part of the answer had already been delivered, so it was not retried") }
         if let requestID { details.append("request id \(requestID)") }
         if let underlying { details.append("cause: \(underlying)") }
         if let snippet, serverMessage == nil || snippet != serverMessage { details.append("body: \(snippet)") }

@@ -58,6 +58,12 @@ package final class RateLimiter: Sendable {
         bucket.withLock { $0.tokens = min(capacity, $0.tokens + min(cost, capacity)) }
     }
 
+    /// Settles a reservation of `reserved` units that turned out to cost `used`: the
+    /// difference is given back, or taken (later callers wait for it).
+    package func settle(reserved: Double, used: Double) {
+        bucket.withLock { $0.tokens = min(capacity, $0.tokens + min(reserved, capacity) - min(used, capacity)) }
+    }
+
     /// Waits for a turn. When the task is cancelled while waiting, the turn is given back and
     /// the cancellation thrown.
     package func acquire(cost: Double = 1) async throws {

@@ -7,10 +7,17 @@ import NIOCore
 ///
 /// An event that is not valid JSON for `Chunk` is an error carrying the event's text; an
 /// `{"error": ...}` event is the server's error. `[DONE]` ends the stream.
-final class EventStreamDecoder<Chunk: FastStreamDecodable & Sendable>: @unchecked Sendable {
+///
+/// The request goes through the client's resilience layer (``StreamAdmission``): it is
+/// retried while nothing of it has reached the consumer, never after.
+final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
     // Safety: an AsyncThrowingStream(unfolding:) calls `next()` from one consumer at a time,
     // never concurrently, so the mutable state below is never shared.
-    private let open: @Sendable () async throws(SageLLMError) -> StreamingResponse
+    /// Sends the request with the given attempt's request id.
+    private let open: @Sendable (String) async throws(SageLLMError) -> StreamingResponse
+    private let admission: StreamAdmission
+    private var usage: Usage?
+    private var failed = false
     private var reader: StreamingBodyReader?
     private var parser = ServerSentEventParser()
     private var pending: [Chunk] = []
@@ -19,8 +26,12 @@ final class EventStreamDecoder<Chunk: FastStreamDecodable & Sendable>: @unchecke
     private let decoder = JSONDecoder()
     private let what: String
 
-    init(what: String, open: @escaping @Sendable () async throws(SageLLMError) -> StreamingResponse) {
+    init(
+        what: String, admission: StreamAdmission,
+        open: @escaping @Sendable (String) async throws(SageLLMError) -> StreamingResponse
+    ) {
         self.what = what
+        self.admission = admission
         self.open = open
     }
 
@@ -28,17 +39,29 @@ final class EventStreamDecoder<Chunk: FastStreamDecodable & Sendable>: @unchecke
         while true {
             if pendingIndex < pending.count {
                 defer { pendingIndex += 1 }
-                return pending[pendingIndex]
+                let chunk = pending[pendingIndex]
+                if let reported = chunk.usage { usage = reported }
+                admission.deliver(carriesText: chunk.carriesText)
+                return chunk
             }
-            if finished { return nil }
+            if finished {
+                if !failed { admission.succeed(usage: usage) }
+                return nil
+            }
             pending.removeAll(keepingCapacity: true)
             pendingIndex = 0
             let reader: StreamingBodyReader
             if let existing = self.reader {
                 reader = existing
             } else {
-                try Task.checkCancellation(orThrow: SageLLMError(code: .cancelled, reason: "the request was cancelled"))
-                reader = StreamingBodyReader(try await open())
+                do {
+                    try Task.checkCancellation(orThrow: SageLLMError(code: .cancelled, reason: "the request was cancelled"))
+                    let requestID = try await admission.beginAttempt()
+                    reader = StreamingBodyReader(try await open(requestID))
+                } catch {
+                    try await retryOrEnd(error)
+                    continue
+                }
                 self.reader = reader
             }
             do {
@@ -49,12 +72,28 @@ final class EventStreamDecoder<Chunk: FastStreamDecodable & Sendable>: @unchecke
                     finished = true
                 }
             } catch {
-                finished = true
                 self.reader = nil  // releasing the body cancels the HTTP request
-                throw contextualize(error, reader: reader)
+                try await retryOrEnd(contextualize(error, reader: reader))
+                continue
             }
             if finished { self.reader = nil }
         }
+    }
+
+    /// Starts over after a failed attempt when the retry policy allows it and nothing has
+    /// reached the consumer; otherwise ends the stream with the error.
+    private func retryOrEnd(_ error: SageLLMError) async throws(SageLLMError) {
+        var error = error
+        if await admission.retry(after: &error) {
+            parser = ServerSentEventParser()
+            pending.removeAll(keepingCapacity: true)
+            pendingIndex = 0
+            finished = false
+            return
+        }
+        finished = true
+        failed = true
+        throw error
     }
 
     private func accept(_ event: ServerSentEventParser.EventView) throws {
@@ -90,6 +129,23 @@ final class EventStreamDecoder<Chunk: FastStreamDecodable & Sendable>: @unchecke
         }
         return mapped
     }
+}
+
+/// A streamed chunk the resilience layer can measure: its usage report, and whether it
+/// carries generated text (for the time to first token).
+protocol MeteredChunk: FastStreamDecodable, Sendable {
+    var usage: Usage? { get }
+    var carriesText: Bool { get }
+}
+
+extension ChatCompletionChunk: MeteredChunk {
+    var carriesText: Bool {
+        choices.contains { !($0.delta.content ?? "").isEmpty || !($0.delta.reasoningContent ?? "").isEmpty }
+    }
+}
+
+extension CompletionResponse: MeteredChunk {
+    var carriesText: Bool { choices.contains { !$0.text.isEmpty } }
 }
 
 extension Task where Success == Never, Failure == Never {

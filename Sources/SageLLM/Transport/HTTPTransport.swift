@@ -18,6 +18,7 @@ package final class HTTPTransport: Sendable {
     /// Requests fail at once with this (a required key is missing).
     private let missingKeyMessage: String?
     private let isShutDown = Atomic<Bool>(false)
+    private let inFlight = Atomic<Int>(0)
 
     package init(
         baseURL: String, apiKey: APIKey?, configuration: TransportConfiguration, missingKeyMessage: String? = nil,
@@ -36,6 +37,8 @@ package final class HTTPTransport: Sendable {
         http.connectionPool = .init(
             idleTimeout: .nanoseconds(configuration.idleConnectionTimeout.nanoseconds),
             concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maximumConnectionsPerHost)
+        http.connectionPool.preWarmedHTTP1ConnectionCount = min(
+            configuration.preWarmedConnections, configuration.maximumConnectionsPerHost)
         // A refused connection fails at once; retrying is the retry policy's decision, not the pool's.
         http.connectionPool.retryConnectionEstablishment = false
         http.decompression = .disabled
@@ -59,6 +62,19 @@ package final class HTTPTransport: Sendable {
     }
 
     package func url(_ path: String) -> String { baseURL + "/" + path }
+
+    /// Requests sent and not yet finished (for HTTP/1.1, the pooled connections in use).
+    package var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    /// Counts a request in flight for as long as it lives.
+    package final class InFlightLease: Sendable {
+        private let transport: HTTPTransport
+        fileprivate init(_ transport: HTTPTransport) {
+            self.transport = transport
+            transport.inFlight.add(1, ordering: .relaxed)
+        }
+        deinit { transport.inFlight.subtract(1, ordering: .relaxed) }
+    }
 
     /// A fresh request id: `sage-` and 16 hex digits.
     package static func makeRequestID() -> String {
@@ -125,6 +141,7 @@ package final class HTTPTransport: Sendable {
         let started = ContinuousClock.now
         let limit = timeout ?? configuration.requestTimeout
         let endpoint = url(path)
+        let lease = InFlightLease(self)
         if let missingKeyMessage {
             var error = SageLLMError.invalidConfiguration(field: "apiKey", missingKeyMessage)
             error.endpoint = endpoint
@@ -138,7 +155,7 @@ package final class HTTPTransport: Sendable {
             }
             return StreamingResponse(
                 transport: self, response: response, endpoint: endpoint, requestID: requestID, started: started,
-                deadline: started + limit, limit: limit)
+                deadline: started + limit, limit: limit, lease: lease)
         } catch {
             throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
         }
@@ -250,6 +267,8 @@ package struct StreamingResponse: Sendable {
     package let started: ContinuousClock.Instant
     package let deadline: ContinuousClock.Instant
     package let limit: Duration
+    /// Keeps the request counted in flight until the last copy of the response is gone.
+    package let lease: HTTPTransport.InFlightLease
 }
 
 /// Reads a streamed body with the total deadline enforced even while the server is silent:

@@ -1,0 +1,55 @@
+extension IntelligentLLMClient {
+    /// Sends one chat per prompt and returns one result per prompt, in the prompts' order:
+    /// the answer, or that prompt's error. Nothing is dropped; a failed item does not stop the
+    /// others.
+    ///
+    /// At most `concurrency` are in flight at once (the seed's `max_concurrent`, default 10),
+    /// and every request also goes through the client's `maxConcurrent`, rate limits and retries.
+    ///
+    /// ```swift
+    /// for (prompt, result) in zip(prompts, await client.batchGenerate(prompts: prompts)) {
+    ///     switch result {
+    ///     case .success(let answer): print(prompt, "->", answer.text)
+    ///     case .failure(let error): print(prompt, "failed:", error)
+    ///     }
+    /// }
+    /// ```
+    public func batchGenerate(prompts: [String], options: ChatOptions? = nil, concurrency: Int = 10) async
+        -> [Result<ChatResult, SageLLMError>]
+    {
+        await batchChat(prompts.map { [ChatMessage.user($0)] }, options: options, concurrency: concurrency)
+    }
+
+    /// Sends each conversation as one chat; one result per conversation, in input order.
+    /// See ``batchGenerate(prompts:options:concurrency:)``.
+    public func batchChat(_ conversations: [[ChatMessage]], options: ChatOptions? = nil, concurrency: Int = 10) async
+        -> [Result<ChatResult, SageLLMError>]
+    {
+        guard concurrency >= 1 else {
+            let error = SageLLMError.invalidRequest(
+                field: "concurrency", "a batch needs a concurrency of at least 1, got \(concurrency)")
+            return conversations.map { _ in .failure(error) }
+        }
+        var results = [Result<ChatResult, SageLLMError>?](repeating: nil, count: conversations.count)
+        await withTaskGroup(of: (Int, Result<ChatResult, SageLLMError>).self) { group in
+            var next = 0
+            func startNext() {
+                let index = next
+                next += 1
+                group.addTask {
+                    do throws(SageLLMError) {
+                        return (index, .success(try await self.chat(conversations[index], options: options)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            while next < min(concurrency, conversations.count) { startNext() }
+            for await (index, result) in group {
+                results[index] = result
+                if next < conversations.count { startNext() }
+            }
+        }
+        return results.map { $0 ?? .failure(SageLLMError(code: .cancelled, reason: "the batch was cancelled")) }
+    }
+}

@@ -1,0 +1,197 @@
+import Logging
+import Synchronization
+
+/// The resilience layer every request of a client goes through: a slot under
+/// `maxConcurrent`, a turn from the rate limiters for each attempt, retries with backoff,
+/// and, when the request ends, the metrics and the health record.
+///
+/// Non-streamed requests use ``run(requestID:estimatedTokens:tokensUsed:attempt:)``; streams
+/// drive the same steps one by one through a ``StreamAdmission``.
+package final class ResilientExecutor: Sendable {
+    package let configuration: ResilienceConfiguration
+    package let metrics: ClientMetrics
+    private let concurrency: FairSemaphore?
+    private let requestLimiter: RateLimiter?
+    private let tokenLimiter: RateLimiter?
+    private let logger: Logger
+    private let health = Mutex(HealthRecord())
+
+    package struct HealthRecord: Sendable {
+        package var lastSuccess: ContinuousClock.Instant?
+        package var lastError: SageLLMError?
+        package var lastErrorAt: ContinuousClock.Instant?
+    }
+
+    package init(configuration: ResilienceConfiguration, endpoint: String, logger: Logger) throws(SageLLMError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        metrics = ClientMetrics(endpoint: endpoint, factory: configuration.metricsFactory)
+        concurrency = configuration.maxConcurrent.map { FairSemaphore(limit: $0) }
+        requestLimiter = configuration.requestsPerMinute.map { RateLimiter(perMinute: $0, clock: configuration.clock) }
+        tokenLimiter = configuration.tokensPerMinute.map {
+            RateLimiter(perMinute: $0, burst: $0, clock: configuration.clock)
+        }
+    }
+
+    package var healthRecord: HealthRecord { health.withLock { $0 } }
+    /// Requests holding a `maxConcurrent` slot, and those waiting for one.
+    package var slotsInUse: Int { concurrency?.running ?? 0 }
+    package var slotsWaiting: Int { concurrency?.waiting ?? 0 }
+
+    // MARK: Steps
+
+    private static let cancelled = SageLLMError(code: .cancelled, reason: "the request was cancelled")
+
+    /// Waits for a slot under `maxConcurrent` (in arrival order).
+    package func enter() async throws(SageLLMError) {
+        guard let concurrency else { return }
+        do {
+            try await concurrency.acquire()
+        } catch {
+            throw Self.cancelled
+        }
+    }
+
+    package func leave() { concurrency?.release() }
+
+    /// Waits for the rate limiters' turn for one attempt costing `tokens`.
+    package func pace(tokens: Int) async throws(SageLLMError) {
+        do {
+            if let requestLimiter { try await requestLimiter.acquire() }
+            if let tokenLimiter {
+                do {
+                    try await tokenLimiter.acquire(cost: Double(tokens))
+                } catch {
+                    requestLimiter?.cancel()
+                    throw error
+                }
+            }
+        } catch {
+            throw Self.cancelled
+        }
+    }
+
+    /// Corrects the token budget once the server's usage report says what an attempt cost.
+    package func settle(reservedTokens: Int, usedTokens: Int?) {
+        guard let tokenLimiter, let usedTokens else { return }
+        tokenLimiter.settle(reserved: Double(reservedTokens), used: Double(usedTokens))
+    }
+
+    /// After attempt number `attempt` failed with `error`: whether to try again. When it
+    /// retries, it has logged the attempt, counted the retry and waited out the backoff; when
+    /// it does not, `error` says how many attempts were made.
+    package func shouldRetry(after error: inout SageLLMError, attempt: Int) async throws(SageLLMError) -> Bool {
+        error.attempts = attempt
+        let policy = configuration.retry
+        guard attempt <= policy.maxRetries, RetryPolicy.isRetryable(error) else {
+            logger.debug(
+                "attempt failed, not retried",
+                metadata: [
+                    "sage.request.id": "\(error.requestID ?? "-")", "sage.attempt": "\(attempt)",
+                    "sage.error": "\(error.code)", "sage.retryable": "\(RetryPolicy.isRetryable(error))",
+                ])
+            return false
+        }
+        let delay = policy.delay(beforeRetry: attempt, retryAfter: error.retryAfter, random: Double.random(in: 0..<1))
+        logger.debug(
+            "attempt failed, retrying",
+            metadata: [
+                "sage.request.id": "\(error.requestID ?? "-")", "sage.attempt": "\(attempt)",
+                "sage.error": "\(error.code)", "sage.status": "\(error.status.map(String.init) ?? "-")",
+                "sage.backoff": "\(SageLLMError.format(delay))",
+            ])
+        metrics.recordRetry()
+        do {
+            if delay > .zero { try await configuration.clock.sleep(for: delay) }
+        } catch {
+            var cancelled = Self.cancelled
+            cancelled.attempts = attempt
+            throw cancelled
+        }
+        return true
+    }
+
+    /// Records how a request ended, for the metrics and the health check.
+    package func finish(
+        _ outcome: RequestOutcome, error: SageLLMError? = nil, started: ContinuousClock.Instant, tokens: Int?,
+        timeToFirstToken: Duration? = nil
+    ) {
+        let now = ContinuousClock.now
+        metrics.record(outcome, latency: now - started, tokens: tokens, timeToFirstToken: timeToFirstToken)
+        switch outcome {
+        case .success: health.withLock { $0.lastSuccess = now }
+        case .failure:
+            health.withLock {
+                $0.lastError = error
+                $0.lastErrorAt = now
+            }
+        case .cancelled: break
+        }
+    }
+
+    /// Marks the endpoint as having answered now (a successful health probe).
+    package func noteAnswer() { health.withLock { $0.lastSuccess = ContinuousClock.now } }
+
+    // MARK: A whole non-streamed request
+
+    /// The request id of attempt `attempt`: the caller's for the first, then `-retryN`, so a
+    /// server never sees one id twice.
+    package static func attemptID(_ requestID: String, attempt: Int) -> String {
+        attempt == 1 ? requestID : "\(requestID)-retry\(attempt - 1)"
+    }
+
+    /// One try of a request.
+    package struct Attempt: Sendable {
+        /// The id to send (see ``attemptID(_:attempt:)``).
+        package let requestID: String
+        /// 1 for the first try.
+        package let number: Int
+    }
+
+    /// Runs `attempt` under the limits, with retries.
+    package func run<Result>(
+        requestID: String, estimatedTokens: Int, tokensUsed: (Result) -> Int?,
+        attempt: (Attempt) async throws(SageLLMError) -> Result
+    ) async throws(SageLLMError) -> Result {
+        let started = ContinuousClock.now
+        do {
+            try await enter()
+        } catch {
+            finish(.cancelled, started: started, tokens: nil)
+            throw error
+        }
+        defer { leave() }
+        var number = 1
+        while true {
+            do {
+                try await pace(tokens: estimatedTokens)
+            } catch {
+                finish(.cancelled, started: started, tokens: nil)
+                throw error
+            }
+            do {
+                let result = try await attempt(Attempt(requestID: Self.attemptID(requestID, attempt: number), number: number))
+                let used = tokensUsed(result)
+                settle(reservedTokens: estimatedTokens, usedTokens: used)
+                finish(.success, started: started, tokens: used)
+                return result
+            } catch {
+                settle(reservedTokens: estimatedTokens, usedTokens: 0)
+                var failure = error
+                let retry: Bool
+                do {
+                    retry = try await shouldRetry(after: &failure, attempt: number)
+                } catch {
+                    failure = error
+                    retry = false
+                }
+                if !retry {
+                    finish(RequestOutcome(failure), error: failure, started: started, tokens: nil)
+                    throw failure
+                }
+                number += 1
+            }
+        }
+    }
+}
