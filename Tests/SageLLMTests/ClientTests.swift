@@ -162,7 +162,9 @@ struct ClientTests {
     @Test func refusedConnectionIsAClearError() async throws {
         // Bind a port, then close it, so nothing listens there.
         let port = try await withSimulatorServer { $0.port }
-        let client = try IntelligentLLMClient(baseURL: "http://127.0.0.1:\(port)/v1", model: "m")
+        let client = try IntelligentLLMClient(
+            configuration: LLMClientConfiguration(
+                baseURL: "http://127.0.0.1:\(port)/v1", model: "m", resilience: ResilienceConfiguration(retry: .none)))
         let started = ContinuousClock.now
         let error = await sageError { _ = try await client.chat("hi") }
         try await client.shutdown()

@@ -1,5 +1,6 @@
 @testable import SageLLM
 import Synchronization
+import MetricsTestKit
 import Testing
 
 /// The parts the resilient client is built from, each on its own: which errors are retried
@@ -58,16 +59,6 @@ struct ResilienceBuildingBlocksTests {
         #expect(throws: SageLLMError.self) { try RetryPolicy(jitter: 2).validate() }
     }
 
-    /// A clock whose sleeps advance time at once.
-    final class ManualClock: RateLimiterClock {
-        let time = Mutex<Duration>(.zero)
-        func now() -> Duration { time.withLock { $0 } }
-        func sleep(for duration: Duration) async throws {
-            try Task.checkCancellation()
-            time.withLock { $0 += duration }
-        }
-    }
-
     @Test func aRateOf120PerMinuteSpacesRequestsHalfASecondApart() async throws {
         let clock = ManualClock()
         let limiter = RateLimiter(perMinute: 120, clock: clock)
@@ -121,18 +112,37 @@ struct ResilienceBuildingBlocksTests {
         #expect(semaphore.running == 0)
     }
 
-    @Test func metricsKeepPercentilesAndABoundedRecentList() {
-        let metrics = ClientMetrics()
+    @Test func metricsKeepPercentilesAndABoundedRecentList() throws {
+        let emitted = TestMetrics()
+        let metrics = ClientMetrics(endpoint: "http://127.0.0.1:9/v1", factory: emitted)
         for millisecond in 1...200 {
-            metrics.record(success: millisecond % 10 != 0, latency: .milliseconds(millisecond), tokens: 10, timeToFirstToken: .milliseconds(5))
+            let success = millisecond % 10 != 0
+            metrics.record(
+                success ? .success : .failure(.httpStatus), latency: .milliseconds(millisecond), tokens: success ? 10 : nil,
+                timeToFirstToken: .milliseconds(5))
         }
+        metrics.record(.cancelled, latency: .seconds(3), tokens: nil, timeToFirstToken: nil)
         metrics.recordRetry()
         let snapshot = metrics.snapshot()
-        #expect(snapshot.totalRequests == 200)
+        #expect(snapshot.totalRequests == 201)
         #expect(snapshot.failedRequests == 20)
+        #expect(snapshot.cancelledRequests == 1)
         #expect(snapshot.successRate == 0.9)
-        #expect(snapshot.totalTokens == 2000)
+        #expect(snapshot.totalTokens == 1800)
         #expect(snapshot.averageTokensPerRequest == 10)
+        #expect(snapshot.failuresByCode == ["HTTP error status": 20])
+
+        // The same figures through swift-metrics, with the endpoint's origin as the only varying dimension.
+        let endpoint = ("endpoint", "http://127.0.0.1:9")
+        #expect(emitted.counterTotal(label: "sagellm_client_requests_total", dimensions: [endpoint, ("outcome", "success")]) == 180)
+        #expect(
+            emitted.counterTotal(
+                label: "sagellm_client_requests_total",
+                dimensions: [endpoint, ("outcome", "failure"), ("error", "HTTP error status")]) == 20)
+        #expect(emitted.counterTotal(label: "sagellm_client_requests_total", dimensions: [endpoint, ("outcome", "cancelled")]) == 1)
+        #expect(emitted.counterTotal(label: "sagellm_client_retries_total", dimensions: [endpoint]) == 1)
+        #expect(emitted.counterTotal(label: "sagellm_client_tokens_total", dimensions: [endpoint]) == 1800)
+        #expect(try emitted.expectTimer("sagellm_client_request_duration_seconds", [endpoint]).values.count == 200)
         #expect(abs(snapshot.p50LatencyMilliseconds - 100) < 1)
         #expect(abs(snapshot.p99LatencyMilliseconds - 198) < 1)
         #expect(abs(snapshot.p50TimeToFirstTokenMilliseconds - 5) < 0.1)

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import SageLLM
 import SageSimulator
@@ -7,11 +8,13 @@ func withSimulatorAndClient<Result: Sendable>(
     _ engine: SimulatedEngineConfiguration = .instant(model: "test-model"),
     transport: TransportConfiguration = TransportConfiguration(),
     apiKey: String? = nil,
+    // Most tests look at what one attempt does; the resilience tests pass their own policy.
+    resilience: ResilienceConfiguration = ResilienceConfiguration(retry: .none),
     _ body: @Sendable (RunningSimulator, IntelligentLLMClient) async throws -> Result
 ) async throws -> Result {
     try await withSimulatorServer(configuration: engine) { simulator in
         let configuration = LLMClientConfiguration(
-            baseURL: simulator.baseURL, apiKey: apiKey.map { APIKey($0) }, transport: transport)
+            baseURL: simulator.baseURL, apiKey: apiKey.map { APIKey($0) }, transport: transport, resilience: resilience)
         return try await withIntelligentLLMClient(configuration: configuration) { client in
             try await body(simulator, client)
         }
@@ -20,13 +23,13 @@ func withSimulatorAndClient<Result: Sendable>(
 
 /// Polls `condition` until it holds or `timeout` passes (for effects seen from outside, such as
 /// a server noticing a closed connection). Returns whether it held.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+func eventually(timeout: Duration = .seconds(5), _ condition: () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        if condition() { return true }
+        if await condition() { return true }
         try? await Task.sleep(for: .milliseconds(10))  // polling interval; cancellation ends the wait early
     }
-    return condition()
+    return await condition()
 }
 
 /// The recorded server responses in `Fixtures/`.
@@ -44,5 +47,17 @@ func sageError(_ body: () async throws -> Void) async -> SageLLMError? {
         return error
     } catch {
         return nil
+    }
+}
+
+/// A clock whose sleeps advance time at once, remembering each sleep.
+final class ManualClock: RateLimiterClock {
+    let time = Mutex<Duration>(.zero)
+    let sleeps = Mutex<[Duration]>([])
+    func now() -> Duration { time.withLock { $0 } }
+    func sleep(for duration: Duration) async throws {
+        try Task.checkCancellation()
+        sleeps.withLock { $0.append(duration) }
+        time.withLock { $0 += duration }
     }
 }

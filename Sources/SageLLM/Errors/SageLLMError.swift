@@ -63,6 +63,8 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
     public var serverErrorType: String?
     /// The start of the offending body or event text (at most 512 characters).
     public var snippet: String?
+    /// An error response's whole body (read up to 64 KiB), for ``Code/httpStatus``.
+    public var responseBody: String?
     /// The `x-request-id` the request was sent with.
     public var requestID: String?
     /// For ``Code/timeout``.
@@ -120,6 +122,37 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
     /// Keeps at most 512 characters of a body or event, for messages.
     static func snippet(_ text: String) -> String {
         text.count <= 512 ? text : String(text.prefix(512)) + "..."
+    }
+}
+
+extension SageLLMError {
+    /// The seed's `LLMAPIError`: the server answered with an error.
+    public struct APIErrorDetails: Sendable {
+        public var endpoint: String?
+        public var status: Int?
+        /// The error body as the server sent it (up to 64 KiB).
+        public var body: String?
+        public var requestID: String?
+    }
+
+    /// The seed's `LLMTimeoutError`: a time limit ran out.
+    public struct TimeoutDetails: Sendable {
+        public var endpoint: String?
+        public var kind: TimeoutKind?
+        public var limit: Duration?
+        public var elapsed: Duration?
+    }
+
+    /// The API-error view of this error, when the server answered with an error status.
+    public var apiError: APIErrorDetails? {
+        guard code == .httpStatus else { return nil }
+        return APIErrorDetails(endpoint: endpoint, status: status, body: responseBody ?? snippet, requestID: requestID)
+    }
+
+    /// The timeout view of this error, when a time limit ran out.
+    public var timeoutError: TimeoutDetails? {
+        guard code == .timeout else { return nil }
+        return TimeoutDetails(endpoint: endpoint, kind: timeoutKind, limit: timeoutLimit, elapsed: elapsed)
     }
 }
 

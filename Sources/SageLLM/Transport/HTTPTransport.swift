@@ -182,7 +182,11 @@ package final class HTTPTransport: Sendable {
         error.requestID = requestID
         error.serverMessage = body?.message
         error.serverErrorType = body?.type ?? body?.code
-        if !bytes.isEmpty { error.snippet = SageLLMError.snippet(String(decoding: bytes, as: UTF8.self)) }
+        if !bytes.isEmpty {
+            let text = String(decoding: bytes, as: UTF8.self)
+            error.snippet = SageLLMError.snippet(text)
+            error.responseBody = text
+        }
         if let value = response.headers.first(name: "retry-after") {
             error.retryAfter = RetryAfter.parse(value)
         }
