@@ -25,17 +25,28 @@ struct ChatCommand: AsyncParsableCommand {
     @Flag(name: .customLong("thinking"), help: "Ask a reasoning model to think (chat_template_kwargs.enable_thinking).")
     var thinking = false
 
+    @OptionGroup var resilience: ResilienceOptions
+
+    @Option(help: "Send the prompt this many times through one client, then print each outcome and the client's metrics.")
+    var `repeat`: Int?
+
+    @Option(help: "With --repeat: how many requests are in flight at once (default 1).")
+    var concurrency: Int = 1
+
     @Argument(help: "The prompt.")
     var prompt: String
 
     func validate() throws {
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
         if let temperature, !(0...2).contains(temperature) { throw ValidationError("--temperature must be between 0 and 2") }
+        if let count = `repeat`, count < 1 { throw ValidationError("--repeat must be at least 1, got \(count)") }
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
+        if `repeat` == nil && concurrency != 1 { throw ValidationError("--concurrency needs --repeat") }
     }
 
     func run() async throws {
         try await reportingErrors {
-            let settings = try await endpoint.settings()
+            let settings = try await endpoint.settings(resilience.overrides)
             var options = settings.defaultOptions
             if let temperature { options.temperature = temperature }
             if let maxTokens { options.maxTokens = maxTokens }
@@ -44,7 +55,12 @@ struct ChatCommand: AsyncParsableCommand {
             if let systemPrompt { messages.append(.system(systemPrompt)) }
             messages.append(.user(prompt))
             try await endpoint.withClient(settings: settings, announce: !json) { client in
-                if json {
+                if let count = `repeat` {
+                    let outcome = await RepeatedChat(messages: messages, options: options, count: count, concurrency: concurrency)
+                        .run(client)
+                    try outcome.print(json: json)
+                    if outcome.failures > 0 { throw ExitCode.failure }
+                } else if json {
                     let result = try await client.chat(messages, options: options)
                     print(try Terminal.json(result.response))
                 } else if noStream {

@@ -128,7 +128,8 @@ struct ResilientClientTests {
             #expect(simulator.engine.statistics().completed == 12)
             #expect(client.metrics().successfulRequests == 12)
             // A batch goes through the same bound.
-            let results = await client.batchGenerate(prompts: (0..<8).map { "batch \($0)" }, concurrency: 8)
+            let results = await client.batchGenerate(
+                prompts: (0..<8).map { "batch \($0)" }, options: ChatOptions(maxTokens: 10), concurrency: 8)
             #expect(results.allSatisfy { (try? $0.get()) != nil })
             #expect(simulator.engine.statistics().peakRunning == 2)
         }

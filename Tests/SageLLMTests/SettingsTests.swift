@@ -42,8 +42,10 @@ struct SettingsTests {
         #expect(settings.cloudModel == "qwen-max")
         #expect(settings.defaultOptions.temperature == 0.7)
         #expect(settings.defaultOptions.maxTokens == 1500)
-        #expect(settings.maxRetries == 3)
+        #expect(settings.retry == RetryPolicy())
         #expect(settings.requestsPerMinute == nil)
+        #expect(settings.resilience(for: "http://127.0.0.1:8000/v1").requestsPerMinute == nil, "no limit for local engines")
+        #expect(settings.resilience(for: "https://api.example.com/v1").requestsPerMinute == 60, "60 for a remote API")
         #expect(settings.origin(of: .chatBaseURL).layer == .defaultValue)
     }
 
@@ -94,7 +96,7 @@ struct SettingsTests {
         #expect(settings.chatBaseURL == "https://cloud.example/v1")
         #expect(settings.chatAPIKey?.secret == "k")
         #expect(settings.transport.requestTimeout == .seconds(30))
-        #expect(settings.maxRetries == 5)
+        #expect(settings.retry.maxRetries == 5)
         #expect(settings.requestsPerMinute == 120)
         #expect(settings.localAPIKey == nil)
         #expect(try await Self.load(["VLLM_API_KEY": "v"]).localAPIKey?.secret == "v")
@@ -142,17 +144,47 @@ struct SettingsTests {
               timeout: 30
               max_retries: 2
               rate_limit: 60
+              pool_size: 20
+              max_concurrent: 10
+              eager_init: true
             """)
         let settings = try await Self.load(file: path)
         #expect(settings.chatBaseURL == "https://seed.example/compatible-mode/v1")
         #expect(settings.chatAPIKey?.secret == "sk-seed-secret")
         #expect(settings.transport.requestTimeout == .seconds(30))
-        #expect(settings.maxRetries == 2)
+        #expect(settings.retry.maxRetries == 2)
         #expect(settings.requestsPerMinute == 60)
+        #expect(settings.transport.maximumConnectionsPerHost == 20)
+        #expect(settings.maxConcurrent == 10)
+        #expect(settings.eagerInit)
+        let resilience = settings.resilience(for: "http://127.0.0.1:8000/v1")
+        #expect(resilience.requestsPerMinute == 60, "a configured rate applies to local engines too")
+        #expect(resilience.maxConcurrent == 10)
+        #expect(resilience.retry.maxRetries == 2)
         #expect(!"\(settings)".contains("sk-seed-secret"))
         // The new key wins over the seed's alias in the same file.
         let both = try Self.temporaryFile("chat:\n  base_url: http://new.example/v1\nllm:\n  cloud_endpoint: http://old.example/v1\n")
         #expect(try await Self.load(file: both).chatBaseURL == "http://new.example/v1")
+    }
+
+    @Test func resilienceSettingsAndTheirLimits() async throws {
+        let settings = try await Self.load([
+            "SAGE_RATE_LIMIT": "0", "SAGE_TOKENS_PER_MINUTE": "90000", "SAGE_MAX_CONCURRENT": "4",
+            "SAGE_RETRY_BASE_DELAY": "250ms", "SAGE_RETRY_MAX_DELAY": "10",
+        ])
+        let resilience = settings.resilience(for: "https://api.example.com/v1")
+        #expect(resilience.requestsPerMinute == nil, "0 turns the limit off, even for a remote API")
+        #expect(resilience.tokensPerMinute == 90000)
+        #expect(resilience.maxConcurrent == 4)
+        #expect(resilience.retry.baseDelay == .milliseconds(250))
+        #expect(resilience.retry.maxDelay == .seconds(10))
+        for (variable, value) in [("SAGE_MAX_CONCURRENT", "0"), ("SAGE_RATE_LIMIT", "-1"), ("SAGE_TOKENS_PER_MINUTE", "lots")] {
+            let error = await sageError { _ = try await Self.load([variable: value]) }
+            #expect(error?.code == .invalidConfiguration)
+            #expect(error?.description.contains(variable) == true, "\(error.map { "\($0)" } ?? "no error")")
+        }
+        let inverted = await sageError { _ = try await Self.load(["SAGE_RETRY_BASE_DELAY": "5", "SAGE_RETRY_MAX_DELAY": "1"]) }
+        #expect(inverted?.field == "retry.max_delay")
     }
 
     @Test func defaultFileLocationsAreUsedWhenPresent() async throws {

@@ -88,10 +88,53 @@ struct CommandLineTests {
 
     @Test func unreachableServerIsOneClearLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
-        let result = try await Self.run(["chat", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "Hi"])
+        let result = try await Self.run(["chat", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-retries", "0", "Hi"])
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("error: SageLLM connection failed"))
         #expect(result.stderr.contains("http://127.0.0.1:9/v1/chat/completions"))
+        let retried = try await Self.run(
+            ["chat", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-retries", "2", "Hi"],
+            environment: ["SAGE_RETRY_BASE_DELAY": "10ms", "HOME": "/nonexistent-home"])
+        #expect(retried.status == 1)
+        #expect(retried.stderr.contains("3 attempts"), "\(retried.stderr)")
+    }
+
+    @Test func repeatedChatPrintsEveryOutcomeAndTheMetrics() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        var engine = SimulatedEngineConfiguration.instant(model: "m")
+        engine.tbt = .milliseconds(1)
+        engine.faults = FaultConfiguration(failStatus: 503, failFirst: 2)
+        let environment = ["SAGE_RETRY_BASE_DELAY": "5ms", "HOME": "/nonexistent-home"]
+        try await withSimulatorServer(configuration: engine) { simulator in
+            let retried = try await Self.run(
+                [
+                    "chat", "--base-url", simulator.baseURL, "--max-tokens", "5", "--repeat", "6", "--concurrency", "3",
+                    "--max-concurrent", "2", "--rate-limit", "0", "--json", "Hi",
+                ], environment: environment)
+            #expect(retried.status == 0, "\(retried.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(retried.stdout.utf8)) as? [String: Any]
+            let results = try #require(json?["results"] as? [[String: Any]])
+            #expect(results.map { $0["index"] as? Int } == [1, 2, 3, 4, 5, 6])
+            #expect(results.allSatisfy { $0["ok"] as? Bool == true })
+            let metrics = try #require(json?["metrics"] as? [String: Any])
+            #expect(metrics["retries"] as? Int == 2)
+            #expect(metrics["successful_requests"] as? Int == 6)
+            #expect(simulator.engine.statistics().peakRunning <= 2)
+
+            // Without retries the two failures stay in place, and the exit status says so.
+            try simulator.engine.setFaults(FaultConfiguration(failStatus: 503, failFirst: 2))
+            let failing = try await Self.run(
+                ["chat", "--base-url", simulator.baseURL, "--max-tokens", "5", "--repeat", "4", "--max-retries", "0", "Hi"],
+                environment: environment)
+            #expect(failing.status == 1)
+            let lines = failing.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.count >= 7, "\(failing.stdout)")
+            #expect(lines[0].hasPrefix("#1 failed after 1 attempt(s): SageLLM HTTP error status"))
+            #expect(lines[1].hasPrefix("#2 failed"))
+            #expect(lines[2].hasPrefix("#3 ok"))
+            #expect(lines[3].hasPrefix("#4 ok"))
+            #expect(failing.stdout.contains("requests: 4 (2 ok, 2 failed, 0 cancelled), success rate 50.0%, retries 0"))
+        }
     }
 
     @Test func badFlagsAreRejected() async throws {

@@ -32,9 +32,20 @@ extension IntelligentLLMClient {
             model: model, probeTimeout: probeTimeout, settings: settings, options: options, refresh: refresh, logger: logger)
         var configuration = LLMClientConfiguration(
             baseURL: decision.detection.baseURL, model: decision.detection.model, apiKey: decision.apiKey,
-            transport: settings.transport, defaultOptions: settings.defaultOptions)
+            transport: settings.transport, defaultOptions: settings.defaultOptions,
+            resilience: settings.resilience(for: decision.detection.baseURL))
         configuration.missingAPIKeyMessage = decision.missingKeyMessage
-        return try IntelligentLLMClient(configuration: configuration, detection: decision.detection, logger: logger)
+        let client = try IntelligentLLMClient(configuration: configuration, detection: decision.detection, logger: logger)
+        if settings.eagerInit, decision.missingKeyMessage == nil {
+            do {
+                try await client.warmUp()
+            } catch {
+                // The client still works once the endpoint answers; the first request will say what is wrong.
+                logger.warning(
+                    "eager connection pool warm-up failed", metadata: ["sage.endpoint": "\(client.baseURL)", "sage.error": "\(error)"])
+            }
+        }
+        return client
     }
 
     /// What ``createAuto(model:probeTimeout:settings:detection:refresh:logger:)`` would decide, without making a client.

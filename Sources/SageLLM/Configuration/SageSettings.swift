@@ -29,10 +29,17 @@ public struct SageSettings: Sendable, CustomStringConvertible {
     public var transport = TransportConfiguration()
     /// Temperature and max tokens used when a call passes no options.
     public var defaultOptions = ChatOptions()
-    /// Retries after the first attempt (`retry.max_retries`).
-    public var maxRetries = 3
-    /// Requests per minute, nil for no limit (`limits.requests_per_minute`).
+    /// Retries and backoff (`retry.*`).
+    public var retry = RetryPolicy()
+    /// Requests per minute as configured (`limits.requests_per_minute`): nil when unset
+    /// (see ``resilience(for:)``), 0 for explicitly off.
     public var requestsPerMinute: Int?
+    /// Tokens per minute, nil for no limit (`limits.tokens_per_minute`).
+    public var tokensPerMinute: Int?
+    /// Requests in flight at once, nil for no bound (`limits.max_concurrent`).
+    public var maxConcurrent: Int?
+    /// Open the pool's connections up front (`http.eager_init`).
+    public var eagerInit = false
     /// The YAML file that was read, if any.
     public var configurationFile: String?
     /// Where each setting that is not at its default came from.
@@ -82,10 +89,37 @@ public struct SageSettings: Sendable, CustomStringConvertible {
         if let timeout = try reader.seconds(.readTimeout) { settings.transport.readTimeout = timeout }
         if let timeout = try reader.seconds(.requestTimeout) { settings.transport.requestTimeout = timeout }
         if let pool = try reader.integer(.poolSize, minimum: 1) { settings.transport.maximumConnectionsPerHost = pool }
-        if let retries = try reader.integer(.maxRetries, minimum: 0) { settings.maxRetries = retries }
-        settings.requestsPerMinute = try reader.integer(.rateLimit, minimum: 1)
+        if let eager = try reader.boolean(.eagerInit) { settings.eagerInit = eager }
+        if let retries = try reader.integer(.maxRetries, minimum: 0) { settings.retry.maxRetries = retries }
+        if let delay = try reader.seconds(.retryBaseDelay, allowZero: true) { settings.retry.baseDelay = delay }
+        if let delay = try reader.seconds(.retryMaxDelay) { settings.retry.maxDelay = delay }
+        if settings.retry.maxDelay < settings.retry.baseDelay {
+            var error = SageLLMError.invalidConfiguration(
+                field: SettingKey.retryMaxDelay.key,
+                "retry.max_delay (\(SageLLMError.format(settings.retry.maxDelay))) must be at least retry.base_delay (\(SageLLMError.format(settings.retry.baseDelay)))")
+            error.file = layers.filePath
+            throw error
+        }
+        settings.requestsPerMinute = try reader.integer(.rateLimit, minimum: 0)
+        settings.tokensPerMinute = try reader.integer(.tokensPerMinute, minimum: 1)
+        settings.maxConcurrent = try reader.integer(.maxConcurrent, minimum: 1)
         settings.origins = reader.origins
         return settings
+    }
+
+    /// The resilience settings for a client of `baseURL`: an unset request rate becomes
+    /// ``ResilienceConfiguration/defaultRequestsPerMinute`` for endpoints off this machine and
+    /// no limit for local engines; 0 is no limit.
+    public func resilience(for baseURL: String) -> ResilienceConfiguration {
+        let rate: Int? =
+            switch requestsPerMinute {
+            case nil: EndpointDetector.isLoopback(baseURL) ? nil : ResilienceConfiguration.defaultRequestsPerMinute
+            case 0: nil
+            case let value: value
+            }
+        return ResilienceConfiguration(
+            retry: retry, requestsPerMinute: rate, tokensPerMinute: tokensPerMinute, maxConcurrent: maxConcurrent,
+            eagerInit: eagerInit)
     }
 
     public var description: String {

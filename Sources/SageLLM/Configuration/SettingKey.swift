@@ -87,18 +87,39 @@ extension SettingKey {
     public static let poolSize = SettingKey(
         key: "http.pool_size", kind: .integer, environment: ["SAGE_POOL_SIZE", "LLM_POOL_SIZE"],
         fileAliases: ["llm.pool_size"], defaultText: "64", summary: "Pooled connections per host.")
+    public static let eagerInit = SettingKey(
+        key: "http.eager_init", kind: .boolean, environment: ["SAGE_EAGER_INIT"], fileAliases: ["llm.eager_init"],
+        defaultText: "false",
+        summary: "Open the pool's connections when the client is created instead of on demand.")
     public static let maxRetries = SettingKey(
         key: "retry.max_retries", kind: .integer, environment: ["SAGE_MAX_RETRIES", "LLM_MAX_RETRIES"],
-        fileAliases: ["llm.max_retries"], defaultText: "3", summary: "Retries after the first attempt (0 turns retrying off).")
+        fileAliases: ["llm.max_retries"], defaultText: "3",
+        summary: "Retries after the first attempt (0 turns retrying off). Only connection failures, timeouts before any response byte, 408, 429 and 5xx are retried.")
+    public static let retryBaseDelay = SettingKey(
+        key: "retry.base_delay", kind: .seconds, environment: ["SAGE_RETRY_BASE_DELAY"], fileAliases: [],
+        defaultText: "1", summary: "The first backoff; each further one doubles, with 20% jitter. A `Retry-After` wins.")
+    public static let retryMaxDelay = SettingKey(
+        key: "retry.max_delay", kind: .seconds, environment: ["SAGE_RETRY_MAX_DELAY"], fileAliases: [],
+        defaultText: "60", summary: "No backoff (nor `Retry-After` wait) is longer than this.")
     public static let rateLimit = SettingKey(
         key: "limits.requests_per_minute", kind: .integer, environment: ["SAGE_RATE_LIMIT", "LLM_RATE_LIMIT"],
-        fileAliases: ["llm.rate_limit"], defaultText: "none", summary: "Requests per minute (a token bucket); unset means no limit.")
+        fileAliases: ["llm.rate_limit"], defaultText: "60 off this machine, none on it",
+        summary: "Requests per minute, evenly spaced (a token bucket); 0 turns the limit off. Unset: 60 for endpoints that are not on this machine (cloud APIs), no limit for local engines.")
+    public static let tokensPerMinute = SettingKey(
+        key: "limits.tokens_per_minute", kind: .integer, environment: ["SAGE_TOKENS_PER_MINUTE"],
+        fileAliases: ["llm.tokens_per_minute"], defaultText: "none",
+        summary: "Prompt plus generated tokens per minute (estimated before, settled by the usage report after); unset means no limit.")
+    public static let maxConcurrent = SettingKey(
+        key: "limits.max_concurrent", kind: .integer, environment: ["SAGE_MAX_CONCURRENT", "LLM_MAX_CONCURRENT"],
+        fileAliases: ["llm.max_concurrent"], defaultText: "none",
+        summary: "Requests in flight at once; more wait in a fair FIFO queue. Unset means no bound beyond the pool.")
 
     /// Every setting, in documentation order.
     public static let all: [SettingKey] = [
         chatBaseURL, chatModel, chatAPIKey, chatTemperature, chatMaxTokens, localAPIKey,
         probeLocal, probeTimeout, detectionCacheTTL, cloudBaseURL, cloudModel, cloudAPIKey,
-        connectTimeout, readTimeout, requestTimeout, poolSize, maxRetries, rateLimit,
+        connectTimeout, readTimeout, requestTimeout, poolSize, eagerInit, maxRetries, retryBaseDelay, retryMaxDelay,
+        rateLimit, tokensPerMinute, maxConcurrent,
     ]
 
     /// The setting with YAML key `key`, if there is one.
