@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience]")
                 return
             }
         }
@@ -30,6 +30,7 @@ struct SagePerformance {
         if only == nil || only == "chat" { try await chatBenchmark(duration: duration) }
         if only == nil || only == "stream" { try await streamBenchmark(duration: duration) }
         if only == nil || only == "detect" { try await detectionBenchmark() }
+        if only == nil || only == "resilience" { try await resilienceBenchmark(duration: duration) }
     }
 
     // MARK: SSE parser alone
