@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// A loopback HTTP server with fixed answers per path, for what the simulator cannot pose as:
 /// a server that answers late or never, an empty model list, HTML, another engine's fingerprints.
@@ -14,12 +15,20 @@ struct CannedHTTPServer {
         var hang = false
     }
 
+    /// Counts the connections the server accepted.
+    final class ConnectionCount: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
     /// Runs `body` with the server's API root (`http://127.0.0.1:PORT/v1`); unknown paths answer 404.
-    static func with<Result>(_ routes: [String: Reply], _ body: (String) async throws -> Result) async throws -> Result {
+    static func with<Result>(
+        _ routes: [String: Reply], connections: ConnectionCount? = nil, _ body: (String) async throws -> Result
+    ) async throws -> Result {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                connections?.value.add(1, ordering: .relaxed)
+                return channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(Handler(routes: routes))
                 }
             }

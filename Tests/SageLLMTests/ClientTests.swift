@@ -124,6 +124,11 @@ struct ClientTests {
             #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(3))
             #expect(error?.description.contains("after") == true)
             #expect(error?.endpoint?.hasSuffix("/v1/chat/completions") == true)
+            // The seed's timeout family: endpoint, limit, elapsed.
+            #expect(error?.timeoutError?.endpoint == error?.endpoint)
+            #expect(error?.timeoutError?.limit == .milliseconds(300))
+            #expect(error?.timeoutError?.elapsed == error?.elapsed)
+            #expect(error?.apiError == nil)
         }
     }
 

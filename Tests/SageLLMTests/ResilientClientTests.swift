@@ -218,6 +218,22 @@ struct ResilientClientTests {
         #expect(report.lastError?.contains("127.0.0.1:\(port)") == true)
     }
 
+    @Test func warmUpOpensThePoolAheadOfDemand() async throws {
+        let models = CannedHTTPServer.Reply(body: CannedHTTPServer.modelList("m", ownedBy: "vllm"), delay: .milliseconds(50))
+        let connections = CannedHTTPServer.ConnectionCount()
+        try await CannedHTTPServer.with(["/v1/models": models], connections: connections) { baseURL in
+            var configuration = LLMClientConfiguration(baseURL: baseURL, model: "m")
+            configuration.poolSize = 4
+            let client = try IntelligentLLMClient(configuration: configuration)
+            try await client.warmUp()
+            #expect(connections.value.load(ordering: .relaxed) == 4, "the whole pool is open")
+            try await client.warmUp()
+            #expect(connections.value.load(ordering: .relaxed) == 4, "and reused, not opened again")
+            #expect(await client.healthCheck().evidence == .recentAnswer)
+            try await client.shutdown()
+        }
+    }
+
     @Test func cancellingARequestWaitingForASlotGivesItUp() async throws {
         var base = SimulatedEngineConfiguration.instant(model: "m")
         base.tbt = .milliseconds(20)

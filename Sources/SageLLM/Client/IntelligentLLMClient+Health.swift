@@ -74,12 +74,31 @@ extension IntelligentLLMClient {
             probeMilliseconds: probeTime.map { $0.reportedMilliseconds }, metrics: metrics())
     }
 
-    /// Opens the connection pool now instead of on the first request: one `GET /models`,
-    /// after which, with ``ResilienceConfiguration/eagerInit``, AsyncHTTPClient opens
-    /// connections up to the pool size in the background.
-    public func warmUp(timeout: Duration = .seconds(5)) async throws(SageLLMError) {
-        _ = try await transport.send(
-            method: .GET, path: "models", body: nil, requestID: HTTPTransport.makeRequestID(), timeout: timeout)
+    /// Opens pooled connections now instead of on the first requests: `connections`
+    /// concurrent `GET /models` (default: the pool size, or `maxConcurrent` if smaller), each
+    /// on its own HTTP/1.1 connection, which then stay idle in the pool for reuse. They go
+    /// around the rate limits and retries. ``createAuto(model:probeTimeout:settings:detection:refresh:logger:)``
+    /// calls this when ``ResilienceConfiguration/eagerInit`` is set.
+    public func warmUp(connections: Int? = nil, timeout: Duration = .seconds(5)) async throws(SageLLMError) {
+        let pool = transport.configuration.maximumConnectionsPerHost
+        let count = max(1, min(connections ?? min(pool, configuration.resilience.maxConcurrent ?? pool), pool))
+        let failure = await withTaskGroup(of: SageLLMError?.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    do throws(SageLLMError) {
+                        _ = try await self.transport.send(
+                            method: .GET, path: "models", body: nil, requestID: HTTPTransport.makeRequestID(), timeout: timeout)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            var first: SageLLMError?
+            for await error in group where first == nil { first = error }
+            return first
+        }
+        if let failure { throw failure }
         executor.noteAnswer()
     }
 }

@@ -42,15 +42,11 @@ public final class IntelligentLLMClient: Sendable {
 
     init(configuration: LLMClientConfiguration, detection: EndpointDetection?, logger: Logger) throws(SageLLMError) {
         try configuration.defaultOptions.validate()
-        var transportConfiguration = configuration.transport
-        if configuration.resilience.eagerInit {
-            transportConfiguration.preWarmedConnections = transportConfiguration.maximumConnectionsPerHost
-        }
         self.configuration = configuration
         self.detection = detection
         self.logger = logger
         self.transport = try HTTPTransport(
-            baseURL: configuration.baseURL, apiKey: configuration.apiKey, configuration: transportConfiguration,
+            baseURL: configuration.baseURL, apiKey: configuration.apiKey, configuration: configuration.transport,
             missingKeyMessage: configuration.apiKey == nil ? configuration.missingAPIKeyMessage : nil, logger: logger)
         self.executor = try ResilientExecutor(
             configuration: configuration.resilience, endpoint: transport.baseURL, logger: logger)
@@ -82,7 +78,6 @@ public final class IntelligentLLMClient: Sendable {
         let estimate = estimatedTokens(messages, options)
         return try await executor.run(requestID: requestID, estimatedTokens: estimate, tokensUsed: { $0.usage?.totalTokens }) {
             (attempt) async throws(SageLLMError) -> ChatResult in
-            logger.debug("chat", metadata: ["sage.request.id": "\(attempt.requestID)", "sage.model": "\(model)"])
             let buffer = try await transport.send(
                 method: .POST, path: "chat/completions", body: body, requestID: attempt.requestID, timeout: options.timeout)
             let response = try decode(
@@ -118,7 +113,6 @@ public final class IntelligentLLMClient: Sendable {
             try Self.validate(messages)
             let model = try await self.resolveModel(options)
             let body = try self.encode(options.chatRequest(model: model, messages: messages, stream: true))
-            self.logger.debug("chat stream", metadata: ["sage.request.id": "\(attemptID)"])
             return try await self.transport.openStream(
                 path: "chat/completions", body: body, requestID: attemptID, timeout: options.timeout)
         }

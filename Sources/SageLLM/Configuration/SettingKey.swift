@@ -90,7 +90,7 @@ extension SettingKey {
     public static let eagerInit = SettingKey(
         key: "http.eager_init", kind: .boolean, environment: ["SAGE_EAGER_INIT"], fileAliases: ["llm.eager_init"],
         defaultText: "false",
-        summary: "Open the pool's connections when the client is created instead of on demand.")
+        summary: "Open the pool's connections when `createAuto` makes the client, instead of on demand.")
     public static let maxRetries = SettingKey(
         key: "retry.max_retries", kind: .integer, environment: ["SAGE_MAX_RETRIES", "LLM_MAX_RETRIES"],
         fileAliases: ["llm.max_retries"], defaultText: "3",

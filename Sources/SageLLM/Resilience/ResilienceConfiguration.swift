@@ -21,8 +21,8 @@ public struct ResilienceConfiguration: Sendable {
     /// Requests in flight at once, waiting in a fair FIFO queue beyond that; nil for no bound
     /// (the connection pool still bounds connections).
     public var maxConcurrent: Int?
-    /// Keep the pool's connections open ahead of demand: after ``IntelligentLLMClient/warmUp()``
-    /// or the first request, AsyncHTTPClient opens up to the pool size. Default false.
+    /// Open the pool's connections when the client is made (`createAuto` calls
+    /// ``IntelligentLLMClient/warmUp(connections:timeout:)``) rather than on demand. Default false.
     public var eagerInit: Bool
     /// A successful answer within this window makes ``IntelligentLLMClient/healthCheck(probeTimeout:)``
     /// healthy without a probe. Default 30 s.

@@ -112,6 +112,11 @@ package final class ResilientExecutor: Sendable {
         return true
     }
 
+    /// Logs the start of an attempt at debug level.
+    package func logAttempt(_ requestID: String, number: Int) {
+        logger.debug("attempt", metadata: ["sage.request.id": "\(requestID)", "sage.attempt": "\(number)"])
+    }
+
     /// Records how a request ended, for the metrics and the health check.
     package func finish(
         _ outcome: RequestOutcome, error: SageLLMError? = nil, started: ContinuousClock.Instant, tokens: Int?,
@@ -171,7 +176,9 @@ package final class ResilientExecutor: Sendable {
                 throw error
             }
             do {
-                let result = try await attempt(Attempt(requestID: Self.attemptID(requestID, attempt: number), number: number))
+                let current = Attempt(requestID: Self.attemptID(requestID, attempt: number), number: number)
+                logAttempt(current.requestID, number: number)
+                let result = try await attempt(current)
                 let used = tokensUsed(result)
                 settle(reservedTokens: estimatedTokens, usedTokens: used)
                 finish(.success, started: started, tokens: used)

@@ -43,7 +43,9 @@ package final class StreamAdmission: @unchecked Sendable {
             throw error
         }
         attempts += 1
-        return ResilientExecutor.attemptID(requestID, attempt: attempts)
+        let id = ResilientExecutor.attemptID(requestID, attempt: attempts)
+        executor.logAttempt(id, number: attempts)
+        return id
     }
 
     /// A chunk is about to reach the consumer.

@@ -37,8 +37,6 @@ package final class HTTPTransport: Sendable {
         http.connectionPool = .init(
             idleTimeout: .nanoseconds(configuration.idleConnectionTimeout.nanoseconds),
             concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maximumConnectionsPerHost)
-        http.connectionPool.preWarmedHTTP1ConnectionCount = min(
-            configuration.preWarmedConnections, configuration.maximumConnectionsPerHost)
         // A refused connection fails at once; retrying is the retry policy's decision, not the pool's.
         http.connectionPool.retryConnectionEstablishment = false
         http.decompression = .disabled

@@ -15,9 +15,6 @@ public struct TransportConfiguration: Sendable, Hashable {
     public var maximumResponseBytes: Int
     /// Headers sent with every request (beside `Authorization` and `x-request-id`).
     public var extraHeaders: [String: String]
-    /// Idle connections AsyncHTTPClient keeps open ahead of demand (set by
-    /// ``ResilienceConfiguration/eagerInit``).
-    package var preWarmedConnections = 0
 
     public init(
         connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(120),
