@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "SageSimulator", targets: ["SageSimulator"]),
         .executable(name: "sagellm", targets: ["sagellm"]),
         .executable(name: "sagellm-perf", targets: ["SagePerformance"]),
+        .library(name: "SageBenchmark", targets: ["SageBenchmark"]),
+        .executable(name: "sagellm-benchmark", targets: ["sagellm-benchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -63,12 +65,41 @@ let package = Package(
             ],
             swiftSettings: sharedSwiftSettings
         ),
+        // Layer 4: the benchmark toolkit.
+        .target(
+            name: "SageBenchmark",
+            dependencies: [
+                "SageLLM",
+                "SageSimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
+        // Layer 5: the benchmark's commands, shared by `sagellm bench` and `sagellm-benchmark`.
+        .target(
+            name: "SageBenchmarkCommands",
+            dependencies: [
+                "SageLLM",
+                "SageSimulator",
+                "SageBenchmark",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
+        .executableTarget(
+            name: "sagellm-benchmark",
+            dependencies: ["SageBenchmarkCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: sharedSwiftSettings
+        ),
         // Layer 5: the command line.
         .executableTarget(
             name: "sagellm",
             dependencies: [
                 "SageLLM",
                 "SageSimulator",
+                "SageBenchmarkCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,6 +133,11 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             exclude: ["Fixtures"],  // recorded server responses, read by path
+            swiftSettings: sharedSwiftSettings
+        ),
+        .testTarget(
+            name: "SageBenchmarkTests",
+            dependencies: ["SageLLM", "SageSimulator", "SageBenchmark"],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

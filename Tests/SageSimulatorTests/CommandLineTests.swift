@@ -181,3 +181,43 @@ struct CommandLineTests {
         #expect(missingFile.stderr.contains("/nonexistent/sagellm.yaml"))
     }
 }
+
+extension CommandLineTests {
+    @Test func benchmarkRunReportAndCompare() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-cli-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }  // cleanup only
+        let run = try await Self.run([
+            "bench", "run", "--workload", "short", "--backend", "mock", "--mock-ttft-ms", "2", "--mock-tbt-ms", "1",
+            "--num-prompts", "3", "--output", directory,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("short_input"))
+        #expect(run.stdout.contains("Y1: "))
+        #expect(FileManager.default.fileExists(atPath: directory + "/short_input_metrics.json"))
+        for format in ["table", "json", "markdown", "html", "csv"] {
+            let report = try await Self.run(["bench", "report", "--input", directory, "--format", format])
+            #expect(report.status == 0, "\(format): \(report.stderr)")
+            #expect(!report.stdout.isEmpty)
+        }
+        let compare = try await Self.run(["bench", "compare", directory, directory])
+        #expect(compare.stdout.contains("mean_ttft_ms"))
+
+        // The same command under its own name.
+        let standalone = Self.executable.deletingLastPathComponent().appendingPathComponent("sagellm-benchmark")
+        #expect(FileManager.default.isExecutableFile(atPath: standalone.path))
+
+        for (arguments, expected) in [
+            (["bench", "run", "--workload", "huge"], "unknown workload 'huge'"),
+            (["bench", "run", "--backend", "tpu"], "unknown backend 'tpu'"),
+            (["bench", "run", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"], "does not answer"),
+            (["bench", "run", "--dataset", "/nonexistent.jsonl"], "/nonexistent.jsonl"),
+            (["bench", "run", "--num-prompts", "-2"], "--num-prompts"),
+            (["bench", "report", "--input", "/nonexistent/run"], "/nonexistent/run"),
+        ] {
+            let result = try await Self.run(arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import SageLLM
+
+/// Any OpenAI-compatible server, measured per request from its SSE events (or, without
+/// streaming, the whole answer). Retries and client-side limits are off: a benchmark must
+/// see every failure once.
+public final class OpenAIClient: BenchmarkClient {
+    public let baseURL: String
+    public let backendName: String
+    public var modelName: String? { model }
+    private let model: String?
+    private let client: IntelligentLLMClient
+    /// Whether requests carry vLLM's sampling extensions (`ignore_eos`, `min_tokens`).
+    private let sendsVLLMExtensions: Bool
+
+    /// - Parameters:
+    ///   - vllmExtensions: send `ignore_eos` and `min_tokens` so that exactly `max_tokens`
+    ///     are generated (vLLM, SGLang, LMDeploy and the simulator accept them; OpenAI's
+    ///     own API rejects unknown fields, so the default is off).
+    public init(
+        baseURL: String, apiKey: String? = nil, model: String? = nil, backendName: String = "openai",
+        vllmExtensions: Bool = false
+    ) throws(BenchmarkError) {
+        var configuration = LLMClientConfiguration(
+            baseURL: baseURL, model: model, apiKey: apiKey.map { APIKey($0) },
+            transport: TransportConfiguration(readTimeout: .seconds(600), requestTimeout: .seconds(3600), maximumConnectionsPerHost: 4096),
+            resilience: ResilienceConfiguration(retry: .none))
+        configuration.defaultOptions = ChatOptions()
+        do {
+            client = try IntelligentLLMClient(configuration: configuration, logger: BenchmarkLogging.quiet)
+        } catch {
+            throw BenchmarkError(.invalidArgument, "\(error)", field: "baseURL")
+        }
+        self.baseURL = client.baseURL
+        self.model = model
+        self.backendName = backendName
+        sendsVLLMExtensions = vllmExtensions
+    }
+
+    func options(for request: BenchmarkRequest) -> ChatOptions {
+        var options = ChatOptions(model: request.model ?? model, temperature: request.temperature, maxTokens: request.maxTokens)
+        options.topP = request.topP
+        options.requestID = request.requestID
+        options.includeUsage = true
+        if request.ignoreEOS && sendsVLLMExtensions {
+            options.extraBody["ignore_eos"] = true
+            options.extraBody["min_tokens"] = .int(request.maxTokens)
+        }
+        return options
+    }
+
+    public func generate(_ request: BenchmarkRequest, runStart: ContinuousClock.Instant, scheduled: ContinuousClock.Instant?)
+        async -> BenchmarkResult
+    {
+        let options = options(for: request)
+        let messages: [ChatMessage] = [.user(request.prompt)]
+        var timer = StreamTimer(runStart: runStart, scheduled: scheduled)
+        do {
+            if request.stream {
+                var usage: Usage?
+                for try await chunk in client.streamChat(messages, options: options) {
+                    if let reported = chunk.usage { usage = reported }
+                    let text = chunk.choices.reduce(into: "") { text, choice in
+                        text += (choice.delta.reasoningContent ?? "") + (choice.delta.content ?? "")
+                    }
+                    timer.event(hasChoices: !chunk.choices.isEmpty, text: text)
+                }
+                return timer.success(
+                    requestID: request.requestID, completionTokens: usage?.completionTokens, promptTokens: usage?.promptTokens)
+            }
+            let answer = try await client.chat(messages, options: options)
+            timer.wholeAnswer(text: answer.text)
+            return timer.success(
+                requestID: request.requestID, completionTokens: answer.usage?.completionTokens,
+                promptTokens: answer.usage?.promptTokens)
+        } catch let error as SageLLMError {
+            return timer.failure(requestID: request.requestID, error: "\(error)", kind: Self.kind(of: error))
+        } catch {
+            return timer.failure(requestID: request.requestID, error: "\(error)", kind: "other")
+        }
+    }
+
+    /// A short class for grouping errors: "http 503", "timeout", "connection failed", ...
+    static func kind(of error: SageLLMError) -> String {
+        if error.code == .httpStatus, let status = error.status { return "http \(status)" }
+        return error.code.description
+    }
+
+    public func healthCheck() async -> Bool { await client.healthCheck(probeTimeout: .seconds(5)).healthy }
+
+    /// The model the server lists first, when none was given.
+    public func resolvedModel() async throws(BenchmarkError) -> String {
+        if let model { return model }
+        let listed: [ModelInfo]
+        do {
+            listed = try await client.models(timeout: .seconds(10))
+        } catch {
+            throw BenchmarkError(.backendUnavailable, "could not list the models of \(baseURL): \(error)")
+        }
+        guard let first = listed.first?.id else {
+            throw BenchmarkError(.backendUnavailable, "\(baseURL) lists no models; pass --model")
+        }
+        return first
+    }
+
+    /// `GET /metrics` (the server's root, beside `/v1`) in Prometheus text, or nil.
+    func prometheusText() async -> String? {
+        let root = baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL
+        var request = HTTPClientRequest(url: root + "/metrics")
+        request.method = .GET
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+            guard response.status.code == 200 else { return nil }
+            let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            return String(buffer: body)
+        } catch {
+            return nil  // a server without /metrics: its figures are reported as missing
+        }
+    }
+
+    public func close() async {
+        do {
+            try await client.shutdown()
+        } catch {
+            BenchmarkLogging.quiet.debug("closing the benchmark client failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,67 @@
+/// Measures one request the same way for every client: `t0` at ``init(runStart:scheduled:)``,
+/// then one ``event(hasChoices:text:)`` per streamed event as it arrives, then a result.
+/// Clients never copy their settings into metrics: they report events, the timer measures.
+public struct StreamTimer: Sendable {
+    private let runStart: ContinuousClock.Instant
+    private let t0: ContinuousClock.Instant
+    private let lag: Duration
+    private var firstChoices: ContinuousClock.Instant?
+    private var firstContent: ContinuousClock.Instant?
+    private var lastEvent: ContinuousClock.Instant?
+    private var itl: [Double] = []
+    private var eventSeconds: [Double] = []
+    private var text = ""
+    private var choiceEvents = 0
+
+    /// Starts the clock now (`t0`). `scheduled` is when the request was due to be sent.
+    public init(runStart: ContinuousClock.Instant, scheduled: ContinuousClock.Instant? = nil) {
+        self.runStart = runStart
+        let now = ContinuousClock.now
+        t0 = now
+        lag = scheduled.map { max(.zero, now - $0) } ?? .zero
+    }
+
+    /// An event arrived now. `hasChoices`: it carried at least one choice; `text`: its text.
+    public mutating func event(hasChoices: Bool, text delta: String) {
+        let now = ContinuousClock.now
+        guard hasChoices else { return }
+        if let lastEvent, firstChoices != nil { itl.append((now - lastEvent).milliseconds) }
+        if firstChoices == nil { firstChoices = now }
+        if firstContent == nil, !delta.isEmpty { firstContent = now }
+        lastEvent = now
+        choiceEvents += 1
+        eventSeconds.append((now - runStart).seconds)
+        text += delta
+    }
+
+    /// A non-streamed answer arrived now, all at once.
+    public mutating func wholeAnswer(text answer: String) {
+        event(hasChoices: true, text: answer)
+    }
+
+    /// The result of a request that completed. Without `completionTokens` (no usage report)
+    /// the token count is the number of `choices` events, flagged approximate.
+    public func success(requestID: String, completionTokens: Int?, promptTokens: Int?) -> BenchmarkResult {
+        let end = ContinuousClock.now
+        return BenchmarkResult(
+            requestID: requestID, success: true, error: nil, errorKind: nil, outputText: text,
+            outputTokens: completionTokens ?? choiceEvents, promptTokens: promptTokens,
+            tokensApproximate: completionTokens == nil, ttftMilliseconds: firstChoices.map { ($0 - t0).milliseconds },
+            ttftContentMilliseconds: firstContent.map { ($0 - t0).milliseconds }, itlMilliseconds: itl,
+            e2elMilliseconds: lastEvent.map { ($0 - t0).milliseconds }, scheduleLagMilliseconds: lag.milliseconds,
+            startSeconds: (t0 - runStart).seconds, endSeconds: (end - runStart).seconds, eventSeconds: eventSeconds)
+    }
+
+    /// The result of a request that failed; what arrived before the failure is kept out of
+    /// the statistics (vLLM counts only successful requests).
+    public func failure(requestID: String, error: String, kind: String) -> BenchmarkResult {
+        BenchmarkResult.failure(
+            BenchmarkRequest(prompt: "", maxTokens: 0, requestID: requestID), error: error, kind: kind,
+            start: (t0 - runStart).seconds, end: (ContinuousClock.now - runStart).seconds, lag: lag.milliseconds)
+    }
+}
+
+extension Duration {
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

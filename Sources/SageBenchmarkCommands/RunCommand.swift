@@ -1,0 +1,199 @@
+import ArgumentParser
+import Foundation
+import SageBenchmark
+import SageSimulator
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run workloads against a backend and write the metrics and reports.")
+
+    @Option(help: "year1 (short + long + stress), short, long or stress. Ignored with --input-len/--output-len or --dataset.")
+    var workload = "year1"
+
+    @Option(help: "mock, openai, vllm, lmdeploy, sagellm (the simulated engine in this process) or control-plane.")
+    var backend = "mock"
+
+    @Option(name: .customLong("base-url"), help: "The server's API root (openai: required; vllm: default http://127.0.0.1:8000/v1; lmdeploy: default http://127.0.0.1:23333/v1).")
+    var baseURL: String?
+
+    @Option(help: "The model (default: the first the server lists).")
+    var model: String?
+
+    @Option(name: .customLong("api-key"), help: "Bearer key for the server.")
+    var apiKey: String?
+
+    @Option(help: "Requests in flight at once (closed loop). Default 1, or the workload's own.")
+    var concurrency: Int?
+
+    @Option(name: .customLong("request-rate"), help: "Requests per second on an open-loop schedule (Poisson, or gamma with --burstiness).")
+    var requestRate: Double?
+
+    @Option(help: "Gamma shape of the arrivals: 1 is Poisson, lower is burstier.")
+    var burstiness: Double = 1
+
+    @Option(name: .customLong("max-concurrency"), help: "With --request-rate: at most this many in flight.")
+    var maxConcurrency: Int?
+
+    @Option(name: .customLong("num-prompts"), help: "Requests to send (default: the workload's, or 100 for a custom one).")
+    var numPrompts: Int?
+
+    @Option(help: "Seconds to keep sending instead of a number of prompts.")
+    var duration: Double?
+
+    @Option(name: .customLong("input-len"), help: "Prompt length in tokens (a custom workload).")
+    var inputLen: Int?
+
+    @Option(name: .customLong("output-len"), help: "Output length in tokens (a custom workload).")
+    var outputLen: Int?
+
+    @Option(name: .customLong("range-ratio"), help: "Spread of input and output lengths, 0 to <1 (uniform in len×(1±r)).")
+    var rangeRatio: Double = 0
+
+    @Option(name: .customLong("shared-prefix"), help: "Tokens every prompt shares at its start (for prefix caching).")
+    var sharedPrefix: Int = 0
+
+    @Option(help: "A JSONL file of {\"prompt\": ...} lines, or ShareGPT-format JSON.")
+    var dataset: String?
+
+    @Option(help: "Warm-up requests sent first and left out of the figures.")
+    var warmup: Int = 0
+
+    @Option(help: "Seed for prompts, arrivals and the mock's jitter.")
+    var seed: UInt64 = 0
+
+    @Option(help: "SLOs for goodput, e.g. ttft:100,tpot:20 (milliseconds).")
+    var goodput: String?
+
+    @Option(help: "Contracts to check: Y1, Y2, Y3, comma-separated, or none.")
+    var contract = "Y1"
+
+    @Option(help: "Seconds before a request counts as failed (\"Timeout after Xs\").")
+    var timeout: Double = 600
+
+    @Option(help: "Directory for benchmark_summary.json, <workload>_metrics.json, requests.jsonl and REPORT.md.")
+    var output = "./benchmark_results"
+
+    @Flag(name: .customLong("no-stream"), help: "Non-streamed requests (TTFT then equals E2EL).")
+    var noStream = false
+
+    @Option(name: .customLong("mock-ttft-ms"), help: "Mock backend: time to first token.")
+    var mockTTFT: Double = 50
+
+    @Option(name: .customLong("mock-tbt-ms"), help: "Mock backend: time between tokens.")
+    var mockTBT: Double = 15
+
+    @Option(name: .customLong("mock-error-rate"), help: "Mock backend: share of requests that fail.")
+    var mockErrorRate: Double = 0
+
+    @Flag(name: .shortAndLong, help: "Print every request's outcome.")
+    var verbose = false
+
+    func validate() throws {
+        for (name, value) in [("--concurrency", concurrency), ("--num-prompts", numPrompts), ("--max-concurrency", maxConcurrency),
+                              ("--input-len", inputLen), ("--output-len", outputLen)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
+        }
+        if let requestRate, !(requestRate > 0) { throw ValidationError("--request-rate must be positive, got \(requestRate)") }
+        if !(burstiness > 0) { throw ValidationError("--burstiness must be positive, got \(burstiness)") }
+        if let duration, !(duration > 0) { throw ValidationError("--duration must be positive, got \(duration)") }
+        if numPrompts != nil && duration != nil { throw ValidationError("give --num-prompts or --duration, not both") }
+        if !(timeout > 0) { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+        if sharedPrefix < 0 { throw ValidationError("--shared-prefix must not be negative, got \(sharedPrefix)") }
+        if concurrency != nil && requestRate != nil { throw ValidationError("give --concurrency or --request-rate, not both") }
+    }
+
+    func run() async throws {
+        try await failingClearly {
+            let workloads = try makeWorkloads()
+            let contracts = try contract.lowercased() == "none" ? [] : contract.split(separator: ",").map { try Contract.named(String($0)) }
+            let slo = try goodput.map { try GoodputSLO.parse($0) }
+            try await BackendFactory.with(
+                backend, baseURL: baseURL, model: model, apiKey: apiKey,
+                mock: (ttft: mockTTFT, tbt: mockTBT, errorRate: mockErrorRate, seed: seed)
+            ) { client in
+                try await run(client, workloads: workloads, contracts: contracts, goodput: slo)
+            }
+        }
+    }
+
+    func run(_ client: any BenchmarkClient, workloads: [Workload], contracts: [Contract], goodput: GoodputSLO?) async throws {
+            guard await client.healthCheck() else {
+                throw BenchmarkError(
+                    .backendUnavailable, "the \(backend) backend does not answer at \(baseURL ?? "its default address"); is the server running?")
+            }
+            let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1 && !verbose)
+            let session = BenchmarkSession(
+                client: client, workloads: workloads, seed: seed, timeout: .nanoseconds(Int64(timeout * 1e9)),
+                goodput: goodput, contracts: contracts,
+                progress: { name, completed, failed, total in progress.update(name, completed, failed, total) })
+            let report = try await session.run()
+            progress.finish()
+            if verbose {
+                for (name, results) in report.requests.sorted(by: { $0.key < $1.key }) {
+                    for result in results {
+                        print(result.success
+                            ? "\(name) \(result.requestID) ok ttft \(format(result.ttftMilliseconds)) ms, e2el \(format(result.e2elMilliseconds)) ms, \(result.outputTokens.map(String.init) ?? "?") tokens"
+                            : "\(name) \(result.requestID) FAILED: \(result.error ?? "")")
+                    }
+                }
+            }
+            let written = try report.write(to: output)
+            print(ReportFormat.table.render(report))
+            print("\nwrote " + written.joined(separator: ", "))
+    }
+
+    func format(_ value: Double?) -> String { value.map { String(($0 * 10).rounded() / 10) } ?? "n/a" }
+
+    func makeWorkloads() throws -> [Workload] {
+        let arrival: Workload.Arrival? =
+            if let requestRate { .rate(requestRate, burstiness: burstiness, maxConcurrency: maxConcurrency) }
+            else { concurrency.map { .concurrency($0) } }
+        var workloads: [Workload]
+        if inputLen != nil || outputLen != nil || dataset != nil {
+            workloads = [Workload(name: "custom", inputTokens: inputLen ?? 128, outputTokens: outputLen ?? 128, numPrompts: 100)]
+        } else {
+            workloads = try Workload.named(workload)
+        }
+        let datasetPrompts = try dataset.map { try Dataset.load($0) }
+        for index in workloads.indices {
+            if let arrival { workloads[index].arrival = arrival }
+            if let numPrompts { workloads[index].numPrompts = numPrompts }
+            if let duration {
+                workloads[index].durationSeconds = duration
+                workloads[index].numPrompts = nil
+            }
+            workloads[index].warmupRequests = warmup
+            workloads[index].rangeRatio = rangeRatio
+            workloads[index].sharedPrefixTokens = sharedPrefix
+            workloads[index].stream = !noStream
+            workloads[index].prompts = datasetPrompts
+            try workloads[index].validate()
+        }
+        return workloads
+    }
+}
+
+/// Runs a command body; a benchmark or client error becomes one clear line and exit status 1.
+func failingClearly(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as BenchmarkError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// A progress line on a terminal, redrawn in place; silent when output is piped.
+final class ProgressLine: Sendable {
+    let enabled: Bool
+    init(enabled: Bool) { self.enabled = enabled }
+    func update(_ name: String, _ completed: Int, _ failed: Int, _ total: Int?) {
+        guard enabled else { return }
+        let of = total.map { "/\($0)" } ?? ""
+        FileHandle.standardError.write(Data("\r\u{1B}[2K[\(name)] \(completed + failed)\(of) done, \(failed) failed".utf8))
+    }
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+    }
+}

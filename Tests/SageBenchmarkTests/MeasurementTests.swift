@@ -1,0 +1,145 @@
+import Foundation
+import SageBenchmark
+import SageLLM
+import SageSimulator
+import Testing
+
+/// The benchmark's numbers against the simulator, whose TTFT and TBT are known.
+@Suite("Benchmark measurements")
+struct MeasurementTests {
+    static func simulator(ttftMs: Int = 40, tbtMs: Int = 8) -> SimulatedEngineConfiguration {
+        SimulatedEngineConfiguration(
+            model: "bench-model", ttft: .milliseconds(ttftMs), tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
+    }
+
+    @Test func ttftAndTPOTMatchTheSimulatorAndTokensMatchItsUsage() async throws {
+        try await withSimulatorServer(configuration: Self.simulator()) { simulator in
+            let client = try VLLMClient(baseURL: simulator.baseURL, model: "bench-model")
+            let workload = Workload(name: "known", inputTokens: 100, outputTokens: 20, numPrompts: 6, arrival: .concurrency(3))
+            let outcome = try await LoadRunner(client: client, seed: 7).run(workload)
+            await client.close()
+            #expect(outcome.results.count == 6)
+            let allSucceeded = outcome.results.allSatisfy(\.success)
+            #expect(allSucceeded)
+            let metrics = RunMetrics(outcome, backend: "vllm", model: "bench-model")
+            let ttft = try #require(metrics.ttft)
+            let tpot = try #require(metrics.tpot)
+            // The simulator's TTFT is 40 ms and its TBT 8 ms, without jitter: nothing can be faster. The upper
+            // bounds only catch gross errors (the suite runs in parallel on 2 cores); accuracy is measured by
+            // `sagellm-perf --only bench-accuracy`.
+            #expect(ttft.median >= 40 && ttft.median < 40 + 150, "median TTFT \(ttft.median) ms")
+            #expect(tpot.median >= 7.5 && tpot.median < 8 + 30, "median TPOT \(tpot.median) ms")
+            #expect(!metrics.tokensApproximate)
+            for result in outcome.results {
+                #expect(result.outputTokens == 20, "usage.completion_tokens, not a chunk count")
+                #expect(result.promptTokens == 100, "the synthetic prompt has the asked length as the server counts it")
+                // 21 events with choices: the role chunk (sent with the first token, as vLLM does) and 20 tokens.
+                #expect(result.itlMilliseconds.count == 20)
+            }
+            #expect(metrics.totalOutputTokens == 120)
+            #expect(metrics.totalInputTokens == 600)
+            #expect(metrics.prefixCacheHitRate != nil, "read from the server's /metrics")
+        }
+    }
+
+    @Test func theInProcessEngineIsMeasuredTheSameWay() async throws {
+        let engine = try SimulatedEngine(configuration: Self.simulator(ttftMs: 30, tbtMs: 5))
+        let client = SageLLMClient(engine: engine)
+        let outcome = try await LoadRunner(client: client).run(
+            Workload(name: "engine", inputTokens: 64, outputTokens: 10, numPrompts: 3))
+        let metrics = RunMetrics(outcome, backend: "sagellm", model: "bench-model")
+        #expect(metrics.completed == 3)
+        let ttft = try #require(metrics.ttft)
+        #expect(ttft.median >= 30 && ttft.median < 30 + 150, "median TTFT \(ttft.median) ms")
+        #expect(metrics.totalInputTokens == 3 * 64)
+        #expect(metrics.backendPeakMemoryMegabytes != nil, "in this process, so measured")
+    }
+
+    @Test func aServerWithoutUsageIsFlaggedApproximate() {
+        var timer = StreamTimer(runStart: .now)
+        for word in ["a", " b", " c"] { timer.event(hasChoices: true, text: word) }
+        let result = timer.success(requestID: "r", completionTokens: nil, promptTokens: nil)
+        #expect(result.tokensApproximate)
+        #expect(result.outputTokens == 3, "counted chunks, and said so")
+        let outcome = LoadRunner.Outcome(
+            workload: Workload(name: "w", inputTokens: 1, outputTokens: 3, numPrompts: 1), results: [result], duration: .seconds(1),
+            before: nil, after: nil, backendPeakMemoryMegabytes: nil)
+        let metrics = RunMetrics(outcome, backend: "openai", model: nil)
+        #expect(metrics.tokensApproximate)
+        #expect(metrics.entries.first { $0.key == "tokens_approximate" }?.value == .bool(true))
+    }
+
+    @Test func failuresAreCountedNotDropped() async throws {
+        let client = try MockClient(ttftMs: 1, tbtMs: 1, errorRate: 0.5, seed: 3)
+        let outcome = try await LoadRunner(client: client).run(
+            Workload(name: "flaky", inputTokens: 16, outputTokens: 4, numPrompts: 40, arrival: .concurrency(8)))
+        #expect(outcome.results.count == 40)
+        #expect(outcome.results.map(\.requestID) == (0..<40).map { "bench-flaky-\($0)" }, "in request order")
+        let metrics = RunMetrics(outcome, backend: "mock", model: nil)
+        #expect(metrics.failed > 5 && metrics.completed > 5)
+        #expect(metrics.failed + metrics.completed == 40)
+        #expect(metrics.errors == ["mock error": metrics.failed])
+        #expect(metrics.errorRate == Double(metrics.failed) / 40)
+    }
+
+    @Test func aSlowRequestBecomesATimeoutFailureInPlace() async throws {
+        let client = try MockClient(ttftMs: 2_000, tbtMs: 1)
+        let requests = (0..<3).map { BenchmarkRequest(prompt: "hi", maxTokens: 2, requestID: "r\($0)") }
+        let started = ContinuousClock.now
+        let results = await client.generateBatch(requests, concurrent: 3, timeout: .milliseconds(100))
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(results.map(\.requestID) == ["r0", "r1", "r2"])
+        let timedOut = results.allSatisfy { !$0.success && $0.error == "Timeout after 0.1s" && $0.errorKind == "timeout" }
+        #expect(timedOut, "\(results.map { $0.error ?? "ok" })")
+    }
+
+    @Test func openLoopArrivalsDoNotWaitForResponses() async throws {
+        // Each response takes at least a second; 30 arrivals are due within about 0.6 s.
+        let client = try MockClient(ttftMs: 1_000, tbtMs: 1, seed: 1)
+        let workload = Workload(
+            name: "open", inputTokens: 16, outputTokens: 2, numPrompts: 30, arrival: .rate(50, burstiness: 1, maxConcurrency: nil))
+        let outcome = try await LoadRunner(client: client, seed: 9).run(workload)
+        let lastStart = try #require(outcome.results.map(\.startSeconds).max())
+        let firstEnd = try #require(outcome.results.map(\.endSeconds).min())
+        #expect(lastStart < firstEnd, "every request was sent before any answer came back")
+        let schedule = ArrivalSchedule(count: 30, rate: 50, burstiness: 1, seed: 9)
+        for (result, due) in zip(outcome.results, schedule.offsets) {
+            #expect(result.startSeconds >= due.seconds - 0.001, "\(result.requestID) went early")
+        }
+        let metrics = RunMetrics(outcome, backend: "mock", model: nil)
+        #expect(metrics.maxConcurrentRequests == 30)
+        #expect(metrics.scheduleLag != nil, "the lag behind the schedule is reported")
+    }
+
+    @Test func arrivalSchedulesHaveTheAskedRateAndBurstiness() {
+        for (burstiness, coefficientOfVariation) in [(1.0, 1.0), (0.25, 2.0), (4.0, 0.5)] {
+            let offsets = ArrivalSchedule(count: 20_001, rate: 100, burstiness: burstiness, seed: 5).offsets.map(\.seconds)
+            let gaps = zip(offsets.dropFirst(), offsets).map { $0 - $1 }
+            let mean = gaps.reduce(0, +) / Double(gaps.count)
+            let std = (gaps.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(gaps.count)).squareRoot()
+            #expect(abs(mean - 0.01) < 0.0005, "mean gap \(mean) for k=\(burstiness)")
+            #expect(abs(std / mean - coefficientOfVariation) < 0.08, "CV \(std / mean) for k=\(burstiness)")
+        }
+        #expect(
+            ArrivalSchedule(count: 10, rate: 5, burstiness: 1, seed: 1).offsets
+                == ArrivalSchedule(count: 10, rate: 5, burstiness: 1, seed: 1).offsets, "seeded")
+    }
+
+    @Test func statisticsAreNumpys() throws {
+        let stats = try #require(Statistics([4, 1, 3, 2]))
+        #expect(stats.mean == 2.5)
+        #expect(stats.median == 2.5)
+        #expect(abs(stats.std - 1.118033988749895) < 1e-12, "population std")
+        #expect(abs(stats.p90 - 3.7) < 1e-12)
+        #expect(abs(stats.p99 - 3.97) < 1e-12)
+        #expect(stats.min == 1 && stats.max == 4)
+        #expect(Statistics([]) == nil, "no values: no statistics, not zeros")
+    }
+
+    @Test func goodputCountsOnlyRequestsMeetingEverySLO() throws {
+        let slo = try GoodputSLO.parse("ttft:100,tpot:20")
+        #expect(slo.ttftMilliseconds == 100 && slo.tpotMilliseconds == 20)
+        #expect(throws: BenchmarkError.self) { try GoodputSLO.parse("ttft=100") }
+        #expect(throws: BenchmarkError.self) { try GoodputSLO.parse("latency:5") }
+    }
+}
