@@ -5,12 +5,23 @@ import SageSimulator
 enum BackendFactory {
     static let names = ["mock", "openai", "vllm", "lmdeploy", "sagellm", "control-plane"]
 
+    /// How to start a local server for `--local`.
+    struct Local {
+        var port: Int?
+        var startupTimeout: Duration
+    }
+
     static func with(
         _ backend: String, baseURL: String?, model: String?, apiKey: String?,
-        mock: (ttft: Double, tbt: Double, errorRate: Double, seed: UInt64),
+        mock: (ttft: Double, tbt: Double, errorRate: Double, seed: UInt64), local: Local?,
         _ body: (any BenchmarkClient) async throws -> Void
     ) async throws {
-        let client = try make(backend, baseURL: baseURL, model: model, apiKey: apiKey, mock: mock)
+        let client: any BenchmarkClient
+        if let local {
+            client = try await startLocal(backend, model: model, local: local)
+        } else {
+            client = try make(backend, baseURL: baseURL, model: model, apiKey: apiKey, mock: mock)
+        }
         do {
             try await body(client)
         } catch {
@@ -18,6 +29,19 @@ enum BackendFactory {
             throw error
         }
         await client.close()
+    }
+
+    static func startLocal(_ backend: String, model: String?, local: Local) async throws(BenchmarkError) -> any BenchmarkClient {
+        guard let model else {
+            throw BenchmarkError(.invalidArgument, "--local needs --model (the model the server loads)", field: "model")
+        }
+        switch backend.lowercased() {
+        case "vllm": return try await VLLMClient.local(model: model, port: local.port ?? 8000, startupTimeout: local.startupTimeout)
+        case "lmdeploy":
+            return try await LMDeployClient.local(model: model, port: local.port ?? 23333, startupTimeout: local.startupTimeout)
+        default:
+            throw BenchmarkError(.invalidArgument, "--local starts vllm or lmdeploy, not '\(backend)'", field: "local")
+        }
     }
 
     static func make(
@@ -35,7 +59,7 @@ enum BackendFactory {
         case "vllm":
             return try VLLMClient(baseURL: baseURL ?? "http://127.0.0.1:8000/v1", apiKey: apiKey, model: model)
         case "lmdeploy":
-            return try VLLMClient(baseURL: baseURL ?? "http://127.0.0.1:23333/v1", apiKey: apiKey, model: model, backendName: "lmdeploy")
+            return try LMDeployClient.server(baseURL: baseURL ?? "http://127.0.0.1:23333/v1", apiKey: apiKey, model: model)
         case "sagellm":
             do {
                 var configuration = SimulatedEngineConfiguration()

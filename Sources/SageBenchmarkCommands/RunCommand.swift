@@ -16,8 +16,17 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("base-url"), help: "The server's API root (openai: required; vllm: default http://127.0.0.1:8000/v1; lmdeploy: default http://127.0.0.1:23333/v1).")
     var baseURL: String?
 
-    @Option(help: "The model (default: the first the server lists).")
+    @Option(help: "The model (default: the first the server lists; required with --local).")
     var model: String?
+
+    @Flag(help: "vllm or lmdeploy: start the server (vllm serve / lmdeploy serve api_server) and stop it afterwards.")
+    var local = false
+
+    @Option(help: "With --local: the server's port (default 8000 for vllm, 23333 for lmdeploy).")
+    var port: Int?
+
+    @Option(name: .customLong("startup-timeout"), help: "With --local: seconds to wait for the server to become healthy.")
+    var startupTimeout: Double = 600
 
     @Option(name: .customLong("api-key"), help: "Bearer key for the server.")
     var apiKey: String?
@@ -100,6 +109,9 @@ struct RunCommand: AsyncParsableCommand {
         if !(timeout > 0) { throw ValidationError("--timeout must be positive, got \(timeout)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if sharedPrefix < 0 { throw ValidationError("--shared-prefix must not be negative, got \(sharedPrefix)") }
+        if !(startupTimeout > 0) { throw ValidationError("--startup-timeout must be positive, got \(startupTimeout)") }
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1-65535, got \(port)") }
+        if local && baseURL != nil { throw ValidationError("--local starts its own server; leave out --base-url") }
         if concurrency != nil && requestRate != nil { throw ValidationError("give --concurrency or --request-rate, not both") }
     }
 
@@ -110,7 +122,8 @@ struct RunCommand: AsyncParsableCommand {
             let slo = try goodput.map { try GoodputSLO.parse($0) }
             try await BackendFactory.with(
                 backend, baseURL: baseURL, model: model, apiKey: apiKey,
-                mock: (ttft: mockTTFT, tbt: mockTBT, errorRate: mockErrorRate, seed: seed)
+                mock: (ttft: mockTTFT, tbt: mockTBT, errorRate: mockErrorRate, seed: seed),
+                local: local ? BackendFactory.Local(port: port, startupTimeout: .nanoseconds(Int64(startupTimeout * 1e9))) : nil
             ) { client in
                 try await run(client, workloads: workloads, contracts: contracts, goodput: slo)
             }

@@ -29,10 +29,13 @@ struct ReportTests {
         #expect(unmeasured, "\(verdict.checks)")
     }
 
-    @Test func theMockPassesY1ButNotY3WhichNeedsFiguresItCannotHave() async throws {
+    @Test func theMockMeasuresEveryY1FigureButNotY3s() async throws {
         let report = try await Self.session()
         let y1 = try #require(report.verdicts.first { $0.contract == "Y1" })
-        #expect(y1.passed, "\(y1.checks)")
+        // Whether they pass depends on this machine's load; that each is measured does not.
+        let measured = y1.checks.allSatisfy { $0.actual != nil }
+        #expect(measured, "\(y1.checks)")
+        #expect(y1.passed == y1.checks.allSatisfy(\.passed))
         let y3 = try #require(report.verdicts.first { $0.contract == "Y3" })
         #expect(!y3.passed)
         #expect(y3.checks.first { $0.metric == "spec_accept_rate" }?.actual == nil)

@@ -221,3 +221,50 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    /// `--local` starts `vllm serve MODEL --port P` from PATH: here a stand-in script that runs the simulator.
+    @Test func benchmarkLocalModeStartsAndStopsTheServer() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        let bin = FileManager.default.temporaryDirectory.appendingPathComponent("fake-vllm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: bin) }  // cleanup only
+        let script = bin.appendingPathComponent("vllm")
+        try """
+            #!/bin/sh
+            # Stand-in for: vllm serve MODEL --port PORT
+            exec "\(Self.executable.path)" simulate --model "$2" --port "$4" --ttft-ms 1 --tbt-ms 1
+            """.write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let port = try await withSimulatorServer { $0.port }  // a port that was free a moment ago
+        let output = bin.appendingPathComponent("results").path
+        let environment = ["PATH": bin.path + ":/usr/bin:/bin", "HOME": "/nonexistent-home"]
+        let run = try await Self.run(
+            [
+                "bench", "run", "--backend", "vllm", "--local", "--model", "stand-in", "--port", String(port), "--workload",
+                "short", "--num-prompts", "2", "--output", output, "--startup-timeout", "30",
+            ], environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        let metrics = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: output + "/short_input_metrics.json"))) as? [String: Any]
+        #expect(metrics?["completed"] as? Int == 2)
+        #expect(metrics?["model"] as? String == "stand-in")
+        #expect(metrics?["backend_peak_memory_mb"] is Double, "the server's own peak memory, from its pid")
+        // Stopped afterwards: nothing answers on the port.
+        let models = try await Self.run(["models", "--base-url", "http://127.0.0.1:\(port)/v1", "--probe-timeout", "1"], environment: environment)
+        #expect(models.status != 0)
+
+        // A server that dies at startup: its last output is in the error.
+        try "#!/bin/sh\necho 'CUDA out of memory while loading weights' >&2\nexit 3\n".write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let failed = try await Self.run(
+            ["bench", "run", "--backend", "vllm", "--local", "--model", "m", "--port", String(port), "--output", output],
+            environment: environment)
+        #expect(failed.status != 0)
+        #expect(failed.stderr.contains("exited with status 3"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("CUDA out of memory"))
+        let missing = try await Self.run(
+            ["bench", "run", "--backend", "lmdeploy", "--local", "--model", "m", "--output", output], environment: environment)
+        #expect(missing.stderr.contains("'lmdeploy' is not on PATH"), "\(missing.stderr)")
+    }
+}
