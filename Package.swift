@@ -114,6 +114,7 @@ let package = Package(
             dependencies: [
                 "SageLLM",
                 "SageSimulator",
+                "SageBenchmark",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench]")
                 return
             }
         }
@@ -31,6 +31,7 @@ struct SagePerformance {
         if only == nil || only == "stream" { try await streamBenchmark(duration: duration) }
         if only == nil || only == "detect" { try await detectionBenchmark() }
         if only == nil || only == "resilience" { try await resilienceBenchmark(duration: duration) }
+        if only == nil || only == "bench" { try await benchmarkToolBenchmark() }
     }
 
     // MARK: SSE parser alone

@@ -4,8 +4,34 @@ import Synchronization
 /// and `/metrics` can see retries and rejections from outside.
 public final class RequestLedger: Sendable {
     private let counts = Mutex<[Int: Int]>([:])
+    private let timings = Mutex<[String: Timing]?>(nil)
 
     public init() {}
+
+    /// When the server received a streamed request and wrote its first chunk.
+    public struct Timing: Sendable {
+        public var arrived: ContinuousClock.Instant
+        public var firstChunkWritten: ContinuousClock.Instant?
+        /// The server's own time to first token: from arrival to the first chunk written.
+        public var timeToFirstChunk: Duration? { firstChunkWritten.map { $0 - arrived } }
+    }
+
+    /// From now on, keep the timing of every streamed request by its `x-request-id` (for
+    /// benchmarks that check their own accuracy; off by default, as it grows with each request).
+    public func recordTimings() { timings.withLock { $0 = $0 ?? [:] } }
+
+    /// The timings kept so far, by request id.
+    public var requestTimings: [String: Timing] { timings.withLock { $0 ?? [:] } }
+
+    var isRecordingTimings: Bool { timings.withLock { $0 != nil } }
+
+    func arrived(_ requestID: String, at instant: ContinuousClock.Instant) {
+        timings.withLock { $0?[requestID] = Timing(arrived: instant) }
+    }
+
+    func firstChunkWritten(_ requestID: String, at instant: ContinuousClock.Instant) {
+        timings.withLock { $0?[requestID]?.firstChunkWritten = instant }
+    }
 
     func record(_ status: Int) {
         counts.withLock { $0[status, default: 0] += 1 }

@@ -58,7 +58,10 @@ struct SimulatorRoutes: Sendable {
     private func generate(_ request: Request, _ context: SimulatorRequestContext, kind: ChunkEncoder.Kind) async throws
         -> Response
     {
-        let response = try await respond(request, context, kind: kind)
+        let arrived = ContinuousClock.now
+        let requestID = ledger.isRecordingTimings ? request.headers.first(where: { $0.name.canonicalName == "x-request-id" })?.value : nil
+        if let requestID { ledger.arrived(requestID, at: arrived) }
+        let response = try await TimingContext.$requestID.withValue(requestID) { try await respond(request, context, kind: kind) }
         ledger.record(Int(response.status.code))
         return response
     }
@@ -158,7 +161,10 @@ struct SimulatorRoutes: Sendable {
         let encoder = ChunkEncoder(kind: kind, id: id, created: created, model: model)
         let faults = engine.faults
         let channel = context.channel
+        let ledger = self.ledger
+        let timedRequestID = TimingContext.requestID
         let body = ResponseBody { writer in
+            var firstWritten = false
             var sentRole = false
             var written = 0
             var stalled = false
@@ -187,6 +193,10 @@ struct SimulatorRoutes: Sendable {
                     }
                 }
                 try await writer.write(buffer)
+                if !firstWritten {
+                    firstWritten = true
+                    if let timedRequestID { ledger.firstChunkWritten(timedRequestID, at: .now) }
+                }
             }
             buffer.clear()
             if parsed.includeUsage {
@@ -366,4 +376,9 @@ enum HTTPRequestID {
         let hex = String(UInt64.random(in: .min ... .max), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
+}
+
+/// The request id of the streamed request being answered, when its timing is recorded.
+enum TimingContext {
+    @TaskLocal static var requestID: String?
 }
