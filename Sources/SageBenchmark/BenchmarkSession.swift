@@ -30,6 +30,9 @@ public struct BenchmarkSession: Sendable {
 
     /// Runs every workload and returns the report (metrics, verdicts, every request).
     public func run() async throws(BenchmarkError) -> BenchmarkReport {
+        // Calibrate synthetic prompt lengths with the server's tokenizer when it has one.
+        let calibrated = workloads.contains { $0.prompts == nil } ? await client.calibratedPrompts() : nil
+        let prompts = calibrated ?? self.prompts
         var runs: [[String: JSONValue]] = []
         var metrics: [RunMetrics] = []
         var requests: [String: [BenchmarkResult]] = [:]
@@ -54,6 +57,9 @@ public struct BenchmarkSession: Sendable {
             "workloads": .array(workloads.map { .string($0.name) }),
         ]
         info["model"] = client.modelName.map { .string($0) } ?? .null
+        info["prompt_calibration"] =
+            calibrated.map { .string("server /tokenize: \($0.tokensPerWord) tokens per word, \($0.templateTokens) template tokens") }
+            ?? "none (one token per word assumed; usage.prompt_tokens is the truth)"
         return BenchmarkReport(info: info, runs: runs, verdicts: verdicts, requests: requests)
     }
 

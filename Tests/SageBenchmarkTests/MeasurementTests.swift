@@ -146,3 +146,23 @@ struct MeasurementTests {
         #expect(throws: BenchmarkError.self) { try GoodputSLO.parse("latency:5") }
     }
 }
+
+extension MeasurementTests {
+    @Test func promptsAreCalibratedWithTheServersTokenizer() async throws {
+        try await withSimulatorServer(configuration: Self.simulator(ttftMs: 1, tbtMs: 1)) { simulator in
+            let client = try VLLMClient(baseURL: simulator.baseURL, model: "bench-model")
+            let factory = try #require(await client.calibratedPrompts())
+            #expect(factory.tokensPerWord == 1)
+            #expect(factory.templateTokens == 7, "the simulator's chat template: 4 per message + 3")
+            let report = try await BenchmarkSession(
+                client: client, workloads: [Workload(name: "calibrated", inputTokens: 300, outputTokens: 2, numPrompts: 2)],
+                contracts: []
+            ).run()
+            await client.close()
+            #expect(report.runs.first?["total_input_tokens"] == .int(600))
+            #expect(report.info["prompt_calibration"]?.stringValue?.hasPrefix("server /tokenize") == true)
+        }
+        let mock = try MockClient()
+        #expect(await mock.calibratedPrompts() == nil)
+    }
+}

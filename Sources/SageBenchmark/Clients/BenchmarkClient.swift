@@ -15,6 +15,8 @@ public protocol BenchmarkClient: Sendable {
     func serverSnapshot() async -> ServerSnapshot?
     /// Peak memory of the benchmarked process in MB, when it is local.
     func backendPeakMemoryMegabytes() async -> Double?
+    /// Prompt lengths calibrated with the server's tokenizer (`/tokenize`), when it has one.
+    func calibratedPrompts() async -> PromptFactory?
     func close() async
 }
 
@@ -36,6 +38,7 @@ public struct ServerSnapshot: Sendable {
 extension BenchmarkClient {
     public func serverSnapshot() async -> ServerSnapshot? { nil }
     public func backendPeakMemoryMegabytes() async -> Double? { nil }
+    public func calibratedPrompts() async -> PromptFactory? { nil }
 
     /// Sends `requests`, at most `concurrent` at a time, and returns one result per request
     /// in input order. A request that takes longer than `timeout` is a failed result

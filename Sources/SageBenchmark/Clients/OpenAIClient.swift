@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -106,9 +107,43 @@ public final class OpenAIClient: BenchmarkClient {
         return first
     }
 
+    /// The server's root (the base URL without `/v1`), where vLLM serves `/metrics` and `/tokenize`.
+    var root: String { baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL }
+
+    /// Measures the server's tokens per word and chat-template tokens with `POST /tokenize`
+    /// (vLLM, SGLang, the simulator): a user message of 100 words and one of 200.
+    public func calibratedPrompts() async -> PromptFactory? {
+        let factory = PromptFactory()
+        var counts: [Int] = []
+        for words in [100, 200] {
+            let prompt = factory.prompt(tokens: words + factory.templateTokens, index: 0, seed: 0)
+            var body: [String: JSONValue] = [
+                "messages": [["role": "user", "content": .string(prompt)]], "add_generation_prompt": true,
+            ]
+            if let model { body["model"] = .string(model) }
+            var request = HTTPClientRequest(url: root + "/tokenize")
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            do {
+                request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(body))))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+                let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
+                guard response.status.code == 200,
+                    case .object(let answer) = try JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
+                    case .int(let count)? = answer["count"]
+                else { return nil }
+                counts.append(count)
+            } catch {
+                return nil  // no /tokenize: prompts stay uncalibrated, and usage.prompt_tokens still tells the truth
+            }
+        }
+        let perWord = Double(counts[1] - counts[0]) / 100
+        guard perWord > 0 else { return nil }
+        return PromptFactory(templateTokens: max(0, Int((Double(counts[0]) - 100 * perWord).rounded())), tokensPerWord: perWord)
+    }
+
     /// `GET /metrics` (the server's root, beside `/v1`) in Prometheus text, or nil.
     func prometheusText() async -> String? {
-        let root = baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL
         var request = HTTPClientRequest(url: root + "/metrics")
         request.method = .GET
         do {

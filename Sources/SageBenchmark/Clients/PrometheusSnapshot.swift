@@ -62,6 +62,8 @@ public final class VLLMClient: BenchmarkClient {
 
     public func backendPeakMemoryMegabytes() async -> Double? { server?.peakMemoryMegabytes() }
 
+    public func calibratedPrompts() async -> PromptFactory? { await openAI.calibratedPrompts() }
+
     public func generate(_ request: BenchmarkRequest, runStart: ContinuousClock.Instant, scheduled: ContinuousClock.Instant?)
         async -> BenchmarkResult
     {
