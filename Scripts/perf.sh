@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product sagellm-perf
+swift build -c release --product sagellm  # the separate-process simulator of `--only bench`
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -srm); $(date -u +%Y-%m-%d)"
 .build/release/sagellm-perf "$@"

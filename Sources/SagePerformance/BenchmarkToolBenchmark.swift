@@ -1,4 +1,8 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
 import SageBenchmark
 import SageLLM
 import SageSimulator
@@ -21,6 +25,44 @@ extension SagePerformance {
     static func ttftAccuracy() async throws {
         try await ttftAccuracy(rate: 20, count: 200)
         try await ttftAccuracy(rate: 690, count: 2048)
+        try await ttftAccuracyAgainstASeparateProcess(rate: 690, count: 2048)
+    }
+
+    /// The same comparison with the simulator in its own process (`sagellm simulate --record-timings`,
+    /// built beside this program), so that client and server do not share event loops and threads.
+    static func ttftAccuracyAgainstASeparateProcess(rate: Double, count: Int) async throws {
+        let sagellm = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagellm").path
+        let port = try await withSimulatorServer { $0.port }  // free a moment ago
+        let server = try await ManagedServer.start(
+            [sagellm, "simulate", "--port", String(port), "--model", "acc", "--ttft-ms", "50", "--tbt-ms", "10", "--jitter", "0",
+             "--prefill-tps", "0", "--max-batch", "512", "--record-timings"],
+            root: "http://127.0.0.1:\(port)", startupTimeout: .seconds(30))
+        let client = try VLLMClient(baseURL: server.baseURL, model: "acc")
+        let workload = Workload(
+            name: "accuracy", inputTokens: 64, outputTokens: 32, numPrompts: count,
+            arrival: .rate(rate, burstiness: 1, maxConcurrency: nil), warmupRequests: min(256, count))
+        let outcome = try await LoadRunner(client: client, seed: 1).run(workload)
+        await client.close()
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/debug/request-timings")
+        request.method = .GET
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        await server.stop()
+        guard case .object(let root) = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)),
+            case .object(let timings)? = root["time_to_first_chunk_ms"]
+        else {
+            print("  separate process: no timings")
+            return
+        }
+        var differences: [Double] = []
+        for result in outcome.results where result.success {
+            guard let ttft = result.ttftMilliseconds, case .double(let server)? = timings[result.requestID] else { continue }
+            differences.append(ttft - server)
+        }
+        let metrics = RunMetrics(outcome, backend: "vllm", model: "acc")
+        guard let stats = Statistics(differences) else { return }
+        print("  TTFT, client minus simulator record, simulator in its own process, Poisson \(Int(rate)) req/s (max \(metrics.maxConcurrentRequests) in flight), \(differences.count) of \(outcome.results.count) requests:")
+        print("    p50 \(fmt3(stats.p50)) ms, p90 \(fmt3(stats.p90)) ms, p99 \(fmt3(stats.p99)) ms, max \(fmt3(stats.max)) ms (min \(fmt3(stats.min)) ms)")
     }
 
     static func ttftAccuracy(rate: Double, count: Int) async throws {

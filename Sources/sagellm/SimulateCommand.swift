@@ -35,6 +35,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var stallMs: Double?
     @Option(name: .customLong("slow-start-ms"), help: "Report 503 on /health (loading) for the first MS milliseconds.")
     var slowStartMs: Double?
+    @Flag(name: .customLong("record-timings"), help: "Keep each streamed request's time to first chunk, served at /debug/request-timings (for benchmark accuracy checks).")
+    var recordTimings = false
 
     func engineConfiguration() throws -> SimulatedEngineConfiguration {
         let configuration = SimulatedEngineConfiguration(
@@ -64,7 +66,9 @@ struct SimulateCommand: AsyncParsableCommand {
         let engine = try SimulatedEngine(configuration: try engineConfiguration())
         let host = self.host
         let model = self.model
-        let server = SimulatorServer(engine: engine, host: host, port: port, logger: logger) { port in
+        let ledger = RequestLedger()
+        if recordTimings { ledger.recordTimings() }
+        let server = SimulatorServer(engine: engine, host: host, port: port, ledger: ledger, logger: logger) { port in
             Terminal.error("Simulated engine '\(model)' serving at http://\(host):\(port)/v1 (Ctrl-C to stop)")
         }
         let group = ServiceGroup(

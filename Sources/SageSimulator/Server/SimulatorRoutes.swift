@@ -29,6 +29,17 @@ struct SimulatorRoutes: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.post("tokenize") { request, context in try await tokenize(request, context) }
+        router.get("debug/request-timings") { _, _ in
+            // The server's own time to first chunk per streamed request id, for benchmarks that
+            // check their accuracy from another process (`sagellm simulate --record-timings`).
+            guard ledger.isRecordingTimings else {
+                return Self.error(status: 404, message: "start the simulator with --record-timings to keep request timings")
+            }
+            let timings = ledger.requestTimings.compactMapValues { timing in
+                timing.timeToFirstChunk.map { JSONValue.double(Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15) }
+            }
+            return Self.json(["time_to_first_chunk_ms": .object(timings)] as JSONValue)
+        }
         router.get("v1/models") { request, _ in
             if let denied = unauthorized(request) { return denied }
             let list = ModelList(data: [
