@@ -34,6 +34,27 @@ struct SimulatorServerTests {
         return Reply(status: Int(response.status.code), headers: names, body: String(buffer: bytes))
     }
 
+    @Test func requestTimingsAreKeptOnlyWhenAsked() async throws {
+        var configuration = SimulatedEngineConfiguration.instant(model: "m")
+        configuration.ttft = .milliseconds(30)
+        try await withSimulatorServer(configuration: configuration) { sim in
+            let off = try await Self.send("GET", sim.rootURL + "/debug/request-timings")
+            #expect(off.status == 404)
+            #expect(off.body.contains("--record-timings"))
+            sim.ledger.recordTimings()
+            let body = #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2,"stream":true}"#
+            let streamed = try await Self.send("POST", sim.baseURL + "/chat/completions", body: body, headers: ["x-request-id": "timed-1"])
+            #expect(streamed.status == 200)
+            let timings = try await Self.send("GET", sim.rootURL + "/debug/request-timings")
+            guard case .double(let milliseconds)? = timings.json?["time_to_first_chunk_ms"]?["timed-1"] else {
+                Issue.record("no timing for timed-1: \(timings.body)")
+                return
+            }
+            #expect(milliseconds >= 30, "the simulator's TTFT is 30 ms")
+            #expect(sim.ledger.requestTimings["timed-1"]?.timeToFirstChunk != nil)
+        }
+    }
+
     @Test func modelsHealthVersion() async throws {
         var configuration = SimulatedEngineConfiguration.instant(model: "qwen-sim")
         configuration.ownedBy = "sglang"
