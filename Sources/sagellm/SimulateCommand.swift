@@ -35,6 +35,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var stallMs: Double?
     @Option(name: .customLong("slow-start-ms"), help: "Report 503 on /health (loading) for the first MS milliseconds.")
     var slowStartMs: Double?
+    @Flag(name: .customLong("no-stream-usage"), help: "Never send usage in streams, even when asked (as some servers do).")
+    var noStreamUsage = false
     @Flag(name: .customLong("record-timings"), help: "Keep each streamed request's time to first chunk, served at /debug/request-timings (for benchmark accuracy checks).")
     var recordTimings = false
 
@@ -46,7 +48,7 @@ struct SimulateCommand: AsyncParsableCommand {
             faults: FaultConfiguration(
                 failRate: failRate, failStatus: failStatus, failFirst: failFirst, retryAfterSeconds: retryAfter,
                 disconnectAfterTokens: disconnectAfter, stall: stallMs.map { .milliseconds($0) },
-                slowStart: slowStartMs.map { .milliseconds($0) }))
+                slowStart: slowStartMs.map { .milliseconds($0) }, omitStreamUsage: noStreamUsage))
         do {
             try configuration.validate()
         } catch {

@@ -166,3 +166,35 @@ extension MeasurementTests {
         #expect(await mock.calibratedPrompts() == nil)
     }
 }
+
+extension MeasurementTests {
+    @Test func withoutUsageTheServersTokenizerCounts() async throws {
+        var configuration = Self.simulator(ttftMs: 1, tbtMs: 1)
+        configuration.faults = FaultConfiguration(omitStreamUsage: true)
+        try await withSimulatorServer(configuration: configuration) { simulator in
+            let client = try VLLMClient(baseURL: simulator.baseURL, model: "bench-model")
+            let outcome = try await LoadRunner(client: client).run(
+                Workload(name: "no-usage", inputTokens: 32, outputTokens: 12, numPrompts: 3))
+            await client.close()
+            for result in outcome.results {
+                #expect(result.success)
+                #expect(result.promptTokens == nil, "the server did not say")
+                #expect(result.outputTokens == 12, "counted by the server's /tokenize, not by chunks")
+                #expect(!result.tokensApproximate)
+            }
+            let metrics = RunMetrics(outcome, backend: "vllm", model: nil)
+            #expect(metrics.totalOutputTokens == 36)
+        }
+    }
+
+    @Test func theRoleChunkIsNotCountedAsAToken() {
+        var timer = StreamTimer(runStart: .now)
+        timer.event(hasChoices: true, text: "")  // the role chunk
+        timer.event(hasChoices: true, text: "a")
+        timer.event(hasChoices: true, text: " b")
+        let result = timer.success(requestID: "r", completionTokens: nil, promptTokens: nil)
+        #expect(result.outputTokens == 2)
+        #expect(result.tokensApproximate)
+        #expect(result.itlMilliseconds.count == 2)
+    }
+}

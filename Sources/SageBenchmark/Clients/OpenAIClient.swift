@@ -69,8 +69,11 @@ public final class OpenAIClient: BenchmarkClient {
                     }
                     timer.event(hasChoices: !chunk.choices.isEmpty, text: text)
                 }
+                // Without usage, the server's tokenizer counts the text (exact); only without one are chunks counted.
+                var completionTokens = usage?.completionTokens
+                if completionTokens == nil { completionTokens = await tokenCount(timer.outputText) }
                 return timer.success(
-                    requestID: request.requestID, completionTokens: usage?.completionTokens, promptTokens: usage?.promptTokens)
+                    requestID: request.requestID, completionTokens: completionTokens, promptTokens: usage?.promptTokens)
             }
             let answer = try await client.chat(messages, options: options)
             timer.wholeAnswer(text: answer.text)
@@ -110,6 +113,31 @@ public final class OpenAIClient: BenchmarkClient {
     /// The server's root (the base URL without `/v1`), where vLLM serves `/metrics` and `/tokenize`.
     var root: String { baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL }
 
+    /// `POST /tokenize` of `text` (no template): the server's count, or nil without the endpoint.
+    func tokenCount(_ text: String) async -> Int? {
+        var body: [String: JSONValue] = ["prompt": .string(text), "add_special_tokens": false]
+        if let model { body["model"] = .string(model) }
+        return await tokenize(body)
+    }
+
+    private func tokenize(_ body: [String: JSONValue]) async -> Int? {
+        var request = HTTPClientRequest(url: root + "/tokenize")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        do {
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(body))))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+            let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            guard response.status.code == 200,
+                case .object(let answer) = try JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
+                case .int(let count)? = answer["count"]
+            else { return nil }
+            return count
+        } catch {
+            return nil  // no /tokenize here
+        }
+    }
+
     /// Measures the server's tokens per word and chat-template tokens with `POST /tokenize`
     /// (vLLM, SGLang, the simulator): a user message of 100 words and one of 200.
     public func calibratedPrompts() async -> PromptFactory? {
@@ -121,21 +149,8 @@ public final class OpenAIClient: BenchmarkClient {
                 "messages": [["role": "user", "content": .string(prompt)]], "add_generation_prompt": true,
             ]
             if let model { body["model"] = .string(model) }
-            var request = HTTPClientRequest(url: root + "/tokenize")
-            request.method = .POST
-            request.headers.add(name: "content-type", value: "application/json")
-            do {
-                request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(body))))
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-                let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
-                guard response.status.code == 200,
-                    case .object(let answer) = try JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
-                    case .int(let count)? = answer["count"]
-                else { return nil }
-                counts.append(count)
-            } catch {
-                return nil  // no /tokenize: prompts stay uncalibrated, and usage.prompt_tokens still tells the truth
-            }
+            guard let count = await tokenize(body) else { return nil }
+            counts.append(count)
         }
         let perWord = Double(counts[1] - counts[0]) / 100
         guard perWord > 0 else { return nil }

@@ -11,7 +11,7 @@ public struct StreamTimer: Sendable {
     private var itl: [Double] = []
     private var eventSeconds: [Double] = []
     private var text = ""
-    private var choiceEvents = 0
+    private var textEvents = 0
 
     /// Starts the clock now (`t0`). `scheduled` is when the request was due to be sent.
     public init(runStart: ContinuousClock.Instant, scheduled: ContinuousClock.Instant? = nil) {
@@ -29,7 +29,7 @@ public struct StreamTimer: Sendable {
         if firstChoices == nil { firstChoices = now }
         if firstContent == nil, !delta.isEmpty { firstContent = now }
         lastEvent = now
-        choiceEvents += 1
+        if !delta.isEmpty { textEvents += 1 }
         eventSeconds.append((now - runStart).seconds)
         text += delta
     }
@@ -39,13 +39,16 @@ public struct StreamTimer: Sendable {
         event(hasChoices: true, text: answer)
     }
 
+    /// The text received so far.
+    public var outputText: String { text }
+
     /// The result of a request that completed. Without `completionTokens` (no usage report)
-    /// the token count is the number of `choices` events, flagged approximate.
+    /// the token count is the number of events that carried text, flagged approximate.
     public func success(requestID: String, completionTokens: Int?, promptTokens: Int?) -> BenchmarkResult {
         let end = ContinuousClock.now
         return BenchmarkResult(
             requestID: requestID, success: true, error: nil, errorKind: nil, outputText: text,
-            outputTokens: completionTokens ?? choiceEvents, promptTokens: promptTokens,
+            outputTokens: completionTokens ?? textEvents, promptTokens: promptTokens,
             tokensApproximate: completionTokens == nil, ttftMilliseconds: firstChoices.map { ($0 - t0).milliseconds },
             ttftContentMilliseconds: firstContent.map { ($0 - t0).milliseconds }, itlMilliseconds: itl,
             e2elMilliseconds: lastEvent.map { ($0 - t0).milliseconds }, scheduleLagMilliseconds: lag.milliseconds,

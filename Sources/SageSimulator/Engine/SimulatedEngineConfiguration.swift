@@ -97,12 +97,16 @@ public struct FaultConfiguration: Sendable, Hashable {
     /// For this long after start the engine is "loading": `/health` answers 503 and generation
     /// requests wait until it is ready.
     public var slowStart: Duration?
+    /// Never send usage in streams, even when `stream_options.include_usage` asks for it (as
+    /// some servers do).
+    public var omitStreamUsage: Bool
 
     public init(
         failRate: Double = 0, failStatus: Int = 503, failFirst: Int = 0, retryAfterSeconds: Int? = nil,
         disconnectAfterTokens: Int? = nil, stall: Duration? = nil, stallAfterTokens: Int = 0,
-        slowStart: Duration? = nil
+        slowStart: Duration? = nil, omitStreamUsage: Bool = false
     ) {
+        self.omitStreamUsage = omitStreamUsage
         self.failRate = failRate
         self.failStatus = failStatus
         self.failFirst = failFirst

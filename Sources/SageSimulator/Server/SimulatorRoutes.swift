@@ -210,7 +210,7 @@ struct SimulatorRoutes: Sendable {
                 }
             }
             buffer.clear()
-            if parsed.includeUsage {
+            if parsed.includeUsage && !faults.omitStreamUsage {
                 encoder.writeUsage(
                     prompt: completion.promptTokens, completion: completion.completionTokens,
                     cached: completion.cachedPromptTokens, to: &buffer)
