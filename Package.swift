@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "sagellm", targets: ["sagellm"]),
         .executable(name: "sagellm-perf", targets: ["SagePerformance"]),
         .library(name: "SageBenchmark", targets: ["SageBenchmark"]),
+        .library(name: "SageControlPlane", targets: ["SageControlPlane"]),
         .executable(name: "sagellm-benchmark", targets: ["sagellm-benchmark"]),
     ],
     dependencies: [
@@ -49,6 +50,21 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
+        // Layer 2: the control plane over many instances (optional; the base never imports it).
+        .target(
+            name: "SageControlPlane",
+            dependencies: [
+                "SageLLM",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: sharedSwiftSettings
         ),
@@ -135,6 +151,11 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             exclude: ["Fixtures"],  // recorded server responses, read by path
+            swiftSettings: sharedSwiftSettings
+        ),
+        .testTarget(
+            name: "SageControlPlaneTests",
+            dependencies: ["SageLLM", "SageSimulator", "SageControlPlane"],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

@@ -1,0 +1,247 @@
+import Logging
+import SageLLM
+import Synchronization
+
+/// One logical LLM endpoint over many inference instances: requests wait in an admission
+/// queue ordered by the scheduling policy, go to the instance the routing strategy picks,
+/// and come back with that instance's real output (streamed when asked).
+///
+/// ```swift
+/// let cluster = try IntelligentLLMClient.createWithControlPlane(instances: [
+///     InstanceSpec(id: "a", host: "10.0.0.5", port: 8000, model: "qwen"),
+///     InstanceSpec(id: "b", host: "10.0.0.6", port: 8000, model: "qwen"),
+/// ])
+/// let answer = try await cluster.chat([.user("Hi")], placement: RequestPlacement(priority: .high, sloDeadlineMs: 2000))
+/// print(cluster.instances(), cluster.metrics())
+/// ```
+public final class ControlPlaneClient: Sendable {
+    public let schedulingPolicy: SchedulingPolicy
+    public let routingStrategy: RoutingStrategy
+    /// Prefill/decode disaggregation over PREFILL and DECODE instances (the next issue); with
+    /// none of those, requests go to GENERAL and HYBRID instances whole.
+    public let enablePDSeparation: Bool
+    let scheduler: Scheduler
+    let metricsTally: ControlPlaneMetrics
+    private let clients = Mutex<[String: IntelligentLLMClient]>([:])
+    private let nextRequestID = Atomic<UInt64>(0)
+    let logger: Logger
+
+    public init(
+        instances: [InstanceSpec], schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
+        enablePDSeparation: Bool = true, configuration: SchedulerConfiguration = SchedulerConfiguration(),
+        logger: Logger = Logger(label: "sagellm.control-plane")
+    ) throws(ControlPlaneError) {
+        self.schedulingPolicy = schedulingPolicy
+        self.routingStrategy = routingStrategy
+        self.enablePDSeparation = enablePDSeparation
+        self.logger = logger
+        metricsTally = ControlPlaneMetrics()
+        scheduler = Scheduler(policy: schedulingPolicy, routing: routingStrategy, configuration: configuration, metrics: metricsTally)
+        for spec in instances { try add(spec) }
+    }
+
+    // MARK: Instances
+
+    /// Adds an instance at run time.
+    public func add(_ spec: InstanceSpec) throws(ControlPlaneError) {
+        try spec.validate()
+        let client: IntelligentLLMClient
+        do {
+            client = try IntelligentLLMClient(
+                configuration: LLMClientConfiguration(
+                    baseURL: spec.baseURL, model: spec.model,
+                    transport: TransportConfiguration(maximumConnectionsPerHost: max(spec.maxConcurrentRequests, 8)),
+                    // The control plane fails over to another instance itself.
+                    resilience: ResilienceConfiguration(retry: .none)),
+                logger: logger)
+        } catch {
+            throw ControlPlaneError(.invalidConfiguration, "\(error)", instanceID: spec.id, field: "base_url")
+        }
+        try scheduler.add(spec)
+        let replaced = clients.withLock { clients in
+            defer { clients[spec.id] = client }
+            return clients[spec.id]
+        }
+        if let replaced { Task.detached { try? await replaced.shutdown() } }  // a drained instance's old pool, closed in the background
+    }
+
+    /// Stops sending requests to `id`; those it runs finish. Returns false for an unknown id.
+    @discardableResult
+    public func drain(_ id: String) -> Bool { scheduler.drain(id, remove: false) }
+
+    /// Drains `id` and forgets it once its requests have finished.
+    @discardableResult
+    public func remove(_ id: String) -> Bool { scheduler.drain(id, remove: true) }
+
+    /// Every instance: the originals' fields plus latency, health and its reason.
+    public func instances() -> [InstanceSnapshot] { scheduler.instanceStates.map(InstanceSnapshot.init) }
+
+    public func metrics() -> ControlPlaneMetricsSnapshot {
+        let states = scheduler.instanceStates
+        return metricsTally.snapshot(
+            active: states.reduce(0) { $0 + $1.inFlight }, queued: scheduler.queueLength, instances: states,
+            adaptive: schedulingPolicy == .adaptive ? scheduler.adaptiveSummary : nil)
+    }
+
+    func client(for id: String) -> IntelligentLLMClient? { clients.withLock { $0[id] } }
+
+    // MARK: Requests
+
+    /// The model a request asks for: the options', else the only model served.
+    func model(_ options: ChatOptions?) throws(ControlPlaneError) -> String {
+        if let model = options?.model { return model }
+        let models = Set(scheduler.instanceStates.map(\.spec.model))
+        guard models.count == 1, let only = models.first else {
+            throw ControlPlaneError(
+                .invalidConfiguration,
+                models.isEmpty ? "the control plane has no instances" : "several models are served (\(models.sorted().joined(separator: ", "))); set ChatOptions.model",
+                field: "model")
+        }
+        return only
+    }
+
+    func queued(_ messages: [ChatMessage], model: String, placement: RequestPlacement, excluded: Set<String>) -> QueuedRequest {
+        let arrival = ContinuousClock.now
+        let prompt = routingStrategy == .locality ? messages.map(\.text).joined(separator: "\n") : ""
+        return QueuedRequest(
+            id: nextRequestID.add(1, ordering: .relaxed).newValue, model: model, placement: placement, arrival: arrival,
+            deadline: placement.sloDeadline.map { arrival + $0 }, prefixBlocks: PrefixBlocks.of(prompt), excluded: excluded,
+            topologyAnchor: nil)
+    }
+
+    /// Sends a chat through the control plane and returns the chosen instance's answer, with
+    /// where it ran and how long it waited.
+    public func routedChat(_ messages: [ChatMessage], options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
+        async throws(ControlPlaneError) -> RoutedChatResult
+    {
+        let model = try model(options)
+        var options = options ?? ChatOptions()
+        options.model = model
+        metricsTally.recordArrival()
+        var request = queued(messages, model: model, placement: placement, excluded: [])
+        var attempt = 0
+        while true {
+            let lease: Lease
+            do {
+                lease = try await scheduler.acquire(request)
+            } catch let error as ControlPlaneError {
+                metricsTally.recordRejected(error.code)
+                throw error
+            } catch {
+                throw ControlPlaneError(.cancelled, "the request was cancelled while it waited")
+            }
+            guard let client = client(for: lease.instance.id) else {
+                scheduler.release(lease, outcome: .cancelled)
+                request.excluded.insert(lease.instance.id)
+                continue
+            }
+            do {
+                let result = try await client.chat(messages, options: options)
+                let now = ContinuousClock.now
+                let latency = now - lease.arrival
+                // The instance is judged on its own time; the caller's latency includes the queue.
+                scheduler.release(
+                    lease, outcome: .success(latency: now - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens))
+                metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: nil, succeeded: true)
+                return RoutedChatResult(
+                    result: result, instanceID: lease.instance.id, queueWait: lease.dispatched - lease.arrival, policy: lease.policy,
+                    attempts: attempt + 1)
+            } catch {
+                if error.code == .cancelled {
+                    scheduler.release(lease, outcome: .cancelled)
+                    throw ControlPlaneError(.cancelled, "the request was cancelled", instanceID: lease.instance.id)
+                }
+                scheduler.release(lease, outcome: .instanceFailure)
+                attempt += 1
+                if RetryPolicy.isRetryable(error) && attempt <= scheduler.configuration.maxFailovers {
+                    logger.debug("failing over", metadata: ["sage.instance": "\(lease.instance.id)", "sage.error": "\(error.code)"])
+                    request.excluded.insert(lease.instance.id)
+                    continue
+                }
+                metricsTally.recordCompletion(lease, latency: ContinuousClock.now - lease.arrival, timeToFirstToken: nil, succeeded: false)
+                var failure = ControlPlaneError(.instanceFailed, "instance \(lease.instance.id) failed the request", instanceID: lease.instance.id)
+                failure.underlying = "\(error)"
+                throw failure
+            }
+        }
+    }
+
+    /// Sends a chat; the answer is the chosen instance's.
+    public func chat(_ messages: [ChatMessage], options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
+        async throws(ControlPlaneError) -> ChatResult
+    {
+        try await routedChat(messages, options: options, placement: placement).result
+    }
+
+    public func chat(_ prompt: String, options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
+        async throws(ControlPlaneError) -> ChatResult
+    {
+        try await chat([.user(prompt)], options: options, placement: placement)
+    }
+
+    /// One user message (the originals' `generate`).
+    public func generate(prompt: String, options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
+        async throws(ControlPlaneError) -> ChatResult
+    {
+        try await chat([.user(prompt)], options: options, placement: placement)
+    }
+
+    /// Streams the chosen instance's answer. Nothing is queued until the stream is read; a
+    /// failure before the first chunk fails over to another instance; stopping the stream
+    /// frees the instance.
+    public func streamChat(_ messages: [ChatMessage], options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
+        -> AsyncThrowingStream<ChatCompletionChunk, any Error>
+    {
+        let stream = RoutedStream(controlPlane: self, messages: messages, options: options, placement: placement)
+        return AsyncThrowingStream(unfolding: { try await stream.next() })
+    }
+
+    public func streamChat(_ prompt: String, options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
+        -> AsyncThrowingStream<ChatCompletionChunk, any Error>
+    {
+        streamChat([.user(prompt)], options: options, placement: placement)
+    }
+
+    /// Refuses new requests, fails the waiting ones, and closes every instance's connections.
+    public func shutdown() async {
+        scheduler.shutdown()
+        let all = clients.withLock { clients in
+            defer { clients.removeAll() }
+            return Array(clients.values)
+        }
+        for client in all {
+            do {
+                try await client.shutdown()
+            } catch {
+                logger.debug("closing an instance client failed", metadata: ["sage.error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// A chat answer with where it ran.
+public struct RoutedChatResult: Sendable {
+    public var result: ChatResult
+    public var instanceID: String
+    /// Time in the admission queue.
+    public var queueWait: Duration
+    /// The policy that dispatched it (for `adaptive`, the one chosen at that moment).
+    public var policy: SchedulingPolicy
+    /// Instances tried (more than 1 after a failover).
+    public var attempts: Int
+    public var text: String { result.text }
+}
+
+extension IntelligentLLMClient {
+    /// A client over many instances (the originals' `create_with_control_plane`): defaults
+    /// `adaptive` scheduling, `load_balanced` routing, PD separation on.
+    public static func createWithControlPlane(
+        instances: [InstanceSpec], schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
+        enablePDSeparation: Bool = true, configuration: SchedulerConfiguration = SchedulerConfiguration(),
+        logger: Logger = Logger(label: "sagellm.control-plane")
+    ) throws(ControlPlaneError) -> ControlPlaneClient {
+        try ControlPlaneClient(
+            instances: instances, schedulingPolicy: schedulingPolicy, routingStrategy: routingStrategy,
+            enablePDSeparation: enablePDSeparation, configuration: configuration, logger: logger)
+    }
+}

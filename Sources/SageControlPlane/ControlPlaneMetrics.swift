@@ -1,0 +1,189 @@
+import Histogram
+import Metrics
+import Synchronization
+
+/// What the control plane has done, computed from real measurements (the originals left
+/// percentiles at 0 and SLO compliance at 1.0).
+public struct ControlPlaneMetricsSnapshot: Sendable, Encodable {
+    public var totalRequests: Int
+    public var completedRequests: Int
+    public var failedRequests: Int
+    /// Requests dispatched and not finished.
+    public var activeRequests: Int
+    /// Requests waiting in the admission queue.
+    public var queuedRequests: Int
+    /// Refused or removed from the queue, by reason (queue full, timeout, deadline, cancelled, no instance).
+    public var rejected: [String: Int]
+    public var averageLatencyMilliseconds: Double?
+    public var p50LatencyMilliseconds: Double?
+    public var p95LatencyMilliseconds: Double?
+    public var p99LatencyMilliseconds: Double?
+    public var p50TimeToFirstTokenMilliseconds: Double?
+    public var p95TimeToFirstTokenMilliseconds: Double?
+    public var p99TimeToFirstTokenMilliseconds: Double?
+    public var p50QueueWaitMilliseconds: Double?
+    public var p99QueueWaitMilliseconds: Double?
+    /// Completed requests with a deadline that met it, over all that had one; nil when none had one.
+    public var sloComplianceRate: Double?
+    /// The same per priority (names as keys).
+    public var sloComplianceByPriority: [String: Double]
+    /// Completed requests that met their deadline (or had none), per second since the first request.
+    public var goodput: Double
+    /// Completed requests per second since the first request.
+    public var requestsPerSecond: Double
+    /// `adaptive`: how often each policy was chosen, and why the last time.
+    public var adaptivePolicyChoices: [String: Int]
+    public var adaptiveReason: String?
+    public var instances: [InstanceSnapshot]
+
+    private enum CodingKeys: String, CodingKey {
+        case totalRequests = "total_requests", completedRequests = "completed_requests", failedRequests = "failed_requests",
+            activeRequests = "active_requests", queuedRequests = "queued_requests", rejected,
+            averageLatencyMilliseconds = "avg_latency_ms", p50LatencyMilliseconds = "p50_latency_ms",
+            p95LatencyMilliseconds = "p95_latency_ms", p99LatencyMilliseconds = "p99_latency_ms",
+            p50TimeToFirstTokenMilliseconds = "p50_ttft_ms", p95TimeToFirstTokenMilliseconds = "p95_ttft_ms",
+            p99TimeToFirstTokenMilliseconds = "p99_ttft_ms", p50QueueWaitMilliseconds = "p50_queue_wait_ms",
+            p99QueueWaitMilliseconds = "p99_queue_wait_ms", sloComplianceRate = "slo_compliance_rate",
+            sloComplianceByPriority = "slo_compliance_by_priority", goodput, requestsPerSecond = "requests_per_second",
+            adaptivePolicyChoices = "adaptive_policy_choices", adaptiveReason = "adaptive_reason", instances
+    }
+}
+
+/// One instance as `instances()` shows it (the originals' fields plus latency and health).
+public struct InstanceSnapshot: Sendable, Encodable {
+    public var instanceID: String
+    public var baseURL: String
+    public var model: String
+    public var type: InstanceType
+    public var gpuCount: Int
+    public var isAvailable: Bool
+    public var isHealthy: Bool
+    public var healthReason: String
+    public var currentLoad: Double
+    public var activeRequests: Int
+    public var maxConcurrentRequests: Int
+    public var completed: Int
+    public var failed: Int
+    public var averageLatencyMilliseconds: Double?
+    public var averageTimeToFirstTokenMilliseconds: Double?
+    public var engineRunning: Double?
+    public var engineWaiting: Double?
+    public var kvCacheUsage: Double?
+
+    private enum CodingKeys: String, CodingKey {
+        case instanceID = "instance_id", baseURL = "base_url", model = "model_name", type = "instance_type",
+            gpuCount = "gpu_count", isAvailable = "is_available", isHealthy = "is_healthy", healthReason = "health_reason",
+            currentLoad = "current_load", activeRequests = "active_requests",
+            maxConcurrentRequests = "max_concurrent_requests", completed, failed,
+            averageLatencyMilliseconds = "avg_latency_ms", averageTimeToFirstTokenMilliseconds = "avg_ttft_ms",
+            engineRunning = "engine_running", engineWaiting = "engine_waiting", kvCacheUsage = "kv_cache_usage"
+    }
+
+    init(_ state: InstanceState) {
+        instanceID = state.spec.id
+        baseURL = state.spec.baseURL
+        model = state.spec.model
+        type = state.spec.type
+        gpuCount = state.spec.gpuCount
+        isAvailable = !state.draining
+        isHealthy = state.healthy
+        healthReason = state.healthReason
+        currentLoad = state.load
+        activeRequests = state.inFlight
+        maxConcurrentRequests = state.spec.maxConcurrentRequests
+        completed = state.completed
+        failed = state.failed
+        averageLatencyMilliseconds = state.latency.map { $0 * 1000 }
+        averageTimeToFirstTokenMilliseconds = state.timeToFirstToken.map { $0 * 1000 }
+        engineRunning = state.engineRunning
+        engineWaiting = state.engineWaiting
+        kvCacheUsage = state.kvCacheUsage
+    }
+}
+
+/// The running tally behind ``ControlPlaneMetricsSnapshot``, also emitted through swift-metrics
+/// (dimensions: instance id, outcome, priority).
+final class ControlPlaneMetrics: Sendable {
+    private struct State {
+        var total = 0
+        var completed = 0
+        var failed = 0
+        var rejected: [String: Int] = [:]
+        var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        var ttft = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        var queueWait = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        var latencySum = 0.0
+        var withDeadline: [RequestPriority: (met: Int, total: Int)] = [:]
+        var good = 0
+        var first: ContinuousClock.Instant?
+    }
+    private let state = Mutex(State())
+
+    func recordArrival() {
+        state.withLock { state in
+            state.total += 1
+            if state.first == nil { state.first = .now }
+        }
+    }
+
+    func recordRejected(_ code: ControlPlaneError.Code) {
+        state.withLock { $0.rejected[code.description, default: 0] += 1 }
+        Counter(label: "sagellm_control_plane_rejected_total", dimensions: [("reason", code.description)]).increment()
+    }
+
+    func recordCompletion(_ lease: Lease, latency: Duration, timeToFirstToken: Duration?, succeeded: Bool) {
+        let queueWait = lease.dispatched - lease.arrival
+        let metDeadline = lease.placement.sloDeadline.map { latency <= $0 }
+        state.withLock { state in
+            if succeeded { state.completed += 1 } else { state.failed += 1 }
+            guard succeeded else { return }
+            _ = state.latency.record(Self.microseconds(latency))
+            state.latencySum += latency.seconds * 1000
+            if let timeToFirstToken { _ = state.ttft.record(Self.microseconds(timeToFirstToken)) }
+            _ = state.queueWait.record(Self.microseconds(queueWait))
+            if let metDeadline {
+                var entry = state.withDeadline[lease.placement.priority] ?? (0, 0)
+                entry.total += 1
+                if metDeadline { entry.met += 1 }
+                state.withDeadline[lease.placement.priority] = entry
+            }
+            if metDeadline ?? true { state.good += 1 }
+        }
+        let dimensions = [("instance", lease.instance.id), ("outcome", succeeded ? "success" : "failure")]
+        Counter(label: "sagellm_control_plane_requests_total", dimensions: dimensions).increment()
+        if succeeded {
+            Timer(label: "sagellm_control_plane_request_duration_seconds", dimensions: [("instance", lease.instance.id)])
+                .recordNanoseconds(Int64(latency.seconds * 1e9))
+        }
+    }
+
+    static func microseconds(_ duration: Duration) -> UInt64 { UInt64(max(0, min(duration.seconds * 1e6, 3.6e9))) }
+
+    func snapshot(active: Int, queued: Int, instances: [InstanceState], adaptive: (choices: [SchedulingPolicy: Int], reason: String)?)
+        -> ControlPlaneMetricsSnapshot
+    {
+        state.withLock { state in
+            func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double? {
+                histogram.totalCount == 0 ? nil : Double(histogram.valueAtPercentile(percentile)) / 1000
+            }
+            let elapsed = state.first.map { max((ContinuousClock.now - $0).seconds, 1e-9) }
+            let deadlineTotal = state.withDeadline.values.reduce(0) { $0 + $1.total }
+            let deadlineMet = state.withDeadline.values.reduce(0) { $0 + $1.met }
+            return ControlPlaneMetricsSnapshot(
+                totalRequests: state.total, completedRequests: state.completed, failedRequests: state.failed,
+                activeRequests: active, queuedRequests: queued, rejected: state.rejected,
+                averageLatencyMilliseconds: state.completed == 0 ? nil : state.latencySum / Double(state.completed),
+                p50LatencyMilliseconds: ms(state.latency, 50), p95LatencyMilliseconds: ms(state.latency, 95),
+                p99LatencyMilliseconds: ms(state.latency, 99), p50TimeToFirstTokenMilliseconds: ms(state.ttft, 50),
+                p95TimeToFirstTokenMilliseconds: ms(state.ttft, 95), p99TimeToFirstTokenMilliseconds: ms(state.ttft, 99),
+                p50QueueWaitMilliseconds: ms(state.queueWait, 50), p99QueueWaitMilliseconds: ms(state.queueWait, 99),
+                sloComplianceRate: deadlineTotal == 0 ? nil : Double(deadlineMet) / Double(deadlineTotal),
+                sloComplianceByPriority: Dictionary(
+                    uniqueKeysWithValues: state.withDeadline.map { ($0.key.description, Double($0.value.met) / Double($0.value.total)) }),
+                goodput: elapsed.map { Double(state.good) / $0 } ?? 0,
+                requestsPerSecond: elapsed.map { Double(state.completed) / $0 } ?? 0,
+                adaptivePolicyChoices: Dictionary(uniqueKeysWithValues: (adaptive?.choices ?? [:]).map { ($0.key.rawValue, $0.value) }),
+                adaptiveReason: adaptive?.reason, instances: instances.map(InstanceSnapshot.init))
+        }
+    }
+}

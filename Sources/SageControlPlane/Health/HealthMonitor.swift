@@ -1,0 +1,146 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// How instances are watched.
+public struct HealthMonitorConfiguration: Sendable, Hashable {
+    /// Time between `GET /health` probes of each instance.
+    public var probeInterval: Duration
+    public var probeTimeout: Duration
+    /// Failed probes in a row that mark an instance unhealthy.
+    public var unhealthyAfter: Int
+    /// Successful probes in a row that mark it healthy again.
+    public var healthyAfter: Int
+    /// Time between scrapes of each engine's `/metrics`; nil turns scraping off.
+    public var scrapeInterval: Duration?
+
+    public init(
+        probeInterval: Duration = .seconds(2), probeTimeout: Duration = .seconds(1), unhealthyAfter: Int = 3, healthyAfter: Int = 2,
+        scrapeInterval: Duration? = .seconds(1)
+    ) {
+        self.probeInterval = probeInterval
+        self.probeTimeout = probeTimeout
+        self.unhealthyAfter = unhealthyAfter
+        self.healthyAfter = healthyAfter
+        self.scrapeInterval = scrapeInterval
+    }
+}
+
+/// Probes every instance's `/health` and scrapes its `/metrics` (vLLM's current and older
+/// names, SGLang's) on a schedule, as a ServiceLifecycle `Service`:
+///
+/// ```swift
+/// let monitor = HealthMonitor(controlPlane: cluster)
+/// let group = ServiceGroup(services: [monitor], logger: logger)
+/// try await group.run()
+/// ```
+public struct HealthMonitor: Service {
+    let controlPlane: ControlPlaneClient
+    public let configuration: HealthMonitorConfiguration
+
+    public init(controlPlane: ControlPlaneClient, configuration: HealthMonitorConfiguration = HealthMonitorConfiguration()) {
+        self.controlPlane = controlPlane
+        self.configuration = configuration
+    }
+
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await probeLoop() }
+            if let interval = configuration.scrapeInterval {
+                group.addTask { try await scrapeLoop(every: interval) }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func probeLoop() async throws {
+        var streaks: [String: (ok: Int, failed: Int)] = [:]
+        while !Task.isCancelled {
+            let states = controlPlane.scheduler.instanceStates
+            let results = await withTaskGroup(of: (String, Bool, String).self) { group in
+                for state in states where !state.draining {
+                    group.addTask { await probe(state.spec) }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            for (id, ok, reason) in results {
+                var streak = streaks[id] ?? (0, 0)
+                streak = ok ? (streak.ok + 1, 0) : (0, streak.failed + 1)
+                streaks[id] = streak
+                let current = states.first { $0.spec.id == id }
+                if ok, current?.healthy == false, streak.ok >= configuration.healthyAfter {
+                    controlPlane.scheduler.setHealth(id, healthy: true, reason: "\(streak.ok) probes answered")
+                } else if ok, current?.healthy == true, current?.healthReason == "not probed yet" {
+                    controlPlane.scheduler.setHealth(id, healthy: true, reason: "probe answered")
+                } else if !ok, current?.healthy == true, streak.failed >= configuration.unhealthyAfter {
+                    controlPlane.scheduler.setHealth(id, healthy: false, reason: "\(streak.failed) probes failed: \(reason)")
+                    controlPlane.logger.warning("instance unhealthy", metadata: ["sage.instance": "\(id)", "sage.reason": "\(reason)"])
+                }
+            }
+            try await Task.sleep(for: configuration.probeInterval)
+        }
+    }
+
+    private func probe(_ spec: InstanceSpec) async -> (String, Bool, String) {
+        var request = HTTPClientRequest(url: Self.root(spec.baseURL) + "/health")
+        request.method = .GET
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(configuration.probeTimeout.seconds * 1e9)))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return response.status.code == 200
+                ? (spec.id, true, "ok") : (spec.id, false, "/health answered \(response.status.code)")
+        } catch {
+            return (spec.id, false, "\(error)")
+        }
+    }
+
+    private func scrapeLoop(every interval: Duration) async throws {
+        while !Task.isCancelled {
+            let states = controlPlane.scheduler.instanceStates
+            await withTaskGroup(of: Void.self) { group in
+                for state in states where state.healthy && !state.draining {
+                    group.addTask { await scrape(state.spec) }
+                }
+            }
+            try await Task.sleep(for: interval)
+        }
+    }
+
+    private func scrape(_ spec: InstanceSpec) async {
+        var request = HTTPClientRequest(url: Self.root(spec.baseURL) + "/metrics")
+        request.method = .GET
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
+            let body = try await response.body.collect(upTo: 16 << 20)
+            guard response.status.code == 200 else { return }
+            let values = EngineMetrics.parse(String(buffer: body))
+            controlPlane.scheduler.setEngineFigures(
+                spec.id, running: values.running, waiting: values.waiting, kvCacheUsage: values.kvCacheUsage)
+        } catch {
+            return  // an engine without /metrics: the control plane's own counts still route
+        }
+    }
+
+    static func root(_ baseURL: String) -> String { baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL }
+}
+
+/// Load figures from an engine's Prometheus text: vLLM (current and older names) and SGLang.
+enum EngineMetrics {
+    static func parse(_ text: String) -> (running: Double?, waiting: Double?, kvCacheUsage: Double?) {
+        var values: [Substring: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            var name = line[..<space]
+            if let brace = name.firstIndex(of: "{") { name = name[..<brace] }
+            values[name, default: 0] += value
+        }
+        return (
+            values["vllm:num_requests_running"] ?? values["sglang:num_running_reqs"],
+            values["vllm:num_requests_waiting"] ?? values["sglang:num_queue_reqs"],
+            values["vllm:kv_cache_usage_perc"] ?? values["vllm:gpu_cache_usage_perc"] ?? values["sglang:token_usage"]
+        )
+    }
+}

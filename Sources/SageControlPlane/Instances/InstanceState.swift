@@ -1,0 +1,43 @@
+/// An instance as the control plane sees it now: its spec, the requests it runs (counted by
+/// the control plane itself, up at dispatch and down when the request ends, whatever the
+/// outcome), measured latency, and health.
+struct InstanceState: Sendable {
+    var spec: InstanceSpec
+    var inFlight = 0
+    var healthy = true
+    var healthReason = "not probed yet"
+    /// Drained instances take no new requests; removed ones disappear once idle.
+    var draining = false
+    var consecutiveFailures = 0
+    var completed = 0
+    var failed = 0
+    /// Exponentially weighted averages, in seconds; nil until measured.
+    var latency: Double?
+    var timeToFirstToken: Double?
+    /// Output tokens per second of one request, averaged.
+    var tokensPerSecond: Double?
+    /// From the engine's `/metrics`.
+    var engineRunning: Double?
+    var engineWaiting: Double?
+    var kvCacheUsage: Double?
+
+    init(spec: InstanceSpec) { self.spec = spec }
+
+    var load: Double { Double(inFlight) / Double(spec.maxConcurrentRequests) }
+    var hasFreeSlot: Bool { inFlight < spec.maxConcurrentRequests }
+
+    /// Takes requests for `model` at all (ignoring its free slots).
+    func serves(_ model: String) -> Bool {
+        healthy && !draining && spec.type.servesWholeRequests && spec.model == model
+    }
+
+    /// An exponentially weighted average with `sample` added (the sample itself when there was none).
+    static func averaged(_ current: Double?, _ sample: Double, alpha: Double) -> Double {
+        current.map { $0 + alpha * (sample - $0) } ?? sample
+    }
+
+    /// Dollars per output token: price per GPU-second over measured speed (1 token/s when unknown).
+    var costPerToken: Double {
+        spec.costPerGPUHour * Double(spec.gpuCount) / 3600 / max(tokensPerSecond ?? 1, 1e-9)
+    }
+}

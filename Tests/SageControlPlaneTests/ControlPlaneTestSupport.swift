@@ -1,0 +1,45 @@
+import SageControlPlane
+import SageLLM
+import SageSimulator
+
+/// Runs `body` with one simulator per configuration, all on 127.0.0.1 free ports.
+func withSimulators<Result: Sendable>(
+    _ configurations: [SimulatedEngineConfiguration], _ body: @Sendable ([RunningSimulator]) async throws -> Result
+) async throws -> Result {
+    guard let first = configurations.first else { return try await body([]) }
+    return try await withSimulatorServer(configuration: first) { simulator in
+        try await withSimulators(Array(configurations.dropFirst())) { rest in try await body([simulator] + rest) }
+    }
+}
+
+/// An engine answering in `tbt` per token, no jitter, instant prefill.
+func engine(tbtMs: Int, ttftMs: Int = 0, model: String = "m") -> SimulatedEngineConfiguration {
+    SimulatedEngineConfiguration(model: model, ttft: .milliseconds(ttftMs), tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
+}
+
+func specs(_ simulators: [RunningSimulator], maxConcurrent: Int, model: String = "m") -> [InstanceSpec] {
+    simulators.enumerated().map { index, simulator in
+        InstanceSpec(id: "i\(index)", baseURL: simulator.baseURL, model: model, maxConcurrentRequests: maxConcurrent)
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))  // polling interval; cancellation ends the wait early
+    }
+    return condition()
+}
+
+func controlPlaneError(_ body: () async throws -> Void) async -> ControlPlaneError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as ControlPlaneError {
+        return error
+    } catch {
+        return nil
+    }
+}
