@@ -58,11 +58,9 @@ public final class ControlPlaneClient: Sendable {
             throw ControlPlaneError(.invalidConfiguration, "\(error)", instanceID: spec.id, field: "base_url")
         }
         try scheduler.add(spec)
-        let replaced = clients.withLock { clients in
-            defer { clients[spec.id] = client }
-            return clients[spec.id]
-        }
-        if let replaced { Task.detached { try? await replaced.shutdown() } }  // a drained instance's old pool, closed in the background
+        // A replaced client stays alive for the requests still using it, and closes its pool
+        // when the last of them lets go.
+        clients.withLock { $0[spec.id] = client }
     }
 
     /// Stops sending requests to `id`; those it runs finish. Returns false for an unknown id.

@@ -56,6 +56,28 @@ public struct HealthMonitor: Service {
         }
     }
 
+    /// Probes every instance once now: nil for an answer, else why it failed. Does not change
+    /// their health (that takes the configured number of probes in a row).
+    public func probeAll() async -> [String: String?] {
+        let states = controlPlane.scheduler.instanceStates
+        let results = await withTaskGroup(of: (String, Bool, String).self) { group in
+            for state in states { group.addTask { await probe(state.spec) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        return Dictionary(uniqueKeysWithValues: results.map { ($0.0, $0.1 ? nil : $0.2) })
+    }
+
+    /// Probes every instance once and takes the answers as they are: a failed probe marks its
+    /// instance unhealthy at once (for a fresh start, before any traffic). Returns the probes.
+    @discardableResult
+    public func checkNow() async -> [String: String?] {
+        let probes = await probeAll()
+        for (id, failure) in probes {
+            controlPlane.scheduler.setHealth(id, healthy: failure == nil, reason: failure.map { "probe failed: \($0)" } ?? "probe answered")
+        }
+        return probes
+    }
+
     private func probeLoop() async throws {
         var streaks: [String: (ok: Int, failed: Int)] = [:]
         while !Task.isCancelled {

@@ -74,7 +74,10 @@ final class Scheduler: Sendable {
                 guard state.instances[index].draining else {
                     throw ControlPlaneError(.invalidConfiguration, "an instance with this id is already present", instanceID: spec.id, field: "instance_id")
                 }
-                state.instances[index] = InstanceState(spec: spec)
+                // A changed instance: its requests still running are counted on the new entry.
+                var fresh = InstanceState(spec: spec)
+                fresh.inFlight = state.instances[index].inFlight
+                state.instances[index] = fresh
             } else {
                 state.instances.append(InstanceState(spec: spec))
             }

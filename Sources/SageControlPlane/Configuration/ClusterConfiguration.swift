@@ -1,0 +1,202 @@
+import Foundation
+import Yams
+
+/// A cluster as a YAML file, mirroring the originals' `create_with_control_plane` arguments:
+///
+/// ```yaml
+/// scheduling_policy: adaptive        # fifo, priority, slo_aware, cost_optimized, adaptive
+/// routing_strategy: load_balanced    # round_robin, random, affinity, locality, topology_aware
+/// enable_pd_separation: true
+/// instances:
+///   - instance_id: a100-0
+///     host: 10.0.0.5                 # or base_url: http://10.0.0.5:8000/v1
+///     port: 8000
+///     model_name: Qwen/Qwen2.5-7B-Instruct
+///     instance_type: GENERAL         # PREFILL (PREFILLING), DECODE (DECODING), HYBRID
+///     gpu_count: 1
+///     max_concurrent_requests: 64
+///     cost_per_gpu_hour: 2.5
+///     machine_id: node-1
+///     rack_id: rack-a
+///     numa_node: 0
+///     nvlink_peers: [a100-1]
+/// ```
+public struct ClusterConfiguration: Sendable, Hashable {
+    public var schedulingPolicy: SchedulingPolicy
+    public var routingStrategy: RoutingStrategy
+    public var enablePDSeparation: Bool
+    public var instances: [InstanceSpec]
+
+    public init(
+        schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
+        enablePDSeparation: Bool = true, instances: [InstanceSpec]
+    ) {
+        self.schedulingPolicy = schedulingPolicy
+        self.routingStrategy = routingStrategy
+        self.enablePDSeparation = enablePDSeparation
+        self.instances = instances
+    }
+
+    /// Reads and checks a cluster file; every error names the file, the instance and the key.
+    public static func load(file path: String) throws(ControlPlaneError) -> ClusterConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ControlPlaneError(.invalidConfiguration, "cannot read the cluster file: \(error.localizedDescription)", file: path)
+        }
+        return try parse(text, file: path)
+    }
+
+    static func parse(_ text: String, file: String) throws(ControlPlaneError) -> ClusterConfiguration {
+        let document: ClusterFile
+        do {
+            document = try YAMLDecoder().decode(ClusterFile.self, from: text)
+        } catch let error as DecodingError {
+            throw ControlPlaneError(.invalidConfiguration, Self.describe(error), file: file)
+        } catch {
+            throw ControlPlaneError(.invalidConfiguration, "not valid YAML: \(error)", file: file)
+        }
+        func fail(_ field: String, _ message: String, instance: String? = nil) -> ControlPlaneError {
+            ControlPlaneError(.invalidConfiguration, message, instanceID: instance, field: field, file: file)
+        }
+        var configuration = ClusterConfiguration(instances: [])
+        if let name = document.schedulingPolicy {
+            guard let policy = SchedulingPolicy(name: name) else {
+                throw fail("scheduling_policy", "unknown scheduling policy '\(name)'; use \(SchedulingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            configuration.schedulingPolicy = policy
+        }
+        if let name = document.routingStrategy {
+            guard let strategy = RoutingStrategy(name: name) else {
+                throw fail("routing_strategy", "unknown routing strategy '\(name)'; use \(RoutingStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            configuration.routingStrategy = strategy
+        }
+        configuration.enablePDSeparation = document.enablePDSeparation ?? true
+        guard let instances = document.instances, !instances.isEmpty else { throw fail("instances", "the file lists no instances") }
+        var seen = Set<String>()
+        for (index, entry) in instances.enumerated() {
+            let id = entry.instanceID ?? ""
+            guard !id.isEmpty else { throw fail("instances[\(index)].instance_id", "instance \(index + 1) has no instance_id") }
+            guard seen.insert(id).inserted else { throw fail("instance_id", "the id '\(id)' is used twice", instance: id) }
+            let baseURL: String
+            if let url = entry.baseURL {
+                baseURL = url
+            } else if let host = entry.host, let port = entry.port {
+                baseURL = "http://\(host):\(port)/v1"
+            } else {
+                throw fail("base_url", "instance \(id) needs base_url, or host and port", instance: id)
+            }
+            guard let model = entry.modelName else { throw fail("model_name", "instance \(id) has no model_name", instance: id) }
+            var type = InstanceType.general
+            if let name = entry.instanceType {
+                guard let parsed = InstanceType(name: name) else {
+                    throw fail("instance_type", "unknown instance_type '\(name)'; use GENERAL, PREFILL, DECODE or HYBRID", instance: id)
+                }
+                type = parsed
+            }
+            let spec = InstanceSpec(
+                id: id, baseURL: baseURL, model: model, type: type, gpuCount: entry.gpuCount ?? 1,
+                maxConcurrentRequests: entry.maxConcurrentRequests ?? 64, costPerGPUHour: entry.costPerGPUHour ?? 1,
+                topology: Topology(machineID: entry.machineID, rackID: entry.rackID, numaNode: entry.numaNode, nvlinkPeers: entry.nvlinkPeers ?? []))
+            do {
+                try spec.validate()
+            } catch {
+                var located = error
+                located.file = file
+                throw located
+            }
+            configuration.instances.append(spec)
+        }
+        return configuration
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingPrefix(".").description
+        }
+        switch error {
+        case .typeMismatch(let type, let context): return "\(path(context)) must be \(type): \(context.debugDescription)"
+        case .valueNotFound(let type, let context): return "\(path(context)) needs a \(type) value"
+        case .keyNotFound(let key, let context): return "\(path(context)) lacks \(key.stringValue)"
+        case .dataCorrupted(let context): return "\(path(context).isEmpty ? "the file" : path(context)) is not valid: \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// The file as written (snake_case, everything optional so that errors can say what is missing).
+private struct ClusterFile: Decodable {
+    var schedulingPolicy: String?
+    var routingStrategy: String?
+    var enablePDSeparation: Bool?
+    var instances: [Entry]?
+
+    enum CodingKeys: String, CodingKey {
+        case schedulingPolicy = "scheduling_policy", routingStrategy = "routing_strategy",
+            enablePDSeparation = "enable_pd_separation", instances
+    }
+
+    struct Entry: Decodable {
+        var instanceID: String?
+        var host: String?
+        var port: Int?
+        var baseURL: String?
+        var modelName: String?
+        var instanceType: String?
+        var gpuCount: Int?
+        var maxConcurrentRequests: Int?
+        var costPerGPUHour: Double?
+        var machineID: String?
+        var rackID: String?
+        var numaNode: Int?
+        var nvlinkPeers: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case instanceID = "instance_id", host, port, baseURL = "base_url", modelName = "model_name",
+                instanceType = "instance_type", gpuCount = "gpu_count", maxConcurrentRequests = "max_concurrent_requests",
+                costPerGPUHour = "cost_per_gpu_hour", machineID = "machine_id", rackID = "rack_id", numaNode = "numa_node",
+                nvlinkPeers = "nvlink_peers"
+        }
+    }
+}
+
+extension ControlPlaneClient {
+    /// A control plane over the instances of a cluster file.
+    public convenience init(configuration: ClusterConfiguration, scheduler: SchedulerConfiguration = SchedulerConfiguration())
+        throws(ControlPlaneError)
+    {
+        try self.init(
+            instances: configuration.instances, schedulingPolicy: configuration.schedulingPolicy,
+            routingStrategy: configuration.routingStrategy, enablePDSeparation: configuration.enablePDSeparation,
+            configuration: scheduler)
+    }
+
+    /// Brings the instances in line with `configuration`: new ones are added, missing ones
+    /// removed (after their requests finish), changed ones replaced. Returns what changed.
+    @discardableResult
+    public func apply(_ configuration: ClusterConfiguration) throws(ControlPlaneError) -> (added: [String], removed: [String], changed: [String]) {
+        let current = Dictionary(uniqueKeysWithValues: scheduler.instanceStates.filter { $0.healthReason != "removed" }.map { ($0.spec.id, $0.spec) })
+        let wanted = Dictionary(uniqueKeysWithValues: configuration.instances.map { ($0.id, $0) })
+        var added: [String] = []
+        var removed: [String] = []
+        var changed: [String] = []
+        for id in current.keys.sorted() where wanted[id] == nil {
+            remove(id)
+            removed.append(id)
+        }
+        for spec in configuration.instances {
+            if let old = current[spec.id] {
+                guard old != spec else { continue }
+                drain(spec.id)
+                try add(spec)
+                changed.append(spec.id)
+            } else {
+                try add(spec)
+                added.append(spec.id)
+            }
+        }
+        return (added, removed, changed)
+    }
+}

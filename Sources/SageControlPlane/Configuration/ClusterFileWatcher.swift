@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Reloads a cluster file when it changes (checked every `interval`), as a ServiceLifecycle
+/// `Service`: added instances join, removed ones drain and leave, changed ones are replaced.
+/// A file that no longer reads is logged and the running instances stay as they are. The
+/// scheduling policy and routing strategy are fixed at start.
+public struct ClusterFileWatcher: Service {
+    let controlPlane: ControlPlaneClient
+    public let path: String
+    public let interval: Duration
+
+    public init(controlPlane: ControlPlaneClient, path: String, interval: Duration = .seconds(2)) {
+        self.controlPlane = controlPlane
+        self.path = path
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        var last = Self.modificationDate(path)
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            let current = Self.modificationDate(path)
+            guard current != last else { continue }
+            last = current
+            do {
+                let changes = try controlPlane.apply(try ClusterConfiguration.load(file: path))
+                controlPlane.logger.info(
+                    "cluster file reloaded",
+                    metadata: [
+                        "sage.file": "\(path)", "sage.added": "\(changes.added)", "sage.removed": "\(changes.removed)",
+                        "sage.changed": "\(changes.changed)",
+                    ])
+            } catch {
+                controlPlane.logger.error("cluster file not reloaded; the running instances stay", metadata: ["sage.error": "\(error)"])
+            }
+        }
+    }
+
+    static func modificationDate(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date  // a missing file reads as nil: no change
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import SageControlPlane
+import SageLLM
+import SageSimulator
+import Testing
+
+@Suite("Cluster files")
+struct ClusterConfigurationTests {
+    static func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func theSeedsArgumentsInSnakeCase() throws {
+        let path = try Self.file(
+            """
+            scheduling_policy: slo_aware
+            routing_strategy: topology_aware
+            enable_pd_separation: false
+            instances:
+              - instance_id: p0
+                host: 10.0.0.5
+                port: 8000
+                model_name: qwen
+                instance_type: PREFILLING
+                gpu_count: 2
+                max_concurrent_requests: 16
+                cost_per_gpu_hour: 2.5
+                machine_id: node-1
+                rack_id: rack-a
+                numa_node: 0
+                nvlink_peers: [d0]
+              - instance_id: d0
+                base_url: http://10.0.0.6:8000/v1
+                model_name: qwen
+                instance_type: decoding
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
+        let configuration = try ClusterConfiguration.load(file: path)
+        #expect(configuration.schedulingPolicy == .sloAware)
+        #expect(configuration.routingStrategy == .topologyAware)
+        #expect(!configuration.enablePDSeparation)
+        #expect(configuration.instances.map(\.id) == ["p0", "d0"])
+        let prefill = configuration.instances[0]
+        #expect(prefill.baseURL == "http://10.0.0.5:8000/v1")
+        #expect(prefill.type == .prefill && configuration.instances[1].type == .decode)
+        #expect(prefill.gpuCount == 2 && prefill.maxConcurrentRequests == 16 && prefill.costPerGPUHour == 2.5)
+        #expect(prefill.topology == Topology(machineID: "node-1", rackID: "rack-a", numaNode: 0, nvlinkPeers: ["d0"]))
+    }
+
+    @Test(arguments: [
+        ("instances: []\n", "lists no instances"),
+        ("scheduling_policy: fastest\ninstances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n", "unknown scheduling policy 'fastest'"),
+        ("instances:\n  - {instance_id: a, model_name: m}\n", "needs base_url, or host and port"),
+        ("instances:\n  - {instance_id: a, host: h, port: 1, model_name: m, max_concurrent_requests: 0}\n", "max_concurrent_requests must be at least 1"),
+        ("instances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n  - {instance_id: a, host: h, port: 2, model_name: m}\n", "used twice"),
+        ("instances:\n  - {instance_id: a, host: h, port: eighty, model_name: m}\n", "instances[0].port"),
+        ("instances: [\n", "not valid"),
+    ])
+    func badFilesAreClearErrors(text: String, expected: String) throws {
+        let path = try Self.file(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
+        let error = #expect(throws: ControlPlaneError.self) { try ClusterConfiguration.load(file: path) }
+        #expect(error?.description.contains(expected) == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(error?.file == path)
+    }
+
+    @Test func applyingAChangedFileAddsRemovesAndReplaces() async throws {
+        try await withSimulators([engine(tbtMs: 1), engine(tbtMs: 1)]) { simulators in
+            let first = ClusterConfiguration(
+                schedulingPolicy: .fifo,
+                instances: [InstanceSpec(id: "a", baseURL: simulators[0].baseURL, model: "m", maxConcurrentRequests: 2)])
+            let cluster = try ControlPlaneClient(configuration: first)
+            _ = try await cluster.chat("hi", options: ChatOptions(maxTokens: 2))
+            let second = ClusterConfiguration(
+                schedulingPolicy: .fifo,
+                instances: [InstanceSpec(id: "b", baseURL: simulators[1].baseURL, model: "m", maxConcurrentRequests: 2)])
+            let changes = try cluster.apply(second)
+            #expect(changes.added == ["b"] && changes.removed == ["a"])
+            #expect(cluster.instances().map(\.instanceID) == ["b"])
+            let routed = try await cluster.routedChat([.user("hi")], options: ChatOptions(maxTokens: 2))
+            #expect(routed.instanceID == "b")
+            await cluster.shutdown()
+        }
+    }
+}
