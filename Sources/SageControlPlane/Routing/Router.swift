@@ -1,18 +1,21 @@
-/// Chooses an instance for a request. Owned by the scheduler and used under its lock.
+/// Chooses an instance for a request. Owned by the scheduler and used under its lock; works
+/// on positions in the instance table and an eligibility test (healthy, free slot, not
+/// already failed by this request), so that no decision copies or scans the whole fleet
+/// when it does not have to.
 struct Router: Sendable {
     var strategy: RoutingStrategy
     private var roundRobin = 0
     private var random: SplitMix
-    /// `locality`: per instance, recent prompt-prefix block hashes (bounded).
-    private var prefixIndex: [String: PrefixIndex] = [:]
+    /// `locality`: which instance last served each prompt-prefix block (bounded).
+    private var blockOwners: BoundedOwners
     /// `affinity`/`topology_aware`: where each session went last.
     private var lastInstance: BoundedMap
 
-    /// Above this many candidates `load_balanced` compares two random ones instead of all.
+    /// Above this many instances `load_balanced` compares two random ones instead of all.
     static let powerOfTwoThreshold = 16
-    /// `affinity`: a session's instance is skipped when its load exceeds the fleet's mean by this factor (bounded-load consistent hashing).
+    /// `affinity`: a session's instance is skipped when its load exceeds the model's mean by this factor (bounded-load consistent hashing).
     static let affinityLoadFactor = 1.25
-    /// `locality`: prefix matches count only from this many leading blocks of 64 characters.
+    /// `locality`: matches count only from this many leading blocks of 64 characters.
     static let localityMinimumBlocks = 2
     /// `locality`: an instance busier than this share of its slots is passed over despite a match.
     static let localityMaximumLoad = 0.8
@@ -20,101 +23,128 @@ struct Router: Sendable {
     init(strategy: RoutingStrategy, seed: UInt64 = 0x5A6E) {
         self.strategy = strategy
         random = SplitMix(seed: seed)
+        blockOwners = BoundedOwners(capacity: 200_000)
         lastInstance = BoundedMap(capacity: 100_000)
     }
 
-    /// The index into `candidates` (each with a free slot, serving the model) to use.
-    mutating func choose(_ candidates: [InstanceState], for request: QueuedRequest) -> Int {
-        guard candidates.count > 1 else { return 0 }
+    /// The position to use, or nil when no instance of `positions` is eligible.
+    mutating func choose(
+        _ instances: [InstanceState], positions: [Int], index: FleetIndex, for request: QueuedRequest, eligible: (Int) -> Bool
+    ) -> Int? {
         switch strategy {
-        case .loadBalanced: return leastLoaded(candidates)
+        case .loadBalanced: return leastLoaded(instances, positions, eligible)
         case .roundRobin:
-            roundRobin &+= 1
-            return roundRobin % candidates.count
-        case .random: return Int(random.next() % UInt64(candidates.count))
-        case .affinity: return sticky(candidates, request)
-        case .locality: return bestPrefixMatch(candidates, request)
-        case .topologyAware: return nearest(candidates, request)
+            for _ in 0..<positions.count {
+                roundRobin &+= 1
+                let position = positions[roundRobin % positions.count]
+                if eligible(position) { return position }
+            }
+            return nil
+        case .random:
+            for _ in 0..<8 {
+                let position = positions[Int(random.next() % UInt64(positions.count))]
+                if eligible(position) { return position }
+            }
+            return leastLoaded(instances, positions, eligible)
+        case .affinity: return sticky(instances, positions, index, request, eligible)
+        case .locality: return bestPrefixMatch(instances, positions, index, request, eligible)
+        case .topologyAware: return nearest(instances, positions, index, request, eligible)
         }
     }
 
-    /// Records where a request went (prefix index, the session's last instance).
+    /// Records where a request went (prefix owners, the session's last instance).
     mutating func dispatched(_ request: QueuedRequest, to instance: String) {
-        if strategy == .locality, !request.prefixBlocks.isEmpty {
-            prefixIndex[instance, default: PrefixIndex(capacity: 4096)].insert(request.prefixBlocks)
-        }
+        if strategy == .locality { for block in request.prefixBlocks { blockOwners[block] = instance } }
         if let key = request.placement.sessionKey { lastInstance[key] = instance }
     }
 
-    mutating func forget(_ instance: String) { prefixIndex[instance] = nil }
-
-    /// Least load; ties go round the candidates in turn; two random choices for large fleets.
-    mutating func leastLoaded(_ candidates: [InstanceState]) -> Int {
-        if candidates.count > Self.powerOfTwoThreshold {
-            let a = Int(random.next() % UInt64(candidates.count))
-            var b = Int(random.next() % UInt64(candidates.count - 1))
-            if b >= a { b += 1 }
-            return candidates[a].load <= candidates[b].load ? a : b
+    /// Least load; ties go round in turn; for large fleets, the better of two random eligible ones.
+    mutating func leastLoaded(_ instances: [InstanceState], _ positions: [Int], _ eligible: (Int) -> Bool) -> Int? {
+        if positions.count > Self.powerOfTwoThreshold {
+            var picked: [Int] = []
+            for _ in 0..<16 where picked.count < 2 {
+                let position = positions[Int(random.next() % UInt64(positions.count))]
+                if eligible(position) && picked.first != position { picked.append(position) }
+            }
+            if picked.count == 2 { return instances[picked[0]].load <= instances[picked[1]].load ? picked[0] : picked[1] }
+            if let only = picked.first { return only }
         }
+        guard !positions.isEmpty else { return nil }
         roundRobin &+= 1
-        let start = roundRobin % candidates.count
-        var best = start
-        for offset in 1..<candidates.count {
-            let index = (start + offset) % candidates.count
-            if candidates[index].load < candidates[best].load { best = index }
+        let start = roundRobin % positions.count
+        var best: Int?
+        for offset in 0..<positions.count {
+            let position = positions[(start + offset) % positions.count]
+            guard eligible(position) else { continue }
+            if best == nil || instances[position].load < instances[best!].load { best = position }
         }
         return best
     }
 
     /// Consistent hashing on the session key, skipping instances loaded beyond the bound.
-    mutating func sticky(_ candidates: [InstanceState], _ request: QueuedRequest) -> Int {
-        guard let key = request.placement.sessionKey else { return leastLoaded(candidates) }
-        let mean = candidates.reduce(0) { $0 + $1.load } / Double(candidates.count)
-        let bound = mean * Self.affinityLoadFactor + 1 / Double(candidates.map(\.spec.maxConcurrentRequests).max() ?? 1)
-        // Rendezvous hashing: each instance's score for the key; highest wins, and it is
-        // stable when other instances come and go.
-        let ranked = candidates.indices.sorted { stableHash(key, candidates[$0].spec.id) > stableHash(key, candidates[$1].spec.id) }
-        return ranked.first { candidates[$0].load <= bound } ?? leastLoaded(candidates)
+    mutating func sticky(
+        _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest, _ eligible: (Int) -> Bool
+    ) -> Int? {
+        guard let key = request.placement.sessionKey, let ring = index.rings[request.model], !ring.isEmpty else {
+            return leastLoaded(instances, positions, eligible)
+        }
+        let capacity = Double(index.servingCapacity[request.model] ?? 1)
+        let inFlight = positions.reduce(0) { $0 + instances[$1].inFlight }
+        let mean = Double(inFlight) / max(capacity, 1)
+        let bound = mean * Self.affinityLoadFactor + 1 / Double(max(1, capacity / Double(max(1, positions.count))))
+        let target = FleetIndex.hash(key)
+        var low = 0
+        var high = ring.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ring[middle].hash < target { low = middle + 1 } else { high = middle }
+        }
+        for step in 0..<ring.count {
+            let position = ring[(low + step) % ring.count].position
+            if eligible(position) && instances[position].load <= bound { return position }
+        }
+        return leastLoaded(instances, positions, eligible)
     }
 
-    /// The instance whose recent prompts share the most leading blocks with this one.
-    mutating func bestPrefixMatch(_ candidates: [InstanceState], _ request: QueuedRequest) -> Int {
-        var best: (index: Int, blocks: Int)?
-        for (index, candidate) in candidates.enumerated() where candidate.load < Self.localityMaximumLoad {
-            let matched = prefixIndex[candidate.spec.id]?.longestMatch(request.prefixBlocks) ?? 0
-            if matched >= Self.localityMinimumBlocks, matched > (best?.blocks ?? 0)
-                || (matched == best?.blocks && candidate.load < candidates[best!.index].load)
+    /// The instance that last served the longest leading run of this prompt's blocks.
+    mutating func bestPrefixMatch(
+        _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest, _ eligible: (Int) -> Bool
+    ) -> Int? {
+        var blocks = request.prefixBlocks.count
+        while blocks >= Self.localityMinimumBlocks {
+            if let owner = blockOwners[request.prefixBlocks[blocks - 1]], let position = index.positionOf[owner],
+                eligible(position), instances[position].spec.model == request.model,
+                instances[position].load < Self.localityMaximumLoad
             {
-                best = (index, matched)
+                return position
             }
+            blocks -= 1
         }
-        return best?.index ?? leastLoaded(candidates)
+        return leastLoaded(instances, positions, eligible)
     }
 
-    /// Nearest to the preferred (or the session's previous) instance, then least loaded.
-    mutating func nearest(_ candidates: [InstanceState], _ request: QueuedRequest) -> Int {
+    /// Nearest to the preferred (or the session's previous) instance: its NVLink peers, then
+    /// its machine, then its rack, each least loaded first; else the least loaded anywhere.
+    mutating func nearest(
+        _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest, _ eligible: (Int) -> Bool
+    ) -> Int? {
         let reference = request.placement.preferredInstanceID ?? request.placement.sessionKey.flatMap { lastInstance[$0] }
-        guard let reference, let anchor = request.topologyAnchor ?? candidates.first(where: { $0.spec.id == reference })?.spec
-        else { return leastLoaded(candidates) }
-        var best = leastLoaded(candidates)
-        var bestScore = -1.0
-        for (index, candidate) in candidates.enumerated() {
-            let score = anchor.affinity(to: candidate.spec) - candidate.load * 0.001
-            if score > bestScore {
-                bestScore = score
-                best = index
-            }
+        guard let reference, let anchorPosition = index.positionOf[reference] else {
+            return leastLoaded(instances, positions, eligible)
         }
-        return best
-    }
-
-    func stableHash(_ key: String, _ instance: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        hash = (hash ^ 0xFF) &* 0x100_0000_01B3
-        for byte in instance.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        var mixer = SplitMix(seed: hash)
-        return mixer.next()
+        let anchor = instances[anchorPosition].spec
+        func servesModel(_ position: Int) -> Bool { instances[position].spec.model == request.model && eligible(position) }
+        var groups: [[Int]] = [[anchorPosition], anchor.topology.nvlinkPeers.compactMap { index.positionOf[$0] }]
+        if let machine = anchor.topology.machineID { groups.append(index.byMachine[machine] ?? []) }
+        if let rack = anchor.topology.rackID { groups.append(index.byRack[rack] ?? []) }
+        for group in groups {
+            var best: Int?
+            for position in group where servesModel(position) {
+                if best == nil || instances[position].load < instances[best!].load { best = position }
+            }
+            if let best { return best }
+        }
+        return leastLoaded(instances, positions, eligible)
     }
 }
 
@@ -139,54 +169,43 @@ enum PrefixBlocks {
     }
 }
 
-/// A bounded set of prefix-block hashes with least-recently-inserted eviction.
-struct PrefixIndex: Sendable {
-    private var members: [UInt64: UInt64] = [:]  // hash -> insertion stamp
+/// Block hash to instance id, forgetting the oldest quarter when full.
+struct BoundedOwners: Sendable {
+    private var owners: [UInt64: (instance: String, stamp: UInt64)] = [:]
     private var stamp: UInt64 = 0
     let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
 
-    mutating func insert(_ blocks: [UInt64]) {
-        for block in blocks {
+    subscript(block: UInt64) -> String? {
+        get { owners[block]?.instance }
+        set {
             stamp += 1
-            members[block] = stamp
+            owners[block] = newValue.map { ($0, stamp) }
+            if owners.count > capacity {
+                let cut = stamp - UInt64(capacity * 3 / 4)
+                owners = owners.filter { $0.value.stamp > cut }
+            }
         }
-        if members.count > capacity {
-            // Drop the oldest quarter at once, so eviction costs O(1) per insert on average.
-            let cut = members.values.sorted()[members.count - capacity * 3 / 4]
-            members = members.filter { $0.value >= cut }
-        }
-    }
-
-    /// How many leading blocks of `blocks` are present.
-    func longestMatch(_ blocks: [UInt64]) -> Int {
-        var count = 0
-        for block in blocks {
-            guard members[block] != nil else { break }
-            count += 1
-        }
-        return count
     }
 }
 
 /// A map that forgets its oldest entries beyond `capacity`.
 struct BoundedMap: Sendable {
-    private var values: [String: String] = [:]
-    private var order: [String] = []
+    private var values: [String: (value: String, stamp: UInt64)] = [:]
+    private var stamp: UInt64 = 0
     let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
 
     subscript(key: String) -> String? {
-        get { values[key] }
+        get { values[key]?.value }
         set {
-            if values[key] == nil { order.append(key) }
-            values[key] = newValue
-            if order.count > capacity {
-                let drop = order.count - capacity
-                for old in order.prefix(drop) { values[old] = nil }
-                order.removeFirst(drop)
+            stamp += 1
+            values[key] = newValue.map { ($0, stamp) }
+            if values.count > capacity {
+                let cut = stamp - UInt64(capacity * 3 / 4)
+                values = values.filter { $0.value.stamp > cut }
             }
         }
     }

@@ -44,6 +44,11 @@ final class Scheduler: Sendable {
 
     struct State {
         var instances: [InstanceState] = []
+        var index = FleetIndex()
+        /// `cost_optimized`: per model, positions by cost per token, refreshed at most every 100 ms.
+        var costOrder: [String: (computed: ContinuousClock.Instant, positions: [Int])] = [:]
+        /// Requests dispatched and not yet released, over all instances.
+        var inFlightTotal = 0
         var waiting: [Waiter] = []
         var nextID: UInt64 = 0
         var router: Router
@@ -81,6 +86,8 @@ final class Scheduler: Sendable {
             } else {
                 state.instances.append(InstanceState(spec: spec))
             }
+            state.index = FleetIndex(state.instances)
+            state.costOrder = [:]
             return pump(&state)
         }
         resumes.forEach { $0() }
@@ -92,10 +99,8 @@ final class Scheduler: Sendable {
             guard let index = state.instances.firstIndex(where: { $0.spec.id == id }) else { return false }
             state.instances[index].draining = true
             state.instances[index].healthReason = remove ? "removed" : "drained"
-            if remove && state.instances[index].inFlight == 0 {
-                state.instances.remove(at: index)
-                state.router.forget(id)
-            }
+            if remove && state.instances[index].inFlight == 0 { state.instances.remove(at: index) }
+            state.index = FleetIndex(state.instances)
             return true
         }
     }
@@ -103,9 +108,11 @@ final class Scheduler: Sendable {
     func setHealth(_ id: String, healthy: Bool, reason: String) {
         let resumes: [Resume] = state.withLock { state in
             guard let index = state.instances.firstIndex(where: { $0.spec.id == id }) else { return [] }
+            let changed = state.instances[index].healthy != healthy
             state.instances[index].healthy = healthy
             state.instances[index].healthReason = reason
             if healthy { state.instances[index].consecutiveFailures = 0 }
+            if changed { state.index = FleetIndex(state.instances) }
             return healthy ? pump(&state) : failUnservable(&state)
         }
         resumes.forEach { $0() }
@@ -136,9 +143,7 @@ final class Scheduler: Sendable {
         enum Admission { case leased(Lease), failed(ControlPlaneError), queued(UInt64) }
         let admission: Admission = state.withLock { state in
             if state.shutDown { return .failed(ControlPlaneError(.shutDown, "the control plane was shut down")) }
-            if !state.instances.contains(where: { $0.serves(request.model) && !request.excluded.contains($0.spec.id) }) {
-                return .failed(Self.noInstance(request, state))
-            }
+            if !Self.isServable(request, state) { return .failed(Self.noInstance(request, state)) }
             if state.waiting.isEmpty, let lease = dispatchNow(request, &state) { return .leased(lease) }
             if state.waiting.count >= configuration.maxQueueLength {
                 return .failed(ControlPlaneError(.queueFull, "the admission queue holds \(configuration.maxQueueLength) requests already; try again later"))
@@ -212,7 +217,8 @@ final class Scheduler: Sendable {
         let threshold = configuration.circuitBreakerThreshold
         let resumes: [Resume] = state.withLock { state in
             state.cancelledBeforeEnqueue.remove(lease.requestID)
-            guard let index = state.instances.firstIndex(where: { $0.spec.id == lease.instance.id }) else { return pump(&state) }
+            state.inFlightTotal -= 1
+            guard let index = state.index.positionOf[lease.instance.id] else { return pump(&state) }
             state.instances[index].inFlight -= 1
             switch outcome {
             case .success(let latency, let ttft, let tokens):
@@ -232,14 +238,17 @@ final class Scheduler: Sendable {
                 if state.instances[index].consecutiveFailures >= threshold && state.instances[index].healthy {
                     state.instances[index].healthy = false
                     state.instances[index].healthReason = "circuit open: \(threshold) failed requests in a row"
+                    state.index = FleetIndex(state.instances)
+                    return failUnservable(&state) + pump(&state)
                 }
             case .cancelled: break
             }
             if state.instances[index].draining && state.instances[index].healthReason == "removed" && state.instances[index].inFlight == 0 {
                 state.instances.remove(at: index)
-                state.router.forget(lease.instance.id)
+                state.index = FleetIndex(state.instances)
+                return failUnservable(&state) + pump(&state)
             }
-            return pump(&state) + failUnservable(&state)
+            return pump(&state)
         }
         resumes.forEach { $0() }
     }
@@ -258,51 +267,74 @@ final class Scheduler: Sendable {
     /// Routes `request` to an instance with a free slot now, and counts it there.
     private func dispatchNow(_ request: QueuedRequest, _ state: inout State, policy: SchedulingPolicy? = nil) -> Lease? {
         let policy = policy ?? effectivePolicy(&state)
-        var candidates: [InstanceState] = []
-        var positions: [Int] = []
-        for (index, instance) in state.instances.enumerated()
-        where instance.hasFreeSlot && instance.serves(request.model) && !request.excluded.contains(instance.spec.id) {
-            candidates.append(instance)
-            positions.append(index)
+        guard let positions = state.index.positionsByModel[request.model], !positions.isEmpty else { return nil }
+        let chosen: Int?
+        do {
+            // This copy of the table must be gone before the table is changed below, or the
+            // change would copy the whole table.
+            let instances = state.instances
+            let excluded = request.excluded
+            let eligible = { (position: Int) -> Bool in
+                instances[position].hasFreeSlot && instances[position].healthy && !instances[position].draining
+                    && (excluded.isEmpty || !excluded.contains(instances[position].spec.id))
+            }
+            if policy == .costOptimized {
+                let now = ContinuousClock.now
+                if let cached = state.costOrder[request.model], now - cached.computed < .milliseconds(100), cached.positions.count == positions.count {
+                    chosen = cheapest(instances, cached.positions, request, eligible)
+                } else {
+                    let sorted = positions.sorted { instances[$0].costPerToken < instances[$1].costPerToken }
+                    state.costOrder[request.model] = (now, sorted)
+                    chosen = cheapest(instances, sorted, request, eligible)
+                }
+            } else {
+                chosen = state.router.choose(instances, positions: positions, index: state.index, for: request, eligible: eligible)
+            }
         }
-        guard !candidates.isEmpty else { return nil }
-        let chosen: Int
-        if policy == .costOptimized {
-            chosen = cheapest(candidates, request)
-        } else {
-            chosen = state.router.choose(candidates, for: request)
-        }
-        let position = positions[chosen]
+        guard let position = chosen else { return nil }
         state.instances[position].inFlight += 1
+        state.inFlightTotal += 1
         state.router.dispatched(request, to: state.instances[position].spec.id)
         return Lease(
             requestID: request.id, instance: state.instances[position].spec, arrival: request.arrival, dispatched: .now,
             placement: request.placement, policy: policy)
     }
 
-    /// `cost_optimized`: the cheapest per token among those whose measured latency still meets the deadline.
-    private func cheapest(_ candidates: [InstanceState], _ request: QueuedRequest) -> Int {
+    /// `cost_optimized`: the cheapest per token among those whose measured latency still meets
+    /// the deadline (the least loaded among equally cheap ones); `byCost` is sorted by cost.
+    private func cheapest(_ instances: [InstanceState], _ byCost: [Int], _ request: QueuedRequest, _ eligible: (Int) -> Bool) -> Int? {
         let remaining = request.deadline.map { ($0 - .now).seconds }
-        var best = 0
-        for (index, candidate) in candidates.enumerated() {
-            let meets = remaining.map { (candidate.latency ?? 0) <= $0 } ?? true
-            let bestMeets = remaining.map { (candidates[best].latency ?? 0) <= $0 } ?? true
-            if meets && !bestMeets { best = index; continue }
-            if meets == bestMeets,
-                candidate.costPerToken < candidates[best].costPerToken
-                    || (candidate.costPerToken == candidates[best].costPerToken && candidate.load < candidates[best].load)
-            {
-                best = index
+        func meets(_ position: Int) -> Bool { remaining.map { (instances[position].latency ?? 0) <= $0 } ?? true }
+        var fallback: Int?
+        var best: Int?
+        for position in byCost where eligible(position) {
+            if fallback == nil { fallback = position }
+            guard meets(position) else { continue }
+            if let current = best {
+                // Sorted by cost: past the cheapest price, stop; at the same price, prefer less load.
+                guard instances[position].costPerToken == instances[current].costPerToken else { break }
+                if instances[position].load < instances[current].load { best = position }
+            } else {
+                best = position
             }
         }
-        return best
+        return best ?? fallback
+    }
+
+    /// Whether some instance can take `request` at all (ignoring free slots).
+    static func isServable(_ request: QueuedRequest, _ state: State) -> Bool {
+        if request.excluded.isEmpty { return (state.index.servingCount[request.model] ?? 0) > 0 }
+        return (state.index.positionsByModel[request.model] ?? []).contains { position in
+            state.instances[position].serves(request.model) && !request.excluded.contains(state.instances[position].spec.id)
+        }
     }
 
     /// `adaptive` resolved for this moment (the originals' rule), recorded with its reason.
     private func effectivePolicy(_ state: inout State) -> SchedulingPolicy {
         guard state.policy == .adaptive else { return state.policy }
-        let serving = state.instances.filter { $0.healthy && !$0.draining }
-        let meanLoad = serving.isEmpty ? 0 : serving.reduce(0) { $0 + $1.load } / Double(serving.count)
+        // In flight over the serving capacity: the fleet's load, without a scan per decision.
+        let capacity = state.index.servingCapacity.values.reduce(0, +)
+        let meanLoad = capacity == 0 ? 0 : Double(state.inFlightTotal) / Double(capacity)
         let urgent = state.waiting.contains { $0.request.placement.priority <= .high }
         let withDeadlines = state.waiting.contains { $0.request.deadline != nil }
         let (choice, reason): (SchedulingPolicy, String) =
@@ -366,7 +398,9 @@ final class Scheduler: Sendable {
                 kept.append(waiter)
                 continue
             }
-            let fastest = state.instances.filter { $0.serves(waiter.request.model) }.compactMap(\.latency).min()
+            let fastest = (state.index.positionsByModel[waiter.request.model] ?? []).compactMap { position in
+                state.instances[position].serves(waiter.request.model) ? state.instances[position].latency : nil
+            }.min()
             guard let fastest, now + .nanoseconds(Int64(fastest * 1e9)) > deadline else {
                 kept.append(waiter)
                 continue
@@ -392,10 +426,7 @@ final class Scheduler: Sendable {
         var resumes: [Resume] = []
         let snapshot = state
         state.waiting.removeAll { waiter in
-            guard !snapshot.instances.contains(where: { $0.serves(waiter.request.model) && !waiter.request.excluded.contains($0.spec.id) })
-            else {
-                return false
-            }
+            guard !Self.isServable(waiter.request, snapshot) else { return false }
             let error = Self.noInstance(waiter.request, snapshot)
             let continuation = waiter.continuation
             resumes.append { continuation.resume(throwing: error) }
