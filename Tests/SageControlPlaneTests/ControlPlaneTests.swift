@@ -109,8 +109,9 @@ struct ControlPlaneTests {
                 }
                 try await group.waitForAll()
             }
-            defer { Task { await cluster.shutdown() } }
-            return cluster.metrics().sloComplianceRate
+            let compliance = cluster.metrics().sloComplianceRate
+            await cluster.shutdown()
+            return compliance
         }
     }
 

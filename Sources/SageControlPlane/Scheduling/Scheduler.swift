@@ -205,10 +205,7 @@ final class Scheduler: Sendable {
             if error.code == .cancelled { state.cancelledBeforeEnqueue.insert(id) }
             return nil
         }
-        if let continuation {
-            metrics.recordRejected(error.code)
-            continuation.resume(throwing: error)
-        }
+        continuation?.resume(throwing: error)
     }
 
     /// Gives an instance back, updates its figures, and dispatches whoever can go now.
@@ -409,7 +406,6 @@ final class Scheduler: Sendable {
                 let error = ControlPlaneError(
                     .deadlineUnreachable,
                     "the request's SLO deadline can no longer be met: \(Self.format(max(.zero, deadline - now))) left, the fastest instance takes \(Self.format(.nanoseconds(Int64(fastest * 1e9))))")
-                metrics.recordRejected(.deadlineUnreachable)
                 let continuation = waiter.continuation
                 resumes.append { continuation.resume(throwing: error) }
             } else {
