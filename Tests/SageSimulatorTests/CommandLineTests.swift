@@ -268,3 +268,45 @@ extension CommandLineTests {
         #expect(missing.stderr.contains("'lmdeploy' is not on PATH"), "\(missing.stderr)")
     }
 }
+
+extension CommandLineTests {
+    @Test func clusterStatusAndChatOverAClusterFile() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        let deadPort = try await withSimulatorServer { $0.port }  // nothing listens there any more
+        try await withSimulatorServer(configuration: .instant(model: "m")) { first in
+            try await withSimulatorServer(configuration: .instant(model: "m")) { second in
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).yaml").path
+                defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
+                try """
+                    scheduling_policy: fifo
+                    routing_strategy: round_robin
+                    instances:
+                      - {instance_id: one, base_url: "\(first.baseURL)", model_name: m, max_concurrent_requests: 2}
+                      - {instance_id: two, host: 127.0.0.1, port: \(second.port), model_name: m, max_concurrent_requests: 2}
+                      - {instance_id: gone, host: 127.0.0.1, port: \(deadPort), model_name: m}
+                    """.write(toFile: path, atomically: true, encoding: .utf8)
+                let status = try await Self.run(["cluster", "status", "--config", path, "--json"])
+                #expect(status.status == 0, "\(status.stderr)")
+                let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+                #expect((json?["instances"] as? [[String: Any]])?.map { $0["instance_id"] as? String } == ["one", "two", "gone"])
+                let probes = json?["probes"] as? [String: Any]
+                #expect(probes?["one"] is NSNull && probes?["two"] is NSNull)
+                #expect((probes?["gone"] as? String)?.isEmpty == false)
+
+                let chat = try await Self.run(
+                    ["cluster", "chat", "--config", path, "--repeat", "6", "--concurrency", "3", "--max-tokens", "3", "--json", "Hi"])
+                #expect(chat.status == 0, "\(chat.stderr)")
+                let output = try JSONSerialization.jsonObject(with: Data(chat.stdout.utf8)) as? [String: Any]
+                let results = output?["results"] as? [[String: Any]] ?? []
+                #expect(results.count == 6)
+                #expect(Set(results.compactMap { $0["instance"] as? String }) == ["one", "two"], "the dead instance gets no traffic")
+                #expect((output?["metrics"] as? [String: Any])?["completed_requests"] as? Int == 6)
+
+                try "instances:\n  - {instance_id: x, model_name: m}\n".write(toFile: path, atomically: true, encoding: .utf8)
+                let bad = try await Self.run(["cluster", "status", "--config", path])
+                #expect(bad.status == 1)
+                #expect(bad.stderr.contains("instance x needs base_url, or host and port") && bad.stderr.contains(path))
+            }
+        }
+    }
+}
