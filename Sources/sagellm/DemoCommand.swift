@@ -1,4 +1,5 @@
 import ArgumentParser
+import SageControlPlane
 import SageLLM
 import SageSimulator
 
@@ -77,7 +78,52 @@ struct DemoCommand: AsyncParsableCommand {
                     let statistics = simulator.engine.statistics()
                     say("   \(latencies.count) answers in \(Terminal.milliseconds(burst)) (\(String(format1: Double(latencies.count) / seconds, digits: 1)) req/s); latency min \(Terminal.milliseconds(latencies.first ?? .zero)), median \(Terminal.milliseconds(latencies[latencies.count / 2])), max \(Terminal.milliseconds(latencies.last ?? .zero))")
                     say("   engine: peak running \(statistics.peakRunning) of \(engine.maxBatch), completed \(statistics.completed), prefix-cache hits \(statistics.prefixCacheHits)/\(statistics.prefixCacheQueries) tokens\n")
-                    say("Next: `swift run sagellm simulate --port 8001` in one terminal; in another, `swift run sagellm detect` shows it is found, and `swift run sagellm chat \"Hello\"` talks to it.")
+                }
+            }
+            try await controlPlaneDemo()
+            say("Next: `swift run sagellm simulate --port 8001` in one terminal; in another, `swift run sagellm detect` shows it is found, and `swift run sagellm chat \"Hello\"` talks to it. `sagellm cluster --config FILE status` runs the control plane over your own instances.")
+        }
+    }
+
+    /// Step 4: three engines of different speeds behind the control plane, a burst with mixed priorities.
+    func controlPlaneDemo() async throws {
+        let speeds = [4, 8, 16]
+        let engines = speeds.map { tbt in
+            SimulatedEngineConfiguration(model: "sagellm-sim-demo", ttft: .milliseconds(20), tbt: .milliseconds(tbt), prefillTokensPerSecond: 0)
+        }
+        try await withSimulatorServer(configuration: engines[0]) { fast in
+            try await withSimulatorServer(configuration: engines[1]) { medium in
+                try await withSimulatorServer(configuration: engines[2]) { slow in
+                    let instances = zip(["fast", "medium", "slow"], [fast, medium, slow]).map { name, simulator in
+                        InstanceSpec(id: name, baseURL: simulator.baseURL, model: "sagellm-sim-demo", maxConcurrentRequests: 4)
+                    }
+                    let cluster = try ControlPlaneClient(instances: instances, schedulingPolicy: .priority, routingStrategy: .loadBalanced)
+                    say("4. Control plane: 3 engines (TBT \(speeds.map { "\($0) ms" }.joined(separator: ", ")), 4 slots each), priority scheduling, load-balanced routing")
+                    say("   24 chats of 16 tokens: 12 BACKGROUND fill every slot; then 8 more BACKGROUND queue, and 4 CRITICAL arrive last")
+                    let results = try await withThrowingTaskGroup(of: (String, RoutedChatResult).self) { group in
+                        func send(_ index: Int, _ priority: RequestPriority, _ label: String) {
+                            group.addTask {
+                                let routed = try await cluster.routedChat(
+                                    [.user("Request \(index): name a prime.")], options: ChatOptions(maxTokens: 16),
+                                    placement: RequestPlacement(priority: priority))
+                                return (label, routed)
+                            }
+                        }
+                        for index in 0..<12 { send(index, .background, "first BACKGROUND") }
+                        while cluster.metrics().activeRequests < 12 { try await Task.sleep(for: .milliseconds(1)) }
+                        for index in 12..<20 { send(index, .background, "queued BACKGROUND") }
+                        while cluster.metrics().queuedRequests < 8 { try await Task.sleep(for: .milliseconds(1)) }
+                        for index in 20..<24 { send(index, .critical, "CRITICAL (arrived last)") }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    for label in ["first BACKGROUND", "queued BACKGROUND", "CRITICAL (arrived last)"] {
+                        let waits = results.filter { $0.0 == label }.map { $0.1.queueWait }.sorted()
+                        say("   \(label): median queue wait \(Terminal.milliseconds(waits[waits.count / 2])), max \(Terminal.milliseconds(waits.last ?? .zero))")
+                    }
+                    let metrics = cluster.metrics()
+                    say("   completed \(metrics.completedRequests), latency p50 \(metrics.p50LatencyMilliseconds.map { String(format1: $0, digits: 1) } ?? "-") ms, p99 \(metrics.p99LatencyMilliseconds.map { String(format1: $0, digits: 1) } ?? "-") ms")
+                    say(ClusterTable.render(cluster.instances()).split(separator: "\n").map { "   " + $0 }.joined(separator: "\n") + "\n")
+                    await cluster.shutdown()
                 }
             }
         }

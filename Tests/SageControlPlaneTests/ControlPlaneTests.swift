@@ -89,16 +89,17 @@ struct ControlPlaneTests {
         }
     }
 
-    /// Six requests queue behind a blocker; the later three have tight deadlines.
+    /// Six requests of about 100 ms queue behind a 300 ms blocker; the later three have tight
+    /// deadlines. FIFO ends them at about 700, 800 and 900 ms; EDF at 400, 500 and 600.
     static func deadlineCompliance(_ policy: SchedulingPolicy) async throws -> Double? {
         try await withSimulators([engine(tbtMs: 5)]) { simulators in
             let cluster = try ControlPlaneClient(
                 instances: specs(simulators, maxConcurrent: 1), schedulingPolicy: policy,
                 configuration: SchedulerConfiguration(shedsUnreachableDeadlines: false))
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await cluster.chat("blocker", options: ChatOptions(maxTokens: 20)) }
+                group.addTask { _ = try await cluster.chat("blocker", options: ChatOptions(maxTokens: 60)) }
                 #expect(await eventually { cluster.metrics().activeRequests == 1 })
-                for (index, deadline) in [4000, 4000, 4000, 350, 450, 550].enumerated() {
+                for (index, deadline) in [4000, 4000, 4000, 500, 650, 800].enumerated() {
                     let queued = cluster.metrics().queuedRequests
                     group.addTask {
                         _ = try await cluster.chat(
@@ -260,4 +261,37 @@ final class Log: Sendable {
     private let entries = Mutex<[String]>([])
     func append(_ entry: String) { entries.withLock { $0.append(entry) } }
     var items: [String] { entries.withLock { $0 } }
+}
+
+extension ControlPlaneTests {
+    @Test func anEngineStoppedMidRunLosesItsTrafficAndNoRequestIsLost() async throws {
+        try await withSimulators([engine(tbtMs: 1)]) { survivors in
+            // The second engine runs only inside this scope; the cluster outlives it.
+            let cluster = try await withSimulatorServer(configuration: engine(tbtMs: 1)) { doomed in
+                let cluster = try ControlPlaneClient(
+                    instances: [
+                        InstanceSpec(id: "survivor", baseURL: survivors[0].baseURL, model: "m", maxConcurrentRequests: 4),
+                        InstanceSpec(id: "doomed", baseURL: doomed.baseURL, model: "m", maxConcurrentRequests: 4),
+                    ], schedulingPolicy: .fifo, routingStrategy: .roundRobin)
+                for index in 0..<4 { _ = try await cluster.chat("before \(index)", options: ChatOptions(maxTokens: 2)) }
+                #expect(doomed.engine.statistics().completed == 2, "round robin used both")
+                return cluster
+            }
+            let monitor = HealthMonitor(
+                controlPlane: cluster,
+                configuration: HealthMonitorConfiguration(
+                    probeInterval: .milliseconds(30), probeTimeout: .milliseconds(300), unhealthyAfter: 2, scrapeInterval: nil))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await monitor.run() }
+                for index in 0..<10 {
+                    let routed = try await cluster.routedChat([.user("after \(index)")], options: ChatOptions(maxTokens: 2))
+                    #expect(routed.instanceID == "survivor")
+                }
+                #expect(await eventually { cluster.instances().first { $0.instanceID == "doomed" }?.isHealthy == false })
+                group.cancelAll()
+            }
+            #expect(cluster.metrics().failedRequests == 0, "every request that had not started was served elsewhere")
+            await cluster.shutdown()
+        }
+    }
 }

@@ -80,7 +80,7 @@ struct EndpointDetectionTests {
     }
 
     @Test func aConfiguredEndpointThatFailsVerificationIsAnErrorNotReplaced() async throws {
-        let refused = try await CannedHTTPServer.refusedBaseURL()
+        try await CannedHTTPServer.withRefusedBaseURL { refused in
         try await withSimulatorServer(configuration: Self.engine("vllm")) { local in
             var settings = SageSettings()
             settings.chatBaseURL = refused
@@ -92,6 +92,7 @@ struct EndpointDetectionTests {
             #expect(error?.code == .connectionFailed)
             #expect(error?.endpoint == refused + "/models")
             #expect(error?.reason.contains("not replaced by a local engine") == true)
+        }
         }
     }
 

@@ -98,13 +98,15 @@ public final class ControlPlaneClient: Sendable {
         return only
     }
 
-    func queued(_ messages: [ChatMessage], model: String, placement: RequestPlacement, excluded: Set<String>) -> QueuedRequest {
+    func queued(_ messages: [ChatMessage], options: ChatOptions, model: String, placement: RequestPlacement, excluded: Set<String>)
+        -> QueuedRequest
+    {
         let arrival = ContinuousClock.now
         let prompt = routingStrategy == .locality ? messages.map(\.text).joined(separator: "\n") : ""
         return QueuedRequest(
             id: nextRequestID.add(1, ordering: .relaxed).newValue, model: model, placement: placement, arrival: arrival,
-            deadline: placement.sloDeadline.map { arrival + $0 }, prefixBlocks: PrefixBlocks.of(prompt), excluded: excluded,
-            topologyAnchor: nil)
+            deadline: placement.sloDeadline.map { arrival + $0 }, prefixBlocks: PrefixBlocks.of(prompt),
+            expectedOutputTokens: options.maxTokens, excluded: excluded, topologyAnchor: nil)
     }
 
     /// Sends a chat through the control plane and returns the chosen instance's answer, with
@@ -116,7 +118,7 @@ public final class ControlPlaneClient: Sendable {
         var options = options ?? ChatOptions()
         options.model = model
         metricsTally.recordArrival()
-        var request = queued(messages, model: model, placement: placement, excluded: [])
+        var request = queued(messages, options: options, model: model, placement: placement, excluded: [])
         var attempt = 0
         while true {
             let lease: Lease

@@ -67,7 +67,7 @@ final class RoutedStream: @unchecked Sendable {
             let model = try controlPlane.model(options)
             options.model = model
             controlPlane.metricsTally.recordArrival()
-            request = controlPlane.queued(messages, model: model, placement: placement, excluded: [])
+            request = controlPlane.queued(messages, options: options, model: model, placement: placement, excluded: [])
         }
         guard let request else { return }
         let lease: Lease

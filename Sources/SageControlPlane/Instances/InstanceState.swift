@@ -16,6 +16,9 @@ struct InstanceState: Sendable {
     var timeToFirstToken: Double?
     /// Output tokens per second of one request, averaged.
     var tokensPerSecond: Double?
+    /// Seconds of service per output token (latency / tokens), averaged: predicts a request's
+    /// latency from its `max_tokens`.
+    var secondsPerToken: Double?
     /// From the engine's `/metrics`.
     var engineRunning: Double?
     var engineWaiting: Double?
@@ -34,6 +37,13 @@ struct InstanceState: Sendable {
     /// An exponentially weighted average with `sample` added (the sample itself when there was none).
     static func averaged(_ current: Double?, _ sample: Double, alpha: Double) -> Double {
         current.map { $0 + alpha * (sample - $0) } ?? sample
+    }
+
+    /// How long this instance would likely take for `request`: its seconds per token times the
+    /// request's `max_tokens` when both are known, else its average latency.
+    func predictedLatency(_ request: QueuedRequest) -> Double? {
+        if let secondsPerToken, let tokens = request.expectedOutputTokens { return secondsPerToken * Double(tokens) }
+        return latency
     }
 
     /// Dollars per output token: price per GPU-second over measured speed (1 token/s when unknown).

@@ -22,7 +22,7 @@ package enum DecisionBenchmark {
             let request = QueuedRequest(
                 id: UInt64(iteration), model: "m",
                 placement: RequestPlacement(priority: .normal, sessionKey: "user-\(iteration % 100)", preferredInstanceID: "i\(iteration % instanceCount)"),
-                arrival: .now, deadline: nil, prefixBlocks: prompt, excluded: [], topologyAnchor: nil)
+                arrival: .now, deadline: nil, prefixBlocks: prompt, expectedOutputTokens: 16, excluded: [], topologyAnchor: nil)
             let started = ContinuousClock.now
             let lease = try await scheduler.acquire(request)
             scheduler.release(lease, outcome: .cancelled)

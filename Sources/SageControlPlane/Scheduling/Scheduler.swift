@@ -8,6 +8,8 @@ struct QueuedRequest: Sendable {
     let arrival: ContinuousClock.Instant
     var deadline: ContinuousClock.Instant?
     let prefixBlocks: [UInt64]
+    /// The request's `max_tokens`, for latency predictions.
+    var expectedOutputTokens: Int? = nil
     /// Instances this request already failed on (failover goes elsewhere).
     var excluded: Set<String>
     var topologyAnchor: InstanceSpec?
@@ -224,6 +226,9 @@ final class Scheduler: Sendable {
                 var instance = state.instances[index]
                 instance.latency = InstanceState.averaged(instance.latency, latency.seconds, alpha: alpha)
                 if let ttft { instance.timeToFirstToken = InstanceState.averaged(instance.timeToFirstToken, ttft.seconds, alpha: alpha) }
+                if let tokens, tokens > 0 {
+                    instance.secondsPerToken = InstanceState.averaged(instance.secondsPerToken, latency.seconds / Double(tokens), alpha: alpha)
+                }
                 if let tokens, tokens > 1, let ttft, latency > ttft {
                     instance.tokensPerSecond = InstanceState.averaged(
                         instance.tokensPerSecond, Double(tokens - 1) / (latency - ttft).seconds, alpha: alpha)
@@ -301,7 +306,7 @@ final class Scheduler: Sendable {
     /// the deadline (the least loaded among equally cheap ones); `byCost` is sorted by cost.
     private func cheapest(_ instances: [InstanceState], _ byCost: [Int], _ request: QueuedRequest, _ eligible: (Int) -> Bool) -> Int? {
         let remaining = request.deadline.map { ($0 - .now).seconds }
-        func meets(_ position: Int) -> Bool { remaining.map { (instances[position].latency ?? 0) <= $0 } ?? true }
+        func meets(_ position: Int) -> Bool { remaining.map { (instances[position].predictedLatency(request) ?? 0) <= $0 } ?? true }
         var fallback: Int?
         var best: Int?
         for position in byCost where eligible(position) {
@@ -396,7 +401,7 @@ final class Scheduler: Sendable {
                 continue
             }
             let fastest = (state.index.positionsByModel[waiter.request.model] ?? []).compactMap { position in
-                state.instances[position].serves(waiter.request.model) ? state.instances[position].latency : nil
+                state.instances[position].serves(waiter.request.model) ? state.instances[position].predictedLatency(waiter.request) : nil
             }.min()
             guard let fastest, now + .nanoseconds(Int64(fastest * 1e9)) > deadline else {
                 kept.append(waiter)
