@@ -85,3 +85,29 @@ struct ClusterConfigurationTests {
         }
     }
 }
+
+extension ClusterConfigurationTests {
+    @Test func theWatcherReloadsAChangedFileAndKeepsRunningOnABrokenOne() async throws {
+        try await withSimulators([engine(tbtMs: 1), engine(tbtMs: 1)]) { simulators in
+            func yaml(_ ids: [Int]) -> String {
+                "scheduling_policy: fifo\ninstances:\n" + ids.map { "  - {instance_id: e\($0), base_url: \"\(simulators[$0].baseURL)\", model_name: m}\n" }.joined()
+            }
+            let path = try Self.file(yaml([0]))
+            defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
+            let cluster = try ControlPlaneClient(configuration: try ClusterConfiguration.load(file: path))
+            let watcher = ClusterFileWatcher(controlPlane: cluster, path: path, interval: .milliseconds(20))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await watcher.run() }
+                try await Task.sleep(for: .milliseconds(100))  // a later modification time than the first read
+                try yaml([0, 1]).write(toFile: path, atomically: true, encoding: .utf8)
+                #expect(await eventually { cluster.instances().map(\.instanceID) == ["e0", "e1"] })
+                try await Task.sleep(for: .milliseconds(100))
+                try "instances: [\n".write(toFile: path, atomically: true, encoding: .utf8)
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(cluster.instances().map(\.instanceID) == ["e0", "e1"], "a broken file changes nothing")
+                group.cancelAll()
+            }
+            await cluster.shutdown()
+        }
+    }
+}
