@@ -1,4 +1,6 @@
 import ArgumentParser
+import struct Foundation.Data
+import class Foundation.FileHandle
 
 /// `sagellm-benchmark` and `sagellm bench`: run, report, compare.
 public struct BenchmarkCommand: AsyncParsableCommand {
@@ -18,4 +20,9 @@ public struct SageBenchmarkMain: AsyncParsableCommand {
         subcommands: [RunCommand.self, ReportCommand.self, CompareCommand.self])
 
     public init() {}
+}
+
+/// Writes a line (or `text` with `terminator`) to standard output: the commands' output.
+func say(_ text: String, terminator: String = "\n") {
+    FileHandle.standardOutput.write(Data((text + terminator).utf8))
 }

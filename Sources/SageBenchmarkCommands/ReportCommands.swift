@@ -14,7 +14,7 @@ struct ReportCommand: AsyncParsableCommand {
     func run() async throws {
         try await failingClearly {
             let format = try ReportFormat.named(format)
-            print(format.render(try BenchmarkReport.read(input)), terminator: format == .table ? "\n" : "")
+            say(format.render(try BenchmarkReport.read(input)), terminator: format == .table ? "\n" : "")
         }
     }
 }
@@ -31,7 +31,7 @@ struct CompareCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await failingClearly {
-            print(ReportFormat.compare(try BenchmarkReport.read(runA), try BenchmarkReport.read(runB)))
+            say(ReportFormat.compare(try BenchmarkReport.read(runA), try BenchmarkReport.read(runB)))
         }
     }
 }

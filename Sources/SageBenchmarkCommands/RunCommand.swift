@@ -145,15 +145,15 @@ struct RunCommand: AsyncParsableCommand {
             if verbose {
                 for (name, results) in report.requests.sorted(by: { $0.key < $1.key }) {
                     for result in results {
-                        print(result.success
+                        say(result.success
                             ? "\(name) \(result.requestID) ok ttft \(format(result.ttftMilliseconds)) ms, e2el \(format(result.e2elMilliseconds)) ms, \(result.outputTokens.map(String.init) ?? "?") tokens"
                             : "\(name) \(result.requestID) FAILED: \(result.error ?? "")")
                     }
                 }
             }
             let written = try report.write(to: output)
-            print(ReportFormat.table.render(report))
-            print("\nwrote " + written.joined(separator: ", "))
+            say(ReportFormat.table.render(report))
+            say("\nwrote " + written.joined(separator: ", "))
     }
 
     func format(_ value: Double?) -> String { value.map { String(($0 * 10).rounded() / 10) } ?? "n/a" }

@@ -119,7 +119,7 @@ public struct BenchmarkReport: Sendable {
             for line in text.split(separator: "\n") {
                 guard let data = line.data(using: .utf8),
                     let result = try? JSONDecoder().decode(BenchmarkResult.self, from: data),  // a foreign line is skipped
-                    case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: data),
+                    case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: data),  // as above
                     case .string(let workload)? = object["workload"]
                 else { continue }
                 report.requests[workload, default: []].append(result)

@@ -7,9 +7,9 @@ struct Router: Sendable {
     private var roundRobin = 0
     private var random: SplitMix
     /// `locality`: which instance last served each prompt-prefix block (bounded).
-    private var blockOwners: BoundedOwners
+    private var blockOwners: BoundedDictionary<UInt64, String>
     /// `affinity`/`topology_aware`: where each session went last.
-    private var lastInstance: BoundedMap
+    private var lastInstance: BoundedDictionary<String, String>
 
     /// Above this many instances `load_balanced` compares two random ones instead of all.
     static let powerOfTwoThreshold = 16
@@ -23,8 +23,8 @@ struct Router: Sendable {
     init(strategy: RoutingStrategy, seed: UInt64 = 0x5A6E) {
         self.strategy = strategy
         random = SplitMix(seed: seed)
-        blockOwners = BoundedOwners(capacity: 200_000)
-        lastInstance = BoundedMap(capacity: 100_000)
+        blockOwners = BoundedDictionary(capacity: 200_000)
+        lastInstance = BoundedDictionary(capacity: 100_000)
     }
 
     /// The position to use, or nil when no instance of `positions` is eligible.
@@ -169,43 +169,22 @@ enum PrefixBlocks {
     }
 }
 
-/// Block hash to instance id, forgetting the oldest quarter when full.
-struct BoundedOwners: Sendable {
-    private var owners: [UInt64: (instance: String, stamp: UInt64)] = [:]
+/// A dictionary that forgets its oldest quarter when it grows beyond `capacity`.
+struct BoundedDictionary<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private var entries: [Key: (value: Value, stamp: UInt64)] = [:]
     private var stamp: UInt64 = 0
     let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
 
-    subscript(block: UInt64) -> String? {
-        get { owners[block]?.instance }
+    subscript(key: Key) -> Value? {
+        get { entries[key]?.value }
         set {
             stamp += 1
-            owners[block] = newValue.map { ($0, stamp) }
-            if owners.count > capacity {
+            entries[key] = newValue.map { ($0, stamp) }
+            if entries.count > capacity {
                 let cut = stamp - UInt64(capacity * 3 / 4)
-                owners = owners.filter { $0.value.stamp > cut }
-            }
-        }
-    }
-}
-
-/// A map that forgets its oldest entries beyond `capacity`.
-struct BoundedMap: Sendable {
-    private var values: [String: (value: String, stamp: UInt64)] = [:]
-    private var stamp: UInt64 = 0
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    subscript(key: String) -> String? {
-        get { values[key]?.value }
-        set {
-            stamp += 1
-            values[key] = newValue.map { ($0, stamp) }
-            if values.count > capacity {
-                let cut = stamp - UInt64(capacity * 3 / 4)
-                values = values.filter { $0.value.stamp > cut }
+                entries = entries.filter { $0.value.stamp > cut }
             }
         }
     }
