@@ -1,3 +1,4 @@
+import SageLLM
 import Synchronization
 
 /// An in-process backend with no network: it sleeps a jittered TTFT, then emits one token
@@ -12,7 +13,7 @@ public final class MockClient: BenchmarkClient {
     public let timeout: Duration
     public var backendName: String { "mock" }
     public var modelName: String? { "mock-model" }
-    private let random: Mutex<SeededRandom>
+    private let random: Mutex<SeededGenerator>
 
     /// The seeds' defaults: TTFT 50 ms, TBT 15 ms, 80 tokens/s, no errors, 60 s timeout.
     /// Each wait is scaled by a seeded random factor in 0.8...1.2.
@@ -35,7 +36,7 @@ public final class MockClient: BenchmarkClient {
         self.throughputTps = throughputTps
         self.errorRate = errorRate
         self.timeout = .microseconds(Int64(timeout * 1_000_000))
-        random = Mutex(SeededRandom(seed: seed))
+        random = Mutex(SeededGenerator(seed: seed))
     }
 
     /// The gap between tokens before jitter: TBT, or longer when the throughput cap says so.
@@ -49,7 +50,7 @@ public final class MockClient: BenchmarkClient {
         async -> BenchmarkResult
     {
         var timer = StreamTimer(runStart: runStart, scheduled: scheduled)
-        let fails = random.withLock { $0.unit() < errorRate }
+        let fails = random.withLock { $0.nextUnit() < errorRate }
         let words = ["the", "model", "says", "hello", "and", "then", "some", "more"]
         do {
             try await Task.sleep(for: jittered(ttft))
@@ -75,23 +76,3 @@ public final class MockClient: BenchmarkClient {
     public func close() async {}
 }
 
-/// SplitMix64: small, fast and seeded, for jitter and arrival times.
-struct SeededRandom: Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-
-    mutating func uniform(in range: ClosedRange<Double>) -> Double {
-        range.lowerBound + unit() * (range.upperBound - range.lowerBound)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import SageLLM
 
 /// When each request of an open-loop run is due, as offsets from the start: inter-arrival
 /// gaps drawn from a gamma distribution with shape `burstiness` and scale
@@ -8,7 +9,7 @@ public struct ArrivalSchedule: Sendable {
     public let offsets: [Duration]
 
     public init(count: Int, rate: Double, burstiness: Double, seed: UInt64) {
-        var random = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         var time = 0.0
         var offsets: [Duration] = []
         offsets.reserveCapacity(count)
@@ -20,9 +21,9 @@ public struct ArrivalSchedule: Sendable {
     }
 
     /// Marsaglia and Tsang's method (with the boost for shape < 1).
-    static func gamma(shape: Double, scale: Double, random: inout SeededRandom) -> Double {
+    static func gamma(shape: Double, scale: Double, random: inout SeededGenerator) -> Double {
         if shape < 1 {
-            let u = max(random.unit(), .leastNonzeroMagnitude)
+            let u = max(random.nextUnit(), .leastNonzeroMagnitude)
             return gamma(shape: shape + 1, scale: scale, random: &random) * pow(u, 1 / shape)
         }
         let d = shape - 1.0 / 3
@@ -35,16 +36,16 @@ public struct ArrivalSchedule: Sendable {
                 v = 1 + c * x
             } while v <= 0
             v = v * v * v
-            let u = random.unit()
+            let u = random.nextUnit()
             if u < 1 - 0.0331 * x * x * x * x { return d * v * scale }
             if log(max(u, .leastNonzeroMagnitude)) < 0.5 * x * x + d * (1 - v + log(v)) { return d * v * scale }
         }
     }
 
     /// A standard normal number (Box-Muller).
-    static func normal(_ random: inout SeededRandom) -> Double {
-        let u1 = max(random.unit(), .leastNonzeroMagnitude)
-        let u2 = random.unit()
+    static func normal(_ random: inout SeededGenerator) -> Double {
+        let u1 = max(random.nextUnit(), .leastNonzeroMagnitude)
+        let u2 = random.nextUnit()
         return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
 }

@@ -48,7 +48,7 @@ public struct LoadRunner: Sendable {
 
     /// The request number `index` of `workload` (the same for the same seed).
     public func request(_ index: Int, of workload: Workload, model: String?) -> BenchmarkRequest {
-        var random = SeededRandom(seed: seed &+ 0x5EED &+ UInt64(index))
+        var random = SeededGenerator(seed: seed &+ 0x5EED &+ UInt64(index))
         func spread(_ length: Int) -> Int {
             guard workload.rangeRatio > 0 else { return length }
             let low = Double(length) * (1 - workload.rangeRatio)

@@ -1,3 +1,4 @@
+import SageLLM
 /// Prompts of a given length in tokens.
 ///
 /// Without the server's tokenizer the length is built from short English words, each one
@@ -27,8 +28,8 @@ public struct PromptFactory: Sendable {
         let contentTokens = max(1, tokens - templateTokens)
         let wordCount = max(1, Int((Double(contentTokens) / tokensPerWord).rounded()))
         let prefixWords = min(wordCount, Int((Double(prefix) / tokensPerWord).rounded()))
-        var random = SeededRandom(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
-        var shared = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
+        var shared = SeededGenerator(seed: seed)
         var parts: [String] = []
         parts.reserveCapacity(wordCount)
         for position in 0..<wordCount {

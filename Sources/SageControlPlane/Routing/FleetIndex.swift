@@ -1,3 +1,5 @@
+import SageLLM
+
 /// Lookups over the instance table, rebuilt when instances come, go or change health (rare),
 /// so that a routing decision does not scan the whole fleet.
 struct FleetIndex: Sendable {
@@ -38,7 +40,7 @@ struct FleetIndex: Sendable {
     static func hash(_ text: String, _ salt: UInt64 = 0) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325 ^ salt
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        var mixer = SplitMix(seed: hash)
+        var mixer = SeededGenerator(seed: hash)
         return mixer.next()
     }
 }

@@ -1,3 +1,5 @@
+import SageLLM
+
 /// Chooses an instance for a request. Owned by the scheduler and used under its lock; works
 /// on positions in the instance table and an eligibility test (healthy, free slot, not
 /// already failed by this request), so that no decision copies or scans the whole fleet
@@ -5,7 +7,7 @@
 struct Router: Sendable {
     var strategy: RoutingStrategy
     private var roundRobin = 0
-    private var random: SplitMix
+    private var random: SeededGenerator
     /// `locality`: which instance last served each prompt-prefix block (bounded).
     private var blockOwners: BoundedDictionary<UInt64, String>
     /// `affinity`/`topology_aware`: where each session went last.
@@ -22,7 +24,7 @@ struct Router: Sendable {
 
     init(strategy: RoutingStrategy, seed: UInt64 = 0x5A6E) {
         self.strategy = strategy
-        random = SplitMix(seed: seed)
+        random = SeededGenerator(seed: seed)
         blockOwners = BoundedDictionary(capacity: 200_000)
         lastInstance = BoundedDictionary(capacity: 100_000)
     }
@@ -187,18 +189,5 @@ struct BoundedDictionary<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 entries = entries.filter { $0.value.stamp > cut }
             }
         }
-    }
-}
-
-/// SplitMix64: small, fast and seeded.
-struct SplitMix: Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

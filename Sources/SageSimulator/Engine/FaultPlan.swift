@@ -1,3 +1,4 @@
+import SageLLM
 import Synchronization
 
 /// A failure the simulator decided to inject into one request.
