@@ -89,6 +89,7 @@ let package = Package(
             dependencies: [
                 "SageLLM",
                 "SageSimulator",
+                "SageControlPlane",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

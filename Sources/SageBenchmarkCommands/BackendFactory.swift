@@ -13,11 +13,16 @@ enum BackendFactory {
 
     static func with(
         _ backend: String, baseURL: String?, model: String?, apiKey: String?,
-        mock: (ttft: Double, tbt: Double, errorRate: Double, seed: UInt64), local: Local?,
+        mock: (ttft: Double, tbt: Double, errorRate: Double, seed: UInt64), local: Local?, cluster: String? = nil,
         _ body: (any BenchmarkClient) async throws -> Void
     ) async throws {
         let client: any BenchmarkClient
-        if let local {
+        if backend.lowercased() == "control-plane" {
+            guard let cluster else {
+                throw BenchmarkError(.invalidArgument, "the control-plane backend needs --cluster FILE (a cluster YAML file)", field: "cluster")
+            }
+            client = try await ControlPlaneBenchmarkClient.load(clusterFile: cluster)
+        } else if let local {
             client = try await startLocal(backend, model: model, local: local)
         } else {
             client = try make(backend, baseURL: baseURL, model: model, apiKey: apiKey, mock: mock)
@@ -69,8 +74,7 @@ enum BackendFactory {
                 throw BenchmarkError(.invalidArgument, "the simulated engine could not start: \(error)", field: "backend")
             }
         case "control-plane":
-            throw BenchmarkError(
-                .backendUnavailable, "the control-plane backend needs the control plane, which is not built yet", field: "backend")
+            throw BenchmarkError(.invalidArgument, "the control-plane backend needs --cluster FILE", field: "cluster")
         default:
             throw BenchmarkError(
                 .invalidArgument, "unknown backend '\(backend)'; use \(names.joined(separator: ", "))", field: "backend")

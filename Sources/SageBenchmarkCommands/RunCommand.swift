@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key"), help: "Bearer key for the server.")
     var apiKey: String?
 
+    @Option(help: "control-plane backend: the cluster file (YAML) whose instances the control plane runs.")
+    var cluster: String?
+
     @Option(help: "Requests in flight at once (closed loop). Default 1, or the workload's own.")
     var concurrency: Int?
 
@@ -123,7 +126,8 @@ struct RunCommand: AsyncParsableCommand {
             try await BackendFactory.with(
                 backend, baseURL: baseURL, model: model, apiKey: apiKey,
                 mock: (ttft: mockTTFT, tbt: mockTBT, errorRate: mockErrorRate, seed: seed),
-                local: local ? BackendFactory.Local(port: port, startupTimeout: .nanoseconds(Int64(startupTimeout * 1e9))) : nil
+                local: local ? BackendFactory.Local(port: port, startupTimeout: .nanoseconds(Int64(startupTimeout * 1e9))) : nil,
+                cluster: cluster
             ) { client in
                 try await run(client, workloads: workloads, contracts: contracts, goodput: slo)
             }

@@ -302,6 +302,18 @@ extension CommandLineTests {
                 #expect(Set(results.compactMap { $0["instance"] as? String }) == ["one", "two"], "the dead instance gets no traffic")
                 #expect((output?["metrics"] as? [String: Any])?["completed_requests"] as? Int == 6)
 
+                // The benchmark through the control plane.
+                let benchOutput = FileManager.default.temporaryDirectory.appendingPathComponent("cp-bench-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: benchOutput) }  // cleanup only
+                let bench = try await Self.run(
+                    ["bench", "run", "--backend", "control-plane", "--cluster", path, "--workload", "short", "--num-prompts", "4",
+                     "--output", benchOutput])
+                #expect(bench.status == 0, "\(bench.stderr)")
+                let metrics = try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: benchOutput + "/short_input_metrics.json"))) as? [String: Any]
+                #expect(metrics?["completed"] as? Int == 4)
+                #expect(metrics?["backend"] as? String == "control-plane")
+
                 try "instances:\n  - {instance_id: x, model_name: m}\n".write(toFile: path, atomically: true, encoding: .utf8)
                 let bad = try await Self.run(["cluster", "status", "--config", path])
                 #expect(bad.status == 1)
