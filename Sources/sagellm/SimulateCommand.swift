@@ -35,13 +35,21 @@ struct SimulateCommand: AsyncParsableCommand {
     var stallMs: Double?
     @Option(name: .customLong("slow-start-ms"), help: "Report 503 on /health (loading) for the first MS milliseconds.")
     var slowStartMs: Double?
+    @Option(help: "Prefill/decode role: general, prefill (answers kv_transfer_params for a remote decode) or decode (takes them and skips prefill).")
+    var role = "general"
+    @Option(name: .customLong("kv-port"), help: "prefill role: the KV side-channel port it advertises in remote_port.")
+    var kvPort = 5600
     @Flag(name: .customLong("no-stream-usage"), help: "Never send usage in streams, even when asked (as some servers do).")
     var noStreamUsage = false
     @Flag(name: .customLong("record-timings"), help: "Keep each streamed request's time to first chunk, served at /debug/request-timings (for benchmark accuracy checks).")
     var recordTimings = false
 
     func engineConfiguration() throws -> SimulatedEngineConfiguration {
-        let configuration = SimulatedEngineConfiguration(
+        guard let engineRole = EngineRole(rawValue: role.lowercased()) else {
+            throw ValidationError("--role must be general, prefill or decode, got \(role)")
+        }
+        if !(1...65535).contains(kvPort) { throw ValidationError("--kv-port must be 1-65535, got \(kvPort)") }
+        var configuration = SimulatedEngineConfiguration(
             model: model, ownedBy: ownedBy, ttft: .milliseconds(ttftMs), tbt: .milliseconds(tbtMs),
             prefillTokensPerSecond: prefillTPS, jitter: jitter, maxBatch: maxBatch, maxContext: maxContext,
             kvCacheTokens: max(262_144, maxContext), seed: seed, apiKey: apiKey,
@@ -49,6 +57,8 @@ struct SimulateCommand: AsyncParsableCommand {
                 failRate: failRate, failStatus: failStatus, failFirst: failFirst, retryAfterSeconds: retryAfter,
                 disconnectAfterTokens: disconnectAfter, stall: stallMs.map { .milliseconds($0) },
                 slowStart: slowStartMs.map { .milliseconds($0) }, omitStreamUsage: noStreamUsage))
+        configuration.role = engineRole
+        configuration.kvSideChannelPort = kvPort
         do {
             try configuration.validate()
         } catch {

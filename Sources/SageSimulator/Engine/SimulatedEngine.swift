@@ -15,6 +15,10 @@ public struct EngineRequest: Sendable {
     /// Seed for the generated text; nil derives one from the prompt (same prompt, same answer).
     public var seed: UInt64?
 
+    /// The prompt's KV cache arrived from a prefill instance (vLLM's `kv_transfer_params`): no
+    /// prefill time is spent on it.
+    public var promptComputedRemotely = false
+
     public init(promptTokens: [Int], maxTokens: Int? = nil, stop: [String] = [], n: Int = 1, seed: UInt64? = nil) {
         self.promptTokens = promptTokens
         self.maxTokens = maxTokens
@@ -213,7 +217,7 @@ public final class SimulatedEngine: Sendable {
         }
 
         var prefill = configuration.ttft * ttftFactor
-        if configuration.prefillTokensPerSecond > 0 {
+        if configuration.prefillTokensPerSecond > 0 && !request.promptComputedRemotely {
             prefill += .seconds(Double(promptCount - cached) / configuration.prefillTokensPerSecond)
         }
         let firstTokenAt = admitted + prefill

@@ -30,6 +30,12 @@ public struct SimulatedEngineConfiguration: Sendable, Hashable {
     public var apiKey: String?
     /// Faults to inject.
     public var faults: FaultConfiguration
+    /// Its part in prefill/decode disaggregation (vLLM's NIXL protocol): a `prefill` engine
+    /// answers a request carrying `kv_transfer_params.do_remote_decode` with the params a
+    /// decode engine needs; a `decode` engine takes a request carrying them without prefill time.
+    public var role: EngineRole = .general
+    /// The KV side-channel port a prefill engine advertises in `remote_port`.
+    public var kvSideChannelPort = 5600
     /// The version `/version` reports.
     public var version: String
 
@@ -76,6 +82,11 @@ public struct SimulatedEngineConfiguration: Sendable, Hashable {
         if kvCacheTokens < maxContext { throw fail("kvCacheTokens", "must hold at least one full context (\(maxContext))") }
         try faults.validate()
     }
+}
+
+/// An engine's part in prefill/decode disaggregation.
+public enum EngineRole: String, Sendable, Hashable, CaseIterable {
+    case general, prefill, decode
 }
 
 /// Faults the simulator injects into generation requests (`/v1/chat/completions`, `/v1/completions`).

@@ -64,6 +64,56 @@ struct SimulatorRoutes: Sendable {
         var stream: Bool
         var includeUsage: Bool
         var logprobs: Bool
+        /// A prefill for a remote decode: the answer carries `kv_transfer_params`.
+        var prefillForRemoteDecode = false
+    }
+
+    /// Reads `kv_transfer_params` by the engine's role: a prefill engine notes a request for a
+    /// remote decode; a decode engine checks the params and skips prefill; a general engine
+    /// ignores them. Malformed params are a 400 naming the field.
+    private func applyTransferParameters(_ extra: [String: JSONValue], to parsed: inout Parsed) -> ResponseError? {
+        guard let params = extra["kv_transfer_params"], !params.isNull else { return nil }
+        switch engine.configuration.role {
+        case .general: return nil
+        case .prefill:
+            parsed.prefillForRemoteDecode = params["do_remote_decode"]?.boolValue == true
+            return nil
+        case .decode:
+            func bad(_ field: String, _ expected: String) -> ResponseError {
+                ResponseError(Self.error(
+                    status: 400, message: "kv_transfer_params.\(field) must be \(expected)", param: "kv_transfer_params.\(field)"))
+            }
+            guard case .string(let engineID)? = params["remote_engine_id"], !engineID.isEmpty else {
+                return bad("remote_engine_id", "the prefill engine's id (a string)")
+            }
+            guard case .array(let blocks)? = params["remote_block_ids"], !blocks.isEmpty,
+                blocks.allSatisfy({ if case .int = $0 { true } else { false } })
+            else { return bad("remote_block_ids", "a non-empty list of integers") }
+            guard case .string(let host)? = params["remote_host"], !host.isEmpty else { return bad("remote_host", "a host name") }
+            guard case .int(let port)? = params["remote_port"], (1...65535).contains(port) else {
+                return bad("remote_port", "a port number")
+            }
+            let needed = (parsed.engineRequest.promptTokens.count + Self.blockSize - 1) / Self.blockSize
+            guard blocks.count >= needed else {
+                return bad("remote_block_ids", "one block per \(Self.blockSize) prompt tokens (\(needed) for this prompt, got \(blocks.count))")
+            }
+            parsed.engineRequest.promptComputedRemotely = true
+            return nil
+        }
+    }
+
+    /// Tokens per KV block, as vLLM's default.
+    static let blockSize = 16
+
+    /// What a prefill engine returns for a remote decode, as vLLM's NIXL connector does.
+    private func transferParameters(promptTokens: Int) -> JSONValue {
+        let blocks = (promptTokens + Self.blockSize - 1) / Self.blockSize
+        return [
+            "do_remote_prefill": true, "do_remote_decode": false,
+            "remote_engine_id": .string("sim-\(engine.configuration.model)-\(engine.configuration.seed)"),
+            "remote_block_ids": .array((0..<blocks).map { .int($0) }), "remote_host": "127.0.0.1",
+            "remote_port": .int(engine.configuration.kvSideChannelPort), "tp_size": 1,
+        ]
     }
 
     private func generate(_ request: Request, _ context: SimulatorRequestContext, kind: ChunkEncoder.Kind) async throws
@@ -123,13 +173,14 @@ struct SimulatorRoutes: Sendable {
                     return .failure(ResponseError(Self.error(status: 400, message: "'messages' must not be empty", param: "messages")))
                 }
                 let tokens = SimulatedTokenizer.tokenize(messages: chat.messages.map { ($0.role.rawValue, $0.text) })
-                return .success(
-                    Parsed(
-                        engineRequest: EngineRequest(
-                            promptTokens: tokens, maxTokens: chat.maxCompletionTokens ?? chat.maxTokens,
-                            stop: chat.stop ?? [], n: chat.n ?? 1, seed: chat.seed.map { UInt64(bitPattern: Int64($0)) }),
-                        stream: chat.stream ?? false, includeUsage: chat.streamOptions?.includeUsage ?? false,
-                        logprobs: chat.logprobs ?? false))
+                var parsed = Parsed(
+                    engineRequest: EngineRequest(
+                        promptTokens: tokens, maxTokens: chat.maxCompletionTokens ?? chat.maxTokens,
+                        stop: chat.stop ?? [], n: chat.n ?? 1, seed: chat.seed.map { UInt64(bitPattern: Int64($0)) }),
+                    stream: chat.stream ?? false, includeUsage: chat.streamOptions?.includeUsage ?? false,
+                    logprobs: chat.logprobs ?? false)
+                if let failure = applyTransferParameters(chat.extraBody, to: &parsed) { return .failure(failure) }
+                return .success(parsed)
             case .completion:
                 let completion = try decoder.decode(CompletionRequest.self, from: body)
                 if let failure = checkModel(completion.model) { return .failure(failure) }
@@ -142,14 +193,15 @@ struct SimulatorRoutes: Sendable {
                     return .failure(ResponseError(Self.error(
                         status: 400, message: "the simulator takes one prompt per request", param: "prompt")))
                 }
-                return .success(
-                    Parsed(
-                        engineRequest: EngineRequest(
-                            promptTokens: tokens, maxTokens: completion.maxTokens ?? 16, stop: completion.stop ?? [],
-                            n: completion.n ?? 1, seed: completion.seed.map { UInt64(bitPattern: Int64($0)) }),
-                        stream: completion.stream ?? false,
-                        includeUsage: completion.streamOptions?.includeUsage ?? false,
-                        logprobs: completion.logprobs != nil))
+                var parsed = Parsed(
+                    engineRequest: EngineRequest(
+                        promptTokens: tokens, maxTokens: completion.maxTokens ?? 16, stop: completion.stop ?? [],
+                        n: completion.n ?? 1, seed: completion.seed.map { UInt64(bitPattern: Int64($0)) }),
+                    stream: completion.stream ?? false,
+                    includeUsage: completion.streamOptions?.includeUsage ?? false,
+                    logprobs: completion.logprobs != nil)
+                if let failure = applyTransferParameters(completion.extraBody, to: &parsed) { return .failure(failure) }
+                return .success(parsed)
             }
         } catch let error as DecodingError {
             let (message, param) = Self.describe(error)
@@ -249,7 +301,14 @@ struct SimulatorRoutes: Sendable {
             }
         }
         if !parsed.logprobs {
-            return Self.jsonText(ChunkEncoder.wholeResponse(kind: kind, id: id, created: created, model: model, completion: completion))
+            var text = ChunkEncoder.wholeResponse(kind: kind, id: id, created: created, model: model, completion: completion)
+            if parsed.prefillForRemoteDecode, text.hasSuffix("}"),
+                let params = try? JSONEncoder().encode(transferParameters(promptTokens: completion.promptTokens))  // JSONValue always encodes
+            {
+                text.removeLast()
+                text += #","kv_transfer_params":"# + String(decoding: params, as: UTF8.self) + "}"
+            }
+            return Self.jsonText(text)
         }
         let usage = Usage(
             promptTokens: completion.promptTokens, completionTokens: completion.completionTokens,
