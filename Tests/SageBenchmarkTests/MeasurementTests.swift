@@ -25,13 +25,12 @@ struct MeasurementTests {
             let ttft = try #require(metrics.ttft)
             let tpot = try #require(metrics.tpot)
             // The simulator's TTFT is 40 ms and its TBT 8 ms, without jitter: no token can come sooner. (A late
-            // reader gets several due tokens at once, so one gap, or TPOT, can be shorter than TBT.) The upper
-            // bounds only catch gross errors, since the suite shares 2 cores; accuracy is measured by
-            // `sagellm-perf --only bench`.
-            #expect(ttft.median >= 40 && ttft.median < 40 + 150, "median TTFT \(ttft.median) ms")
+            // reader gets several due tokens at once, so one gap, or TPOT, can be shorter than TBT.) How close
+            // the figures come is measured by `sagellm-perf --only bench`, not here: the suite shares 2 cores.
+            #expect(ttft.min >= 40, "min TTFT \(ttft.min) ms")
             let e2el = try #require(metrics.e2el)
             #expect(e2el.min >= 40 + 19 * 8, "the last of 20 tokens is due 40 + 19 × 8 ms after admission")
-            #expect(tpot.median > 2 && tpot.median < 8 + 30, "median TPOT \(tpot.median) ms")
+            #expect(tpot.median > 0, "median TPOT \(tpot.median) ms")
             #expect(!metrics.tokensApproximate)
             for result in outcome.results {
                 #expect(result.outputTokens == 20, "usage.completion_tokens, not a chunk count")
@@ -53,7 +52,7 @@ struct MeasurementTests {
         let metrics = RunMetrics(outcome, backend: "sagellm", model: "bench-model")
         #expect(metrics.completed == 3)
         let ttft = try #require(metrics.ttft)
-        #expect(ttft.median >= 30 && ttft.median < 30 + 150, "median TTFT \(ttft.median) ms")
+        #expect(ttft.min >= 30, "min TTFT \(ttft.min) ms: the engine's TTFT is 30 ms")
         #expect(metrics.totalInputTokens == 3 * 64)
         #expect(metrics.backendPeakMemoryMegabytes != nil, "in this process, so measured")
     }
