@@ -52,22 +52,11 @@ struct DisaggregationRoleTests {
                     malformed = .object(members)
                 }
                 decodeOptions.extraBody = ["kv_transfer_params": malformed]
-                let error = await sageError { _ = try await decodeClient.chat(prompt, options: decodeOptions) }
+                let error = await #expect(throws: SageLLMError.self) { _ = try await decodeClient.chat(prompt, options: decodeOptions) }
                 #expect(error?.status == 400)
                 #expect(error?.serverMessage?.contains("kv_transfer_params.remote_block_ids") == true)
                 try await decodeClient.shutdown()
             }
         }
-    }
-}
-
-func sageError(_ body: () async throws -> Void) async -> SageLLMError? {
-    do {
-        try await body()
-        return nil
-    } catch let error as SageLLMError {
-        return error
-    } catch {
-        return nil
     }
 }
