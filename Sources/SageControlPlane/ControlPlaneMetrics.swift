@@ -34,6 +34,8 @@ public struct ControlPlaneMetricsSnapshot: Sendable, Encodable {
     /// `adaptive`: how often each policy was chosen, and why the last time.
     public var adaptivePolicyChoices: [String: Int]
     public var adaptiveReason: String?
+    /// Requests by path: `direct`, `disaggregated` (prefill and decode instances), `fallback`.
+    public var paths: [String: Int]
     public var instances: [InstanceSnapshot]
 
     private enum CodingKeys: String, CodingKey {
@@ -45,7 +47,7 @@ public struct ControlPlaneMetricsSnapshot: Sendable, Encodable {
             p99TimeToFirstTokenMilliseconds = "p99_ttft_ms", p50QueueWaitMilliseconds = "p50_queue_wait_ms",
             p99QueueWaitMilliseconds = "p99_queue_wait_ms", sloComplianceRate = "slo_compliance_rate",
             sloComplianceByPriority = "slo_compliance_by_priority", goodput, requestsPerSecond = "requests_per_second",
-            adaptivePolicyChoices = "adaptive_policy_choices", adaptiveReason = "adaptive_reason", instances
+            adaptivePolicyChoices = "adaptive_policy_choices", adaptiveReason = "adaptive_reason", paths, instances
     }
 }
 
@@ -115,6 +117,7 @@ final class ControlPlaneMetrics: Sendable {
         var latencySum = 0.0
         var withDeadline: [RequestPriority: (met: Int, total: Int)] = [:]
         var good = 0
+        var paths: [String: Int] = [:]
         var first: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
@@ -124,6 +127,11 @@ final class ControlPlaneMetrics: Sendable {
             state.total += 1
             if state.first == nil { state.first = .now }
         }
+    }
+
+    func recordPath(_ path: ExecutionPath) {
+        state.withLock { $0.paths[path.name, default: 0] += 1 }
+        Counter(label: "sagellm_control_plane_paths_total", dimensions: [("path", path.name)]).increment()
     }
 
     func recordRejected(_ code: ControlPlaneError.Code) {
@@ -183,7 +191,7 @@ final class ControlPlaneMetrics: Sendable {
                 goodput: elapsed.map { Double(state.good) / $0 } ?? 0,
                 requestsPerSecond: elapsed.map { Double(state.completed) / $0 } ?? 0,
                 adaptivePolicyChoices: Dictionary(uniqueKeysWithValues: (adaptive?.choices ?? [:]).map { ($0.key.rawValue, $0.value) }),
-                adaptiveReason: adaptive?.reason, instances: instances.map(InstanceSnapshot.init))
+                adaptiveReason: adaptive?.reason, paths: state.paths, instances: instances.map(InstanceSnapshot.init))
         }
     }
 }

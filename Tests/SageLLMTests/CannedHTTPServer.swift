@@ -48,10 +48,6 @@ struct CannedHTTPServer {
     }
 
     /// A base URL on which nothing listens (a port just freed).
-    static func refusedBaseURL() async throws -> String {
-        try await with([:]) { $0 }
-    }
-
     /// Runs `body` with a base URL whose port is bound but not listening, so connecting is
     /// refused and no other server of a parallel test can take the port meanwhile.
     static func withRefusedBaseURL<Result>(_ body: (String) async throws -> Result) async throws -> Result {

@@ -35,7 +35,7 @@ struct EndpointDetectionTests {
     }
 
     @Test func aLaterCandidateWinsWhenEarlierOnesFail() async throws {
-        let refused = try await CannedHTTPServer.refusedBaseURL()
+        try await CannedHTTPServer.withRefusedBaseURL { refused in
         try await withSimulatorServer(configuration: Self.engine("vllm", model: "second")) { simulator in
             let client = try await IntelligentLLMClient.createAuto(
                 settings: SageSettings(), detection: Self.candidates(refused, simulator.baseURL), refresh: true)
@@ -46,6 +46,7 @@ struct EndpointDetectionTests {
             let answer = try await client.chat("hello", options: ChatOptions(maxTokens: 3))
             #expect(answer.model == "second")
             try await client.shutdown()
+        }
         }
     }
 
@@ -98,7 +99,7 @@ struct EndpointDetectionTests {
 
     @Test func nothingAnsweringGivesTheCloudFallbackInAboutOneProbeTimeout() async throws {
         let hang = CannedHTTPServer.Reply(body: "", hang: true)
-        let refused = try await CannedHTTPServer.refusedBaseURL()
+        try await CannedHTTPServer.withRefusedBaseURL { refused in
         try await CannedHTTPServer.with(["/v1/models": hang]) { first in
             try await CannedHTTPServer.with(["/v1/models": hang]) { second in
                 try await CannedHTTPServer.with(["/v1/models": hang]) { third in
@@ -125,6 +126,7 @@ struct EndpointDetectionTests {
                     try await client.shutdown()
                 }
             }
+        }
         }
     }
 
@@ -276,10 +278,11 @@ struct EndpointDetectionTests {
             #expect(!up.cloudConfigured)
             #expect(up.recommendedAction.contains(simulator.baseURL))
         }
-        let refused = try await CannedHTTPServer.refusedBaseURL()
-        let down = try await IntelligentLLMClient.checkService(
-            settings: SageSettings(), candidates: [ProbeCandidate(baseURL: refused)])
-        #expect(!down.localAvailable)
-        #expect(down.recommendedAction.contains("SAGE_CHAT_API_KEY"))
+        try await CannedHTTPServer.withRefusedBaseURL { refused in
+            let down = try await IntelligentLLMClient.checkService(
+                settings: SageSettings(), candidates: [ProbeCandidate(baseURL: refused)])
+            #expect(!down.localAvailable)
+            #expect(down.recommendedAction.contains("SAGE_CHAT_API_KEY"))
+        }
     }
 }

@@ -41,6 +41,7 @@ public final class ManagedServer: Sendable {
         let deadline = ContinuousClock.now + startupTimeout
         while ContinuousClock.now < deadline {
             if !process.isRunning {
+                Self.drain(pipe.fileHandleForReading, into: output)
                 throw BenchmarkError(
                     .backendUnavailable,
                     "\(command.joined(separator: " ")) exited with status \(process.terminationStatus) before it was healthy; its last output:\n\(output.text)")
@@ -109,6 +110,19 @@ public final class ManagedServer: Sendable {
     }
 
     /// Keeps the last 4 KiB a process wrote.
+    /// Reads what the exited process left in the pipe: the handler may not have run for its
+    /// last words yet, and they usually say why it died.
+    private static func drain(_ handle: FileHandle, into output: OutputTail) {
+        handle.readabilityHandler = nil
+        var descriptor = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        // Up to 100 ms for each piece still in the pipe; an empty read is the end of file.
+        while poll(&descriptor, 1, 100) > 0 {
+            let data = handle.availableData
+            if data.isEmpty { break }
+            output.append(data)
+        }
+    }
+
     final class OutputTail: Sendable {
         private let bytes = Mutex<[UInt8]>([])
         func append(_ data: Data) {

@@ -17,9 +17,12 @@ import Synchronization
 public final class ControlPlaneClient: Sendable {
     public let schedulingPolicy: SchedulingPolicy
     public let routingStrategy: RoutingStrategy
-    /// Prefill/decode disaggregation over PREFILL and DECODE instances (the next issue); with
-    /// none of those, requests go to GENERAL and HYBRID instances whole.
+    /// Prefill/decode disaggregation: prefill-heavy requests are split between a PREFILL and a
+    /// DECODE instance over vLLM's KV-transfer protocol while both kinds serve the model;
+    /// others go whole to GENERAL, HYBRID or DECODE instances.
     public let enablePDSeparation: Bool
+    /// When and how requests are split.
+    public let disaggregation: DisaggregationConfiguration
     let scheduler: Scheduler
     let metricsTally: ControlPlaneMetrics
     private let clients = Mutex<[String: IntelligentLLMClient]>([:])
@@ -28,15 +31,19 @@ public final class ControlPlaneClient: Sendable {
 
     public init(
         instances: [InstanceSpec], schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
-        enablePDSeparation: Bool = true, configuration: SchedulerConfiguration = SchedulerConfiguration(),
-        logger: Logger = Logger(label: "sagellm.control-plane")
+        enablePDSeparation: Bool = true, disaggregation: DisaggregationConfiguration = DisaggregationConfiguration(),
+        configuration: SchedulerConfiguration = SchedulerConfiguration(), logger: Logger = Logger(label: "sagellm.control-plane")
     ) throws(ControlPlaneError) {
+        try disaggregation.validate()
         self.schedulingPolicy = schedulingPolicy
         self.routingStrategy = routingStrategy
         self.enablePDSeparation = enablePDSeparation
+        self.disaggregation = disaggregation
         self.logger = logger
         metricsTally = ControlPlaneMetrics()
-        scheduler = Scheduler(policy: schedulingPolicy, routing: routingStrategy, configuration: configuration, metrics: metricsTally)
+        scheduler = Scheduler(
+            policy: schedulingPolicy, routing: routingStrategy, configuration: configuration, metrics: metricsTally,
+            disaggregation: disaggregation)
         for spec in instances { try add(spec) }
     }
 
@@ -118,7 +125,15 @@ public final class ControlPlaneClient: Sendable {
         var options = options ?? ChatOptions()
         options.model = model
         metricsTally.recordArrival()
-        var request = queued(messages, options: options, model: model, placement: placement, excluded: [])
+        let prepared: PreparedRequest
+        do {
+            prepared = try await prepare(messages, options: options, request: queued(messages, options: options, model: model, placement: placement, excluded: []))
+        } catch {
+            metricsTally.recordRejected(error.code)
+            throw error
+        }
+        metricsTally.recordPath(prepared.path)
+        var request = prepared.request
         var attempt = 0
         while true {
             let lease: Lease
@@ -136,16 +151,18 @@ public final class ControlPlaneClient: Sendable {
                 continue
             }
             do {
-                let result = try await client.chat(messages, options: options)
+                var result = try await client.chat(messages, options: prepared.options)
                 let now = ContinuousClock.now
                 let latency = now - lease.arrival
-                // The instance is judged on its own time; the caller's latency includes the queue.
+                // The instance is judged on its own time; the caller's latency includes the queue (and the prefill).
                 scheduler.release(
                     lease, outcome: .success(latency: now - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens))
                 metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: nil, succeeded: true)
+                result.latency = latency
                 return RoutedChatResult(
-                    result: result, instanceID: lease.instance.id, queueWait: lease.dispatched - lease.arrival, policy: lease.policy,
-                    attempts: attempt + 1)
+                    result: result, instanceID: lease.instance.id,
+                    queueWait: (prepared.prefill?.queueWait ?? .zero) + (lease.dispatched - prepared.waitingSince), policy: lease.policy,
+                    attempts: attempt + 1, path: prepared.path, prefill: prepared.prefill)
             } catch {
                 if error.code == .cancelled {
                     scheduler.release(lease, outcome: .cancelled)
@@ -186,12 +203,21 @@ public final class ControlPlaneClient: Sendable {
         try await chat([.user(prompt)], options: options, placement: placement)
     }
 
-    /// Streams the chosen instance's answer. Nothing is queued until the stream is read; a
-    /// failure before the first chunk fails over to another instance; stopping the stream
-    /// frees the instance.
+    /// Streams the chosen instance's answer (for a split request, the decode instance's).
+    /// Nothing is queued until the stream is read; a failure before the first chunk fails over
+    /// to another instance; stopping the stream frees the instance.
     public func streamChat(_ messages: [ChatMessage], options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
         -> AsyncThrowingStream<ChatCompletionChunk, any Error>
     {
+        let stream = RoutedStream(controlPlane: self, messages: messages, options: options, placement: placement)
+        return AsyncThrowingStream(unfolding: { try await stream.next()?.chunk })
+    }
+
+    /// ``streamChat(_:options:placement:)`` with, on each chunk, the instance that produced it
+    /// and the path the request took.
+    public func routedStreamChat(
+        _ messages: [ChatMessage], options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement()
+    ) -> AsyncThrowingStream<RoutedChunk, any Error> {
         let stream = RoutedStream(controlPlane: self, messages: messages, options: options, placement: placement)
         return AsyncThrowingStream(unfolding: { try await stream.next() })
     }
@@ -229,7 +255,18 @@ public struct RoutedChatResult: Sendable {
     public var policy: SchedulingPolicy
     /// Instances tried (more than 1 after a failover).
     public var attempts: Int
+    /// Whole on one instance, split between prefill and decode, or whole after a failed prefill.
+    public var path: ExecutionPath = .direct
+    /// The prefill phase, when the request was split (``instanceID`` is then the decode instance).
+    public var prefill: PrefillPhase?
     public var text: String { result.text }
+}
+
+/// A streamed chunk with where it came from.
+public struct RoutedChunk: Sendable {
+    public var chunk: ChatCompletionChunk
+    public var instanceID: String
+    public var path: ExecutionPath
 }
 
 extension IntelligentLLMClient {
@@ -237,11 +274,11 @@ extension IntelligentLLMClient {
     /// `adaptive` scheduling, `load_balanced` routing, PD separation on.
     public static func createWithControlPlane(
         instances: [InstanceSpec], schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
-        enablePDSeparation: Bool = true, configuration: SchedulerConfiguration = SchedulerConfiguration(),
-        logger: Logger = Logger(label: "sagellm.control-plane")
+        enablePDSeparation: Bool = true, disaggregation: DisaggregationConfiguration = DisaggregationConfiguration(),
+        configuration: SchedulerConfiguration = SchedulerConfiguration(), logger: Logger = Logger(label: "sagellm.control-plane")
     ) throws(ControlPlaneError) -> ControlPlaneClient {
         try ControlPlaneClient(
             instances: instances, schedulingPolicy: schedulingPolicy, routingStrategy: routingStrategy,
-            enablePDSeparation: enablePDSeparation, configuration: configuration, logger: logger)
+            enablePDSeparation: enablePDSeparation, disaggregation: disaggregation, configuration: configuration, logger: logger)
     }
 }

@@ -11,6 +11,7 @@ final class RoutedStream: @unchecked Sendable {
     private var options: ChatOptions
     private let placement: RequestPlacement
     private var request: QueuedRequest?
+    private var prepared: PreparedRequest?
     private var lease: Lease?
     private var iterator: AsyncThrowingStream<ChatCompletionChunk, any Error>.AsyncIterator?
     private var delivered = 0
@@ -26,7 +27,7 @@ final class RoutedStream: @unchecked Sendable {
         self.placement = placement
     }
 
-    func next() async throws -> ChatCompletionChunk? {
+    func next() async throws -> RoutedChunk? {
         if finished { return nil }
         while true {
             if iterator == nil { try await start() }
@@ -38,7 +39,7 @@ final class RoutedStream: @unchecked Sendable {
                 if let reported = chunk.usage { usage = reported }
                 if firstToken == nil, !chunk.contentDelta.isEmpty, let lease { firstToken = ContinuousClock.now - lease.arrival }
                 delivered += 1
-                return chunk
+                return RoutedChunk(chunk: chunk, instanceID: lease?.instance.id ?? "", path: prepared?.path ?? .direct)
             } catch let error as SageLLMError {
                 if error.code == .cancelled {
                     end(.cancelled)
@@ -67,7 +68,18 @@ final class RoutedStream: @unchecked Sendable {
             let model = try controlPlane.model(options)
             options.model = model
             controlPlane.metricsTally.recordArrival()
-            request = controlPlane.queued(messages, options: options, model: model, placement: placement, excluded: [])
+            let queued = controlPlane.queued(messages, options: options, model: model, placement: placement, excluded: [])
+            do {
+                let prepared = try await controlPlane.prepare(messages, options: options, request: queued)
+                controlPlane.metricsTally.recordPath(prepared.path)
+                self.prepared = prepared
+                options = prepared.options
+                request = prepared.request
+            } catch {
+                finished = true
+                controlPlane.metricsTally.recordRejected(error.code)
+                throw error
+            }
         }
         guard let request else { return }
         let lease: Lease

@@ -16,8 +16,9 @@ public enum InstanceType: String, Sendable, Hashable, Codable, CaseIterable {
         }
     }
 
-    /// Whether it answers whole requests on its own (not only one phase).
-    public var servesWholeRequests: Bool { self == .general || self == .hybrid }
+    /// Whether it answers whole requests on its own: every type but PREFILL (a DECODE
+    /// instance computes the prompt itself when no KV cache is handed to it).
+    public var servesWholeRequests: Bool { self != .prefill }
 }
 
 /// Where an instance sits, for topology-aware routing.
@@ -90,14 +91,53 @@ public struct InstanceSpec: Sendable, Hashable {
         }
     }
 
-    /// The originals' affinity between two instances: same machine and NVLink peers 1.0,
-    /// same machine 0.5, same rack 0.1, else 0.01.
-    public func affinity(to other: InstanceSpec) -> Double {
-        if id == other.id { return 1 }
+    /// How cheap moving a KV cache from this instance to `other` is, by distance: itself or
+    /// an NVLink peer on its machine, the same machine, the same rack, or anywhere else.
+    public func affinity(to other: InstanceSpec, scores: TopologyScores = TopologyScores()) -> Double {
+        scores.score(distance(to: other))
+    }
+
+    /// How far `other` is from this instance.
+    public func distance(to other: InstanceSpec) -> TopologyDistance {
+        if id == other.id { return .nvlink }
         let sameMachine = topology.machineID != nil && topology.machineID == other.topology.machineID
-        if sameMachine && (topology.nvlinkPeers.contains(other.id) || other.topology.nvlinkPeers.contains(id)) { return 1 }
-        if sameMachine { return 0.5 }
-        if topology.rackID != nil && topology.rackID == other.topology.rackID { return 0.1 }
-        return 0.01
+        if topology.nvlinkPeers.contains(other.id) || other.topology.nvlinkPeers.contains(id) { return .nvlink }
+        if sameMachine { return .machine }
+        if topology.rackID != nil && topology.rackID == other.topology.rackID { return .rack }
+        return .remote
+    }
+}
+
+/// How far apart two instances are, nearest first.
+public enum TopologyDistance: String, Sendable, Hashable, CaseIterable, Codable {
+    /// The same instance, or NVLink peers.
+    case nvlink
+    case machine
+    case rack
+    case remote
+}
+
+/// Scores for pairing a decode instance with the prefill instance that holds the KV cache
+/// (the originals' affinity: 1.0 / 0.5 / 0.1 / 0.01).
+public struct TopologyScores: Sendable, Hashable {
+    public var nvlink: Double
+    public var machine: Double
+    public var rack: Double
+    public var remote: Double
+
+    public init(nvlink: Double = 1.0, machine: Double = 0.5, rack: Double = 0.1, remote: Double = 0.01) {
+        self.nvlink = nvlink
+        self.machine = machine
+        self.rack = rack
+        self.remote = remote
+    }
+
+    public func score(_ distance: TopologyDistance) -> Double {
+        switch distance {
+        case .nvlink: nvlink
+        case .machine: machine
+        case .rack: rack
+        case .remote: remote
+        }
     }
 }

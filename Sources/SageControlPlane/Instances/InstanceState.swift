@@ -29,9 +29,9 @@ struct InstanceState: Sendable {
     var load: Double { Double(inFlight) / Double(spec.maxConcurrentRequests) }
     var hasFreeSlot: Bool { inFlight < spec.maxConcurrentRequests }
 
-    /// Takes requests for `model` at all (ignoring its free slots).
-    func serves(_ model: String) -> Bool {
-        healthy && !draining && spec.type.servesWholeRequests && spec.model == model
+    /// Takes requests of `pool` at all (ignoring its free slots).
+    func serves(_ pool: PoolKey) -> Bool {
+        healthy && !draining && spec.type.takes(pool.phase) && spec.model == pool.model
     }
 
     /// An exponentially weighted average with `sample` added (the sample itself when there was none).

@@ -3,16 +3,18 @@ import SageLLM
 /// Lookups over the instance table, rebuilt when instances come, go or change health (rare),
 /// so that a routing decision does not scan the whole fleet.
 struct FleetIndex: Sendable {
-    /// Positions of the instances that answer whole requests, by model.
-    var positionsByModel: [String: [Int]] = [:]
+    /// Positions of the instances that can take each pool (model and phase).
+    var positionsByPool: [PoolKey: [Int]] = [:]
     /// Of those, how many are healthy and not drained, and their summed capacity.
-    var servingCount: [String: Int] = [:]
-    var servingCapacity: [String: Int] = [:]
+    var servingCount: [PoolKey: Int] = [:]
+    var servingCapacity: [PoolKey: Int] = [:]
+    /// Slots of every healthy instance not drained (each counted once).
+    var totalCapacity = 0
     var positionOf: [String: Int] = [:]
     var byMachine: [String: [Int]] = [:]
     var byRack: [String: [Int]] = [:]
-    /// `affinity`: per model, a consistent-hashing ring of (hash, position), 64 points per instance.
-    var rings: [String: [(hash: UInt64, position: Int)]] = [:]
+    /// `affinity`: per pool, a consistent-hashing ring of (hash, position), 64 points per instance.
+    var rings: [PoolKey: [(hash: UInt64, position: Int)]] = [:]
 
     static let pointsPerInstance = 64
 
@@ -23,17 +25,20 @@ struct FleetIndex: Sendable {
             positionOf[instance.spec.id] = position
             if let machine = instance.spec.topology.machineID { byMachine[machine, default: []].append(position) }
             if let rack = instance.spec.topology.rackID { byRack[rack, default: []].append(position) }
-            guard instance.spec.type.servesWholeRequests else { continue }
-            positionsByModel[instance.spec.model, default: []].append(position)
-            if instance.healthy && !instance.draining {
-                servingCount[instance.spec.model, default: 0] += 1
-                servingCapacity[instance.spec.model, default: 0] += instance.spec.maxConcurrentRequests
-            }
-            for point in 0..<Self.pointsPerInstance {
-                rings[instance.spec.model, default: []].append((Self.hash(instance.spec.id, UInt64(point)), position))
+            let serving = instance.healthy && !instance.draining
+            if serving { totalCapacity += instance.spec.maxConcurrentRequests }
+            let points = (0..<Self.pointsPerInstance).map { (Self.hash(instance.spec.id, UInt64($0)), position) }
+            for phase in RequestPhase.allCases where instance.spec.type.takes(phase) {
+                let pool = PoolKey(model: instance.spec.model, phase: phase)
+                positionsByPool[pool, default: []].append(position)
+                if serving {
+                    servingCount[pool, default: 0] += 1
+                    servingCapacity[pool, default: 0] += instance.spec.maxConcurrentRequests
+                }
+                rings[pool, default: []].append(contentsOf: points)
             }
         }
-        for model in rings.keys { rings[model]?.sort { $0.hash < $1.hash } }
+        for pool in rings.keys { rings[pool]?.sort { $0.hash < $1.hash } }
     }
 
     /// FNV-1a of `text` and `salt`, mixed.

@@ -22,8 +22,13 @@ struct Router: Sendable {
     /// `locality`: an instance busier than this share of its slots is passed over despite a match.
     static let localityMaximumLoad = 0.8
 
-    init(strategy: RoutingStrategy, seed: UInt64 = 0x5A6E) {
+    /// Decode side: prefer instances near the one that computed the prompt, with these
+    /// scores (nil routes by `strategy` alone).
+    var pairing: TopologyScores?
+
+    init(strategy: RoutingStrategy, pairing: TopologyScores? = nil, seed: UInt64 = 0x5A6E) {
         self.strategy = strategy
+        self.pairing = pairing
         random = SeededGenerator(seed: seed)
         blockOwners = BoundedDictionary(capacity: 200_000)
         lastInstance = BoundedDictionary(capacity: 100_000)
@@ -33,6 +38,9 @@ struct Router: Sendable {
     mutating func choose(
         _ instances: [InstanceState], positions: [Int], index: FleetIndex, for request: QueuedRequest, eligible: (Int) -> Bool
     ) -> Int? {
+        if request.phase == .decode, let anchor = request.topologyAnchor, let scores = pairing {
+            return paired(instances, positions, index, request, anchor: anchor, scores: scores, eligible)
+        }
         switch strategy {
         case .loadBalanced: return leastLoaded(instances, positions, eligible)
         case .roundRobin:
@@ -87,13 +95,10 @@ struct Router: Sendable {
     mutating func sticky(
         _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest, _ eligible: (Int) -> Bool
     ) -> Int? {
-        guard let key = request.placement.sessionKey, let ring = index.rings[request.model], !ring.isEmpty else {
+        guard let key = request.placement.sessionKey, let ring = index.rings[request.pool], !ring.isEmpty else {
             return leastLoaded(instances, positions, eligible)
         }
-        let capacity = Double(index.servingCapacity[request.model] ?? 1)
-        let inFlight = positions.reduce(0) { $0 + instances[$1].inFlight }
-        let mean = Double(inFlight) / max(capacity, 1)
-        let bound = mean * Self.affinityLoadFactor + 1 / Double(max(1, capacity / Double(max(1, positions.count))))
+        let bound = loadBound(instances, positions, index, request.pool)
         let target = FleetIndex.hash(key)
         var low = 0
         var high = ring.count
@@ -108,6 +113,43 @@ struct Router: Sendable {
         return leastLoaded(instances, positions, eligible)
     }
 
+    /// A load above which an instance is passed over despite a preference: the pool's mean
+    /// load times ``affinityLoadFactor``, plus one request's share of an average instance.
+    func loadBound(_ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ pool: PoolKey) -> Double {
+        let capacity = Double(index.servingCapacity[pool] ?? 1)
+        let inFlight = positions.reduce(0) { $0 + instances[$1].inFlight }
+        let mean = Double(inFlight) / max(capacity, 1)
+        return mean * Self.affinityLoadFactor + 1 / Double(max(1, capacity / Double(max(1, positions.count))))
+    }
+
+    /// Decode side: the instance with the best topology score to `anchor` (where the KV cache
+    /// is) times its free share, among its NVLink peers, its machine, its rack and the least
+    /// loaded anywhere; instances above the load bound are passed over.
+    mutating func paired(
+        _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest,
+        anchor: InstanceSpec, scores: TopologyScores, _ eligible: (Int) -> Bool
+    ) -> Int? {
+        let bound = loadBound(instances, positions, index, request.pool)
+        var candidates = anchor.topology.nvlinkPeers.compactMap { index.positionOf[$0] }
+        if let own = index.positionOf[anchor.id] { candidates.append(own) }
+        if let machine = anchor.topology.machineID { candidates += index.byMachine[machine] ?? [] }
+        if let rack = anchor.topology.rackID { candidates += index.byRack[rack] ?? [] }
+        // The decode side's own strategy proposes the candidate from anywhere.
+        var unanchored = request
+        unanchored.topologyAnchor = nil
+        let anywhere = choose(instances, positions: positions, index: index, for: unanchored, eligible: eligible)
+        if let anywhere { candidates.append(anywhere) }
+        var best: (position: Int, score: Double)?
+        for position in candidates
+        where eligible(position) && instances[position].spec.model == request.model && instances[position].spec.type.takes(.decode)
+            && (position == anywhere || instances[position].load <= bound)
+        {
+            let score = anchor.affinity(to: instances[position].spec, scores: scores) * (1 - instances[position].load)
+            if best == nil || score > best!.score { best = (position, score) }
+        }
+        return best?.position
+    }
+
     /// The instance that last served the longest leading run of this prompt's blocks.
     mutating func bestPrefixMatch(
         _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest, _ eligible: (Int) -> Bool
@@ -115,7 +157,7 @@ struct Router: Sendable {
         var blocks = request.prefixBlocks.count
         while blocks >= Self.localityMinimumBlocks {
             if let owner = blockOwners[request.prefixBlocks[blocks - 1]], let position = index.positionOf[owner],
-                eligible(position), instances[position].spec.model == request.model,
+                eligible(position), instances[position].serves(request.pool),
                 instances[position].load < Self.localityMaximumLoad
             {
                 return position
@@ -135,7 +177,7 @@ struct Router: Sendable {
             return leastLoaded(instances, positions, eligible)
         }
         let anchor = instances[anchorPosition].spec
-        func servesModel(_ position: Int) -> Bool { instances[position].spec.model == request.model && eligible(position) }
+        func servesModel(_ position: Int) -> Bool { instances[position].serves(request.pool) && eligible(position) }
         var groups: [[Int]] = [[anchorPosition], anchor.topology.nvlinkPeers.compactMap { index.positionOf[$0] }]
         if let machine = anchor.topology.machineID { groups.append(index.byMachine[machine] ?? []) }
         if let rack = anchor.topology.rackID { groups.append(index.byRack[rack] ?? []) }

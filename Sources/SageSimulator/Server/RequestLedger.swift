@@ -1,3 +1,6 @@
+import Foundation
+import NIOCore
+import SageLLM
 import Synchronization
 
 /// Counts the generation requests a simulator server answered, by HTTP status, so that tests
@@ -5,6 +8,7 @@ import Synchronization
 public final class RequestLedger: Sendable {
     private let counts = Mutex<[Int: Int]>([:])
     private let timings = Mutex<[String: Timing]?>(nil)
+    private let bodies = Mutex<[JSONValue]?>(nil)
 
     public init() {}
 
@@ -24,6 +28,25 @@ public final class RequestLedger: Sendable {
     public var requestTimings: [String: Timing] { timings.withLock { $0 ?? [:] } }
 
     var isRecordingTimings: Bool { timings.withLock { $0 != nil } }
+
+    /// From now on, keep the JSON body of every generation request, in arrival order (for
+    /// tests and debugging of what a client or proxy really sends; off by default).
+    public func recordBodies() { bodies.withLock { $0 = $0 ?? [] } }
+
+    /// The bodies kept so far; one that was not JSON is kept as a string.
+    public var requestBodies: [JSONValue] { bodies.withLock { $0 ?? [] } }
+
+    var isRecordingBodies: Bool { bodies.withLock { $0 != nil } }
+
+    func received(body: ByteBuffer) {
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+        } catch {
+            value = .string(String(buffer: body))
+        }
+        bodies.withLock { $0?.append(value) }
+    }
 
     func arrived(_ requestID: String, at instant: ContinuousClock.Instant) {
         timings.withLock { $0?[requestID] = Timing(arrived: instant) }

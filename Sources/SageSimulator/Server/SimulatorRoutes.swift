@@ -144,6 +144,7 @@ struct SimulatorRoutes: Sendable {
         } catch {
             return Self.error(status: 413, message: "the request body is larger than \(context.maxUploadSize) bytes")
         }
+        if ledger.isRecordingBodies { ledger.received(body: body) }
         let parsed: Parsed
         switch parse(body, kind: kind) {
         case .success(let value): parsed = value

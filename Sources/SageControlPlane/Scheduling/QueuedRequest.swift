@@ -1,0 +1,83 @@
+/// Which part of a request an instance is asked to do.
+enum RequestPhase: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// The whole request, prompt and answer: GENERAL, HYBRID and DECODE instances (a decode
+    /// instance computes the prompt itself when no KV cache is handed to it).
+    case whole
+    /// The prompt only, handing its KV cache on: PREFILL and HYBRID instances.
+    case prefill
+    /// The answer from a KV cache computed elsewhere: DECODE and HYBRID instances.
+    case decode
+
+    var description: String {
+        switch self {
+        case .whole: "whole"
+        case .prefill: "prefill"
+        case .decode: "decode"
+        }
+    }
+}
+
+extension InstanceType {
+    /// Whether this kind of instance takes `phase`.
+    func takes(_ phase: RequestPhase) -> Bool {
+        switch phase {
+        case .whole: self != .prefill
+        case .prefill: self == .prefill || self == .hybrid
+        case .decode: self == .decode || self == .hybrid
+        }
+    }
+}
+
+/// The instances that can take a request: one model, one phase.
+struct PoolKey: Hashable, Sendable, CustomStringConvertible {
+    let model: String
+    let phase: RequestPhase
+
+    var description: String { phase == .whole ? "model '\(model)'" : "model '\(model)' (\(phase) phase)" }
+}
+
+/// A request waiting for, or holding, an instance.
+struct QueuedRequest: Sendable {
+    let id: UInt64
+    let model: String
+    let placement: RequestPlacement
+    let arrival: ContinuousClock.Instant
+    var deadline: ContinuousClock.Instant?
+    let prefixBlocks: [UInt64]
+    /// The request's `max_tokens`, for latency predictions.
+    var expectedOutputTokens: Int? = nil
+    /// Instances this request already failed on (failover goes elsewhere).
+    var excluded: Set<String>
+    /// `decode`: the instance that computed the prompt; the KV cache travels from it, so a
+    /// nearby decode instance is preferred.
+    var topologyAnchor: InstanceSpec?
+    var phase: RequestPhase = .whole
+
+    var pool: PoolKey { PoolKey(model: model, phase: phase) }
+}
+
+/// An instance handed to a request; give it back with ``Scheduler/release(_:outcome:)`` exactly once.
+struct Lease: Sendable {
+    let requestID: UInt64
+    let instance: InstanceSpec
+    let arrival: ContinuousClock.Instant
+    let dispatched: ContinuousClock.Instant
+    let placement: RequestPlacement
+    let policy: SchedulingPolicy
+    var phase: RequestPhase = .whole
+}
+
+/// How a dispatched request ended.
+enum LeaseOutcome: Sendable {
+    case success(latency: Duration, timeToFirstToken: Duration?, outputTokens: Int?)
+    /// The instance failed it (counts toward its circuit breaker).
+    case instanceFailure
+    /// The caller went away; says nothing about the instance.
+    case cancelled
+}
+
+/// What the queue decided for a waiting request.
+enum QueueDecision: Sendable {
+    case dispatched(Lease)
+    case rejected(requestID: UInt64, ControlPlaneError)
+}

@@ -1,0 +1,383 @@
+/// Every scheduling and routing decision, with no locks, tasks or clock of its own: the
+/// time is passed in. The live ``Scheduler`` runs it under a lock with the real clock; the
+/// ``ClusterSimulation`` runs the very same code on a virtual clock.
+struct SchedulingCore: Sendable {
+    let configuration: SchedulerConfiguration
+    var instances: [InstanceState] = []
+    var index = FleetIndex()
+    /// `cost_optimized`: per pool, positions by cost per token, refreshed at most every 100 ms.
+    var costOrder: [PoolKey: (computed: ContinuousClock.Instant, positions: [Int])] = [:]
+    /// Requests dispatched and not yet released, over all instances.
+    var inFlightTotal = 0
+    var waiting: WaitingQueue
+    /// One router per phase, so prefill and decode can be routed differently.
+    var routers: [RequestPhase: Router]
+    var policy: SchedulingPolicy
+    var shutDown = false
+    /// `adaptive`: how often each policy was chosen, and the last reason.
+    var adaptiveChoices: [SchedulingPolicy: Int] = [:]
+    var adaptiveReason = "no decision yet"
+    /// `slo_aware`: when every waiting request was last checked against its deadline, and
+    /// the fastest predictions per pool found then.
+    private var lastShedSweep: ContinuousClock.Instant?
+    private var fastest: [PoolKey: (computed: ContinuousClock.Instant, prediction: FastestPrediction)] = [:]
+
+    /// How often `slo_aware` checks every waiting request (the first in line is checked at each dispatch).
+    static let shedSweepInterval = Duration.milliseconds(10)
+
+    init(
+        policy: SchedulingPolicy, routing: [RequestPhase: RoutingStrategy], configuration: SchedulerConfiguration,
+        origin: ContinuousClock.Instant
+    ) {
+        self.policy = policy
+        self.configuration = configuration
+        waiting = WaitingQueue(origin: origin)
+        routers = Dictionary(uniqueKeysWithValues: RequestPhase.allCases.map { phase in
+            (phase, Router(strategy: routing[phase] ?? routing[.whole] ?? .loadBalanced))
+        })
+    }
+
+    // MARK: Instances
+
+    mutating func add(_ spec: InstanceSpec, now: ContinuousClock.Instant) throws(ControlPlaneError) -> [QueueDecision] {
+        try spec.validate()
+        if let index = instances.firstIndex(where: { $0.spec.id == spec.id }) {
+            guard instances[index].draining else {
+                throw ControlPlaneError(.invalidConfiguration, "an instance with this id is already present", instanceID: spec.id, field: "instance_id")
+            }
+            // A changed instance: its requests still running are counted on the new entry.
+            var fresh = InstanceState(spec: spec)
+            fresh.inFlight = instances[index].inFlight
+            instances[index] = fresh
+        } else {
+            instances.append(InstanceState(spec: spec))
+        }
+        reindex()
+        return pump(now: now)
+    }
+
+    /// Stops sending new requests to `id`; those it runs finish. `remove` also forgets it once idle.
+    mutating func drain(_ id: String, remove: Bool) -> Bool {
+        guard let index = instances.firstIndex(where: { $0.spec.id == id }) else { return false }
+        instances[index].draining = true
+        instances[index].healthReason = remove ? "removed" : "drained"
+        if remove && instances[index].inFlight == 0 { instances.remove(at: index) }
+        reindex()
+        return true
+    }
+
+    mutating func setHealth(_ id: String, healthy: Bool, reason: String, now: ContinuousClock.Instant) -> [QueueDecision] {
+        guard let index = index.positionOf[id] else { return [] }
+        let changed = instances[index].healthy != healthy
+        instances[index].healthy = healthy
+        instances[index].healthReason = reason
+        if healthy { instances[index].consecutiveFailures = 0 }
+        if changed { reindex() }
+        return healthy ? pump(now: now) : failUnservable()
+    }
+
+    mutating func setEngineFigures(_ id: String, running: Double?, waiting: Double?, kvCacheUsage: Double?) {
+        guard let index = index.positionOf[id] else { return }
+        instances[index].engineRunning = running
+        instances[index].engineWaiting = waiting
+        instances[index].kvCacheUsage = kvCacheUsage
+    }
+
+    private mutating func reindex() {
+        index = FleetIndex(instances)
+        costOrder = [:]
+        fastest = [:]
+    }
+
+    /// Whether the fleet has healthy instances for `pool` now.
+    func serves(_ pool: PoolKey) -> Bool { (index.servingCount[pool] ?? 0) > 0 }
+
+    // MARK: Admission
+
+    enum Admission {
+        case leased(Lease)
+        case failed(ControlPlaneError)
+        /// Queue it with ``enqueue(_:now:)``.
+        case mustWait
+    }
+
+    /// The fast path: an instance at once when one has a free slot and nobody of its pool waits.
+    mutating func admit(_ request: QueuedRequest, now: ContinuousClock.Instant) -> Admission {
+        if shutDown { return .failed(ControlPlaneError(.shutDown, "the control plane was shut down")) }
+        if !isServable(request) { return .failed(noInstance(request)) }
+        if !waiting.hasWaiters(in: request.pool), let lease = dispatchNow(request, now: now) { return .leased(lease) }
+        if waiting.count >= configuration.maxQueueLength {
+            return .failed(ControlPlaneError(.queueFull, "the admission queue holds \(configuration.maxQueueLength) requests already; try again later"))
+        }
+        return .mustWait
+    }
+
+    /// Queues a request that could not go at once, and dispatches whoever can go now.
+    mutating func enqueue(_ request: QueuedRequest, now: ContinuousClock.Instant) -> [QueueDecision] {
+        waiting.insert(request)
+        return pump(now: now)
+    }
+
+    /// Takes a waiting request out of the queue (cancelled, timed out); false when it was not waiting.
+    mutating func withdraw(_ id: UInt64) -> Bool { waiting.remove(id) != nil }
+
+    /// Gives an instance back, updates its figures, and dispatches whoever can go now.
+    mutating func release(_ lease: Lease, outcome: LeaseOutcome, now: ContinuousClock.Instant) -> [QueueDecision] {
+        inFlightTotal -= 1
+        guard let index = index.positionOf[lease.instance.id] else { return pump(now: now) }
+        instances[index].inFlight -= 1
+        switch outcome {
+        case .success(let latency, let ttft, let tokens):
+            let alpha = configuration.ewmaAlpha
+            var instance = instances[index]
+            instance.completed += 1
+            instance.consecutiveFailures = 0
+            instance.latency = InstanceState.averaged(instance.latency, latency.seconds, alpha: alpha)
+            if let ttft { instance.timeToFirstToken = InstanceState.averaged(instance.timeToFirstToken, ttft.seconds, alpha: alpha) }
+            if let tokens, tokens > 0 {
+                instance.secondsPerToken = InstanceState.averaged(instance.secondsPerToken, latency.seconds / Double(tokens), alpha: alpha)
+            }
+            if let tokens, tokens > 1, let ttft, latency > ttft {
+                instance.tokensPerSecond = InstanceState.averaged(
+                    instance.tokensPerSecond, Double(tokens - 1) / (latency - ttft).seconds, alpha: alpha)
+            }
+            instances[index] = instance
+        case .instanceFailure:
+            let threshold = configuration.circuitBreakerThreshold
+            instances[index].failed += 1
+            instances[index].consecutiveFailures += 1
+            if instances[index].consecutiveFailures >= threshold && instances[index].healthy {
+                instances[index].healthy = false
+                instances[index].healthReason = "circuit open: \(threshold) failed requests in a row"
+                reindex()
+                return failUnservable() + pump(now: now)
+            }
+        case .cancelled: break
+        }
+        if instances[index].draining && instances[index].healthReason == "removed" && instances[index].inFlight == 0 {
+            instances.remove(at: index)
+            reindex()
+            return failUnservable() + pump(now: now)
+        }
+        return pump(now: now)
+    }
+
+    /// Refuses new requests and fails the waiting ones.
+    mutating func shutdown() -> [QueueDecision] {
+        shutDown = true
+        let ids = Array(waiting.entries.keys)
+        return ids.compactMap { id in
+            waiting.remove(id).map { .rejected(requestID: $0.request.id, ControlPlaneError(.shutDown, "the control plane was shut down")) }
+        }
+    }
+
+    // MARK: Dispatching
+
+    /// Routes `request` to an instance with a free slot now, and counts it there.
+    private mutating func dispatchNow(_ request: QueuedRequest, now: ContinuousClock.Instant, policy: SchedulingPolicy? = nil) -> Lease? {
+        let policy = policy ?? effectivePolicy()
+        let pool = request.pool
+        guard let positions = index.positionsByPool[pool], !positions.isEmpty else { return nil }
+        let chosen: Int?
+        do {
+            // This copy of the table must be gone before the table is changed below, or the
+            // change would copy the whole table.
+            let instances = self.instances
+            let excluded = request.excluded
+            let eligible = { (position: Int) -> Bool in
+                instances[position].hasFreeSlot && instances[position].healthy && !instances[position].draining
+                    && (excluded.isEmpty || !excluded.contains(instances[position].spec.id))
+            }
+            // The two halves of a split request follow their own routing (and the decode side
+            // its pairing, which is the cost that matters there); only whole requests are priced.
+            if policy == .costOptimized && request.phase == .whole {
+                if let cached = costOrder[pool], now - cached.computed < .milliseconds(100), cached.positions.count == positions.count {
+                    chosen = Self.cheapest(instances, cached.positions, request, now: now, eligible)
+                } else {
+                    let sorted = positions.sorted { instances[$0].costPerToken < instances[$1].costPerToken }
+                    costOrder[pool] = (now, sorted)
+                    chosen = Self.cheapest(instances, sorted, request, now: now, eligible)
+                }
+            } else {
+                chosen = routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: eligible)
+            }
+        }
+        guard let position = chosen else { return nil }
+        instances[position].inFlight += 1
+        inFlightTotal += 1
+        routers[request.phase]?.dispatched(request, to: instances[position].spec.id)
+        return Lease(
+            requestID: request.id, instance: instances[position].spec, arrival: request.arrival, dispatched: now,
+            placement: request.placement, policy: policy, phase: request.phase)
+    }
+
+    /// `cost_optimized`: the cheapest per token among those whose measured latency still meets
+    /// the deadline (the least loaded among equally cheap ones); `byCost` is sorted by cost.
+    private static func cheapest(
+        _ instances: [InstanceState], _ byCost: [Int], _ request: QueuedRequest, now: ContinuousClock.Instant, _ eligible: (Int) -> Bool
+    ) -> Int? {
+        let remaining = request.deadline.map { ($0 - now).seconds }
+        func meets(_ position: Int) -> Bool { remaining.map { (instances[position].predictedLatency(request) ?? 0) <= $0 } ?? true }
+        var fallback: Int?
+        var best: Int?
+        for position in byCost where eligible(position) {
+            if fallback == nil { fallback = position }
+            guard meets(position) else { continue }
+            if let current = best {
+                // Sorted by cost: past the cheapest price, stop; at the same price, prefer less load.
+                guard instances[position].costPerToken == instances[current].costPerToken else { break }
+                if instances[position].load < instances[current].load { best = position }
+            } else {
+                best = position
+            }
+        }
+        return best ?? fallback
+    }
+
+    /// Whether some instance can take `request` at all (ignoring free slots).
+    func isServable(_ request: QueuedRequest) -> Bool {
+        if request.excluded.isEmpty { return serves(request.pool) }
+        return (index.positionsByPool[request.pool] ?? []).contains { position in
+            instances[position].serves(request.pool) && !request.excluded.contains(instances[position].spec.id)
+        }
+    }
+
+    /// `adaptive` resolved for this moment (the originals' rule), recorded with its reason.
+    private mutating func effectivePolicy() -> SchedulingPolicy {
+        guard policy == .adaptive else { return policy }
+        // In flight over the serving capacity: the fleet's load, without a scan per decision.
+        let capacity = index.totalCapacity
+        let meanLoad = capacity == 0 ? 0 : Double(inFlightTotal) / Double(capacity)
+        let urgent = waiting.urgentCount > 0
+        let withDeadlines = waiting.withDeadlineCount > 0
+        let (choice, reason): (SchedulingPolicy, String) =
+            if urgent { (.priority, "CRITICAL or HIGH requests are waiting") }
+            else if withDeadlines && meanLoad > 0.8 { (.sloAware, "requests with deadlines wait and mean load is \(Self.percent(meanLoad))") }
+            else if meanLoad < 0.3 { (.costOptimized, "mean load is \(Self.percent(meanLoad)), below 30%") }
+            else { (.sloAware, "mean load is \(Self.percent(meanLoad))") }
+        adaptiveChoices[choice, default: 0] += 1
+        adaptiveReason = reason
+        return choice
+    }
+
+    private func ordering(_ policy: SchedulingPolicy) -> WaitingQueue.Ordering {
+        switch policy {
+        case .fifo, .costOptimized, .adaptive: .arrival
+        case .priority: .priority(aging: configuration.agingInterval.seconds)
+        case .sloAware: .deadline
+        }
+    }
+
+    /// Dispatches waiting requests in policy order while instances have free slots. Requests
+    /// of one pool keep their order: once the first cannot go, the later ones wait too.
+    mutating func pump(now: ContinuousClock.Instant) -> [QueueDecision] {
+        guard !waiting.isEmpty else { return [] }
+        var decisions: [QueueDecision] = []
+        let policy = effectivePolicy()
+        waiting.order(by: ordering(policy))
+        let sheds = policy == .sloAware
+        if sheds, lastShedSweep.map({ now - $0 >= Self.shedSweepInterval }) ?? true {
+            lastShedSweep = now
+            for id in Array(waiting.entries.keys) {
+                if let entry = waiting.entries[id], let decision = checkDeadline(entry.request, now: now) { decisions.append(decision) }
+            }
+        }
+        for pool in waiting.poolsWithWaiters {
+            while let entry = waiting.first(in: pool) {
+                if sheds, let decision = checkDeadline(entry.request, now: now) {
+                    decisions.append(decision)
+                    continue
+                }
+                guard let lease = dispatchNow(entry.request, now: now, policy: policy) else { break }
+                waiting.remove(entry.request.id)
+                decisions.append(.dispatched(lease))
+            }
+        }
+        return decisions
+    }
+
+    /// `slo_aware`: a waiting request that can no longer meet its deadline, given the fastest
+    /// measured instance of its pool, is shed (or loses its deadline).
+    private mutating func checkDeadline(_ request: QueuedRequest, now: ContinuousClock.Instant) -> QueueDecision? {
+        guard let deadline = request.deadline else { return nil }
+        let pool = request.pool
+        let prediction: FastestPrediction
+        if let cached = fastest[pool], now - cached.computed < Self.shedSweepInterval {
+            prediction = cached.prediction
+        } else {
+            prediction = FastestPrediction(instances, positions: index.positionsByPool[pool] ?? [], pool: pool)
+            fastest[pool] = (now, prediction)
+        }
+        guard let seconds = prediction.latency(request), now + .nanoseconds(Int64(seconds * 1e9)) > deadline else { return nil }
+        if configuration.shedsUnreachableDeadlines {
+            waiting.remove(request.id)
+            return .rejected(
+                requestID: request.id,
+                ControlPlaneError(
+                    .deadlineUnreachable,
+                    "the request's SLO deadline can no longer be met: \(Self.format(max(.zero, deadline - now))) left, the fastest instance takes \(Self.format(.nanoseconds(Int64(seconds * 1e9))))"))
+        }
+        waiting.update(request.id) { $0.deadline = nil }
+        return nil
+    }
+
+    /// Waiting requests that no instance can serve any more fail at once.
+    private mutating func failUnservable() -> [QueueDecision] {
+        var decisions: [QueueDecision] = []
+        for id in Array(waiting.entries.keys) {
+            guard let entry = waiting.entries[id], !isServable(entry.request) else { continue }
+            waiting.remove(id)
+            decisions.append(.rejected(requestID: id, noInstance(entry.request)))
+        }
+        return decisions
+    }
+
+    func noInstance(_ request: QueuedRequest) -> ControlPlaneError {
+        let same = instances.filter { $0.spec.model == request.model && $0.spec.type.takes(request.phase) }
+        let detail =
+            same.isEmpty
+            ? "no instance serves \(request.pool) (served: \(Set(instances.map(\.spec.model)).sorted().joined(separator: ", ")))"
+            : "every instance serving \(request.pool) is unavailable: "
+                + same.map { "\($0.spec.id) \($0.draining ? "drained" : ($0.healthy ? (request.excluded.contains($0.spec.id) ? "already failed this request" : "busy") : "unhealthy: \($0.healthReason)"))" }
+                .joined(separator: "; ")
+        return ControlPlaneError(.noInstance, detail)
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let seconds = duration.seconds
+        return seconds < 1 ? "\(Int((seconds * 1000).rounded())) ms" : "\((seconds * 100).rounded() / 100) s"
+    }
+
+    static func percent(_ value: Double) -> String { "\(Int((value * 100).rounded()))%" }
+}
+
+/// The fastest latency any serving instance of a pool predicts, found in one pass so that
+/// checking many waiting requests does not scan the fleet for each.
+struct FastestPrediction: Sendable {
+    /// The lowest seconds per output token, among instances that measured it.
+    var secondsPerToken: Double?
+    /// The lowest average latency among instances without a per-token figure.
+    var latencyWithoutPerToken: Double?
+    /// The lowest average latency overall.
+    var latency: Double?
+
+    init(_ instances: [InstanceState], positions: [Int], pool: PoolKey) {
+        for position in positions where instances[position].serves(pool) {
+            let instance = instances[position]
+            if let perToken = instance.secondsPerToken { secondsPerToken = min(secondsPerToken ?? perToken, perToken) }
+            else if let latency = instance.latency { latencyWithoutPerToken = min(latencyWithoutPerToken ?? latency, latency) }
+            if let latency = instance.latency { self.latency = min(self.latency ?? latency, latency) }
+        }
+    }
+
+    /// The least any instance would likely take for `request` (see ``InstanceState/predictedLatency(_:)``).
+    func latency(_ request: QueuedRequest) -> Double? {
+        guard let tokens = request.expectedOutputTokens else { return latency }
+        let candidates = [secondsPerToken.map { $0 * Double(tokens) }, latencyWithoutPerToken].compactMap { $0 }
+        return candidates.min()
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
