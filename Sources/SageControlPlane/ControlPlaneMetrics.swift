@@ -108,15 +108,8 @@ public struct InstanceSnapshot: Sendable, Encodable {
 final class ControlPlaneMetrics: Sendable {
     private struct State {
         var total = 0
-        var completed = 0
-        var failed = 0
         var rejected: [String: Int] = [:]
-        var latency = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
-        var ttft = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
-        var queueWait = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
-        var latencySum = 0.0
-        var withDeadline: [RequestPriority: (met: Int, total: Int)] = [:]
-        var good = 0
+        var outcomes = OutcomeTally()
         var paths: [String: Int] = [:]
         var first: ContinuousClock.Instant?
     }
@@ -140,22 +133,10 @@ final class ControlPlaneMetrics: Sendable {
     }
 
     func recordCompletion(_ lease: Lease, latency: Duration, timeToFirstToken: Duration?, succeeded: Bool) {
-        let queueWait = lease.dispatched - lease.arrival
-        let metDeadline = lease.placement.sloDeadline.map { latency <= $0 }
         state.withLock { state in
-            if succeeded { state.completed += 1 } else { state.failed += 1 }
-            guard succeeded else { return }
-            _ = state.latency.record(Self.microseconds(latency))
-            state.latencySum += latency.seconds * 1000
-            if let timeToFirstToken { _ = state.ttft.record(Self.microseconds(timeToFirstToken)) }
-            _ = state.queueWait.record(Self.microseconds(queueWait))
-            if let metDeadline {
-                var entry = state.withDeadline[lease.placement.priority] ?? (0, 0)
-                entry.total += 1
-                if metDeadline { entry.met += 1 }
-                state.withDeadline[lease.placement.priority] = entry
-            }
-            if metDeadline ?? true { state.good += 1 }
+            state.outcomes.record(
+                succeeded: succeeded, latency: latency, timeToFirstToken: timeToFirstToken, queueWait: lease.dispatched - lease.arrival,
+                priority: lease.placement.priority, deadline: lease.placement.sloDeadline)
         }
         let dimensions = [("instance", lease.instance.id), ("outcome", succeeded ? "success" : "failure")]
         Counter(label: "sagellm_control_plane_requests_total", dimensions: dimensions).increment()
@@ -165,31 +146,25 @@ final class ControlPlaneMetrics: Sendable {
         }
     }
 
-    static func microseconds(_ duration: Duration) -> UInt64 { UInt64(max(0, min(duration.seconds * 1e6, 3.6e9))) }
-
     func snapshot(active: Int, queued: Int, instances: [InstanceState], adaptive: (choices: [SchedulingPolicy: Int], reason: String)?)
         -> ControlPlaneMetricsSnapshot
     {
         state.withLock { state in
-            func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double? {
-                histogram.totalCount == 0 ? nil : Double(histogram.valueAtPercentile(percentile)) / 1000
-            }
+            let outcomes = state.outcomes
+            func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double? { OutcomeTally.milliseconds(histogram, percentile) }
             let elapsed = state.first.map { max((ContinuousClock.now - $0).seconds, 1e-9) }
-            let deadlineTotal = state.withDeadline.values.reduce(0) { $0 + $1.total }
-            let deadlineMet = state.withDeadline.values.reduce(0) { $0 + $1.met }
             return ControlPlaneMetricsSnapshot(
-                totalRequests: state.total, completedRequests: state.completed, failedRequests: state.failed,
+                totalRequests: state.total, completedRequests: outcomes.completed, failedRequests: outcomes.failed,
                 activeRequests: active, queuedRequests: queued, rejected: state.rejected,
-                averageLatencyMilliseconds: state.completed == 0 ? nil : state.latencySum / Double(state.completed),
-                p50LatencyMilliseconds: ms(state.latency, 50), p95LatencyMilliseconds: ms(state.latency, 95),
-                p99LatencyMilliseconds: ms(state.latency, 99), p50TimeToFirstTokenMilliseconds: ms(state.ttft, 50),
-                p95TimeToFirstTokenMilliseconds: ms(state.ttft, 95), p99TimeToFirstTokenMilliseconds: ms(state.ttft, 99),
-                p50QueueWaitMilliseconds: ms(state.queueWait, 50), p99QueueWaitMilliseconds: ms(state.queueWait, 99),
-                sloComplianceRate: deadlineTotal == 0 ? nil : Double(deadlineMet) / Double(deadlineTotal),
-                sloComplianceByPriority: Dictionary(
-                    uniqueKeysWithValues: state.withDeadline.map { ($0.key.description, Double($0.value.met) / Double($0.value.total)) }),
-                goodput: elapsed.map { Double(state.good) / $0 } ?? 0,
-                requestsPerSecond: elapsed.map { Double(state.completed) / $0 } ?? 0,
+                averageLatencyMilliseconds: outcomes.averageLatencyMilliseconds,
+                p50LatencyMilliseconds: ms(outcomes.latency, 50), p95LatencyMilliseconds: ms(outcomes.latency, 95),
+                p99LatencyMilliseconds: ms(outcomes.latency, 99), p50TimeToFirstTokenMilliseconds: ms(outcomes.timeToFirstToken, 50),
+                p95TimeToFirstTokenMilliseconds: ms(outcomes.timeToFirstToken, 95),
+                p99TimeToFirstTokenMilliseconds: ms(outcomes.timeToFirstToken, 99),
+                p50QueueWaitMilliseconds: ms(outcomes.queueWait, 50), p99QueueWaitMilliseconds: ms(outcomes.queueWait, 99),
+                sloComplianceRate: outcomes.sloCompliance, sloComplianceByPriority: outcomes.sloComplianceByPriority,
+                goodput: elapsed.map { Double(outcomes.good) / $0 } ?? 0,
+                requestsPerSecond: elapsed.map { Double(outcomes.completed) / $0 } ?? 0,
                 adaptivePolicyChoices: Dictionary(uniqueKeysWithValues: (adaptive?.choices ?? [:]).map { ($0.key.rawValue, $0.value) }),
                 adaptiveReason: adaptive?.reason, paths: state.paths, instances: instances.map(InstanceSnapshot.init))
         }

@@ -5,11 +5,12 @@ import SageLLM
 import ServiceLifecycle
 import UnixSignals
 
-/// `sagellm cluster --config FILE status | chat | watch`: the control plane over a cluster file.
+/// `sagellm cluster status | chat | watch --config FILE`: the control plane over a cluster
+/// file; `sagellm cluster simulate`: the control plane over a simulated fleet.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Run the control plane over the instances of a cluster file.",
-        subcommands: [ClusterStatusCommand.self, ClusterChatCommand.self, ClusterWatchCommand.self])
+        subcommands: [ClusterStatusCommand.self, ClusterChatCommand.self, ClusterWatchCommand.self, ClusterSimulateCommand.self])
 }
 
 struct ClusterOptions: ParsableArguments {
@@ -45,7 +46,12 @@ enum ClusterTable {
                 instance.averageLatencyMilliseconds.map { String(format1: $0, digits: 1) } ?? "-",
             ])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return aligned(rows)
+    }
+
+    /// Rows as left-aligned columns two spaces apart.
+    static func aligned(_ rows: [[String]]) -> String {
+        let widths = (rows.first ?? []).indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { $1 + String(repeating: " ", count: widths[$0] - $1.count) }.joined(separator: "  ")
         }.joined(separator: "\n")

@@ -1,6 +1,7 @@
 import SageControlPlane
 import SageLLM
 import SageSimulator
+import Testing
 
 /// Runs `body` with one simulator per configuration, all on 127.0.0.1 free ports.
 func withSimulators<Result: Sendable>(
@@ -42,4 +43,16 @@ func controlPlaneError(_ body: () async throws -> Void) async -> ControlPlaneErr
     } catch {
         return nil
     }
+}
+
+/// Holds the slot of a one-slot cluster with a stream that has started, runs `body` (which
+/// queues requests behind it), then drops the stream: the slot frees at a moment the test
+/// chooses, not when a timed request happens to end.
+func whileTheOnlySlotIsHeld(_ cluster: ControlPlaneClient, _ body: () async throws -> Void) async throws {
+    var blocker: AsyncThrowingStream<ChatCompletionChunk, any Error>.AsyncIterator? =
+        cluster.streamChat("blocker", options: ChatOptions(maxTokens: 2_000)).makeAsyncIterator()
+    _ = try await blocker?.next()
+    #expect(cluster.metrics().activeRequests == 1)
+    try await body()
+    blocker = nil
 }

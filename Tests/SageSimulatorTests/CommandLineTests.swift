@@ -48,6 +48,33 @@ struct CommandLineTests {
         return (process.terminationStatus, stdout.text, stderr.text)
     }
 
+    @Test func clusterSimulateComparesPoliciesAsJSONAndTable() async throws {
+        let arguments = [
+            "cluster", "simulate", "--instances", "8", "--rate", "6", "--duration", "10", "--policies", "fifo,slo_aware", "--routing",
+            "load_balanced", "--pd", "both", "--seed", "4",
+        ]
+        let json = try await Self.run(arguments + ["--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let output = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let results = try #require(output?["results"] as? [[String: Any]])
+        // Per PD setting: the two baselines (FIFO with round robin and least loaded) and slo_aware.
+        #expect(results.count == 6)
+        for key in ["policy", "routing", "pd", "slo_compliance", "goodput_rps", "p50_latency_ms", "p99_latency_ms", "p99_ttft_ms", "cost_per_1k_tokens"] {
+            #expect(results.allSatisfy { $0[key] != nil }, "every result has \(key)")
+        }
+        #expect(Set(results.compactMap { $0["pd"] as? Bool }) == [false, true])
+        let again = try await Self.run(arguments + ["--json"])
+        let strip = { (text: String) in text.replacing(/"wall_seconds" : [0-9.e-]+/, with: "") }
+        #expect(strip(again.stdout) == strip(json.stdout), "the same seed gives the same results")
+
+        let table = try await Self.run(arguments)
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("slo_aware") && table.stdout.contains("(baseline)"))
+        let bad = try await Self.run(["cluster", "simulate", "--policies", "fastest"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("unknown policies value 'fastest'"), "\(bad.stderr)")
+    }
+
     @Test func simulateChatModelsAndGracefulStop() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
         let (server, _, serverLog) = try Self.start(["simulate", "--port", "0", "--model", "cli-model", "--ttft-ms", "0", "--tbt-ms", "1"])

@@ -22,7 +22,8 @@ struct SchedulingCore: Sendable {
     private var lastShedSweep: ContinuousClock.Instant?
     private var fastest: [PoolKey: (computed: ContinuousClock.Instant, prediction: FastestPrediction)] = [:]
 
-    /// How often `slo_aware` checks every waiting request (the first in line is checked at each dispatch).
+    /// How often `slo_aware` checks every waiting request, per 1,000 waiting (the first in line
+    /// is checked at each dispatch).
     static let shedSweepInterval = Duration.milliseconds(10)
 
     init(
@@ -276,22 +277,29 @@ struct SchedulingCore: Sendable {
         let policy = effectivePolicy()
         waiting.order(by: ordering(policy))
         let sheds = policy == .sloAware
-        if sheds, lastShedSweep.map({ now - $0 >= Self.shedSweepInterval }) ?? true {
+        // A long queue is swept less often (every 10 ms per 1,000 waiting), so that sweeping
+        // stays a small share of the work; the first in line is checked at every dispatch.
+        let sweepInterval = Self.shedSweepInterval * max(1, waiting.count / 1_000)
+        if sheds, lastShedSweep.map({ now - $0 >= sweepInterval }) ?? true {
             lastShedSweep = now
             for id in Array(waiting.entries.keys) {
                 if let entry = waiting.entries[id], let decision = checkDeadline(entry.request, now: now) { decisions.append(decision) }
             }
         }
-        for pool in waiting.poolsWithWaiters {
-            while let entry = waiting.first(in: pool) {
-                if sheds, let decision = checkDeadline(entry.request, now: now) {
-                    decisions.append(decision)
-                    continue
-                }
-                guard let lease = dispatchNow(entry.request, now: now, policy: policy) else { break }
-                waiting.remove(entry.request.id)
-                decisions.append(.dispatched(lease))
+        // Pools can share instances (whole requests and decode halves both go to DECODE
+        // instances), so the next request is the first over every pool still open.
+        var open = Set(waiting.poolsWithWaiters)
+        while let (pool, entry) = waiting.first(among: open) {
+            if sheds, let decision = checkDeadline(entry.request, now: now) {
+                decisions.append(decision)
+                continue
             }
+            guard let lease = dispatchNow(entry.request, now: now, policy: policy) else {
+                open.remove(pool)
+                continue
+            }
+            waiting.remove(entry.request.id)
+            decisions.append(.dispatched(lease))
         }
         return decisions
     }

@@ -5,7 +5,8 @@
 struct WaitingQueue: Sendable {
     /// How a policy orders waiting requests.
     enum Ordering: Sendable, Equatable {
-        /// Arrival order (`fifo`, `cost_optimized`).
+        /// Arrival order (`fifo`, `cost_optimized`); the decode half of a split request keeps
+        /// its original arrival.
         case arrival
         /// Priority, each level worth `aging` of waiting (`priority`).
         case priority(aging: Double)
@@ -18,7 +19,7 @@ struct WaitingQueue: Sendable {
         let sequence: UInt64
     }
 
-    private struct Item: Sendable {
+    private struct Item: HeapOrdered {
         let key: Double
         let sequence: UInt64
         let id: UInt64
@@ -28,7 +29,7 @@ struct WaitingQueue: Sendable {
 
     /// Live entries by request id; heap items whose entry is gone are skipped when they surface.
     private(set) var entries: [UInt64: Entry] = [:]
-    private var heaps: [PoolKey: [Item]] = [:]
+    private var heaps: [PoolKey: BinaryHeap<Item>] = [:]
     private var liveByPool: [PoolKey: Int] = [:]
     private(set) var ordering = Ordering.arrival
     private var nextSequence: UInt64 = 0
@@ -78,10 +79,22 @@ struct WaitingQueue: Sendable {
     }
 
     /// The first waiting request of `pool` in the current order.
-    mutating func first(in pool: PoolKey) -> Entry? {
+    mutating func first(in pool: PoolKey) -> Entry? { head(of: pool)?.entry }
+
+    /// The first waiting request over `pools` (which may share instances) in the current order.
+    mutating func first(among pools: some Sequence<PoolKey>) -> (pool: PoolKey, entry: Entry)? {
+        var best: (pool: PoolKey, entry: Entry, item: Item)?
+        for pool in pools {
+            guard let head = head(of: pool) else { continue }
+            if best == nil || head.item.precedes(best!.item) { best = (pool, head.entry, head.item) }
+        }
+        return best.map { ($0.pool, $0.entry) }
+    }
+
+    private mutating func head(of pool: PoolKey) -> (entry: Entry, item: Item)? {
         while let top = heaps[pool]?.first {
-            if let entry = entries[top.id], entry.sequence == top.sequence { return entry }
-            popTop(of: pool)
+            if let entry = entries[top.id], entry.sequence == top.sequence { return (entry, top) }
+            heaps[pool]?.pop()
         }
         return nil
     }
@@ -97,7 +110,7 @@ struct WaitingQueue: Sendable {
 
     private func key(_ request: QueuedRequest) -> Double {
         switch ordering {
-        case .arrival: 0
+        case .arrival: (request.arrival - origin).seconds
         case .priority(let aging):
             Double(request.placement.priority.rawValue) + (request.arrival - origin).seconds / aging
         case .deadline:
@@ -106,46 +119,15 @@ struct WaitingQueue: Sendable {
     }
 
     private mutating func rebuild(_ pool: PoolKey) {
-        heaps[pool] = []
+        var heap = BinaryHeap<Item>()
         for entry in entries.values where entry.request.pool == pool {
-            push(Item(key: key(entry.request), sequence: entry.sequence, id: entry.request.id), into: pool)
+            heap.push(Item(key: key(entry.request), sequence: entry.sequence, id: entry.request.id))
         }
-        if heaps[pool]?.isEmpty ?? true {
-            heaps[pool] = nil
-            liveByPool[pool] = nil
-        }
+        heaps[pool] = heap.isEmpty ? nil : heap
+        if heap.isEmpty { liveByPool[pool] = nil }
     }
 
     private mutating func push(_ item: Item, into pool: PoolKey) {
-        var heap = heaps.removeValue(forKey: pool) ?? []
-        heap.append(item)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-        heaps[pool] = heap
-    }
-
-    private mutating func popTop(of pool: PoolKey) {
-        guard var heap = heaps.removeValue(forKey: pool), !heap.isEmpty else { return }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var first = parent
-                if left < heap.count && heap[left].precedes(heap[first]) { first = left }
-                if right < heap.count && heap[right].precedes(heap[first]) { first = right }
-                if first == parent { break }
-                heap.swapAt(parent, first)
-                parent = first
-            }
-        }
-        heaps[pool] = heap
+        heaps[pool, default: BinaryHeap()].push(item)
     }
 }

@@ -1,0 +1,132 @@
+/// What the cluster simulator simulates: the fleet, the hardware model, and the workload.
+/// Every field has a default that makes a mixed, slightly overloaded cluster; see
+/// `Docs/CONTROL_PLANE.md` for the model's assumptions.
+public struct ClusterScenario: Sendable, Hashable, Codable {
+    // MARK: Fleet
+
+    /// Instances in the fleet. Without PD all are GENERAL; with PD, ``prefillShare`` of them
+    /// are PREFILL and the rest DECODE (the same hardware either way).
+    public var instances: Int
+    public var prefillShare: Double
+    /// Requests one instance runs at once (its batch).
+    public var maxConcurrentPerInstance: Int
+    /// Instances per machine and machines per rack (topology for pairing and `topology_aware`).
+    public var instancesPerMachine: Int
+    public var machinesPerRack: Int
+    /// Instances that fail at a third of the run and come back at two thirds.
+    public var failures: Int
+
+    // MARK: Workload
+
+    /// Mean arrivals per second, over ``duration`` seconds.
+    public var rate: Double
+    public var duration: Double
+    /// Coefficient of variation of the gaps between arrivals: 1 is Poisson, above 1 bursty
+    /// (gamma distributed gaps).
+    public var burstiness: Double
+    /// Shares of CRITICAL, HIGH, NORMAL, LOW and BACKGROUND requests.
+    public var priorityMix: [Double]
+    /// Latency SLO per priority, in seconds (0: none).
+    public var sloSeconds: [Double]
+    /// Share of requests with a long prompt, and the prompt lengths (tokens, uniform in range).
+    public var longPromptShare: Double
+    public var shortPromptTokens: ClosedRange<Int>
+    public var longPromptTokens: ClosedRange<Int>
+    public var outputTokens: ClosedRange<Int>
+    /// Share of requests that start with one of ``prefixGroups`` shared prefixes of ``prefixTokens``.
+    public var sharedPrefixShare: Double
+    public var prefixGroups: Int
+    public var prefixTokens: Int
+    public var seed: UInt64
+
+    // MARK: Hardware model
+
+    /// Instance classes, assigned in turn: prefill speed, time per output token, price.
+    public var hardware: [HardwareClass]
+    /// How much a full batch slows each step, by instance type: a GENERAL instance mixes
+    /// prompt computation into decode steps (both slow down); PREFILL and DECODE instances do
+    /// one kind of work.
+    public var decodeSlowdownMixed: Double
+    public var decodeSlowdownDedicated: Double
+    public var prefillSlowdownMixed: Double
+    public var prefillSlowdownDedicated: Double
+    /// KV cache bytes per prompt token, and transfer bandwidth by distance (bytes per second).
+    public var kvBytesPerToken: Double
+    public var bandwidthNVLink: Double
+    public var bandwidthMachine: Double
+    public var bandwidthRack: Double
+    public var bandwidthRemote: Double
+    /// Shared prefixes an instance keeps in its prefix cache (least recently used goes).
+    public var prefixCacheGroups: Int
+
+    public struct HardwareClass: Sendable, Hashable, Codable {
+        public var name: String
+        public var prefillTokensPerSecond: Double
+        public var secondsPerOutputToken: Double
+        public var costPerGPUHour: Double
+
+        public init(name: String, prefillTokensPerSecond: Double, secondsPerOutputToken: Double, costPerGPUHour: Double) {
+            self.name = name
+            self.prefillTokensPerSecond = prefillTokensPerSecond
+            self.secondsPerOutputToken = secondsPerOutputToken
+            self.costPerGPUHour = costPerGPUHour
+        }
+    }
+
+    public init(instances: Int = 100, rate: Double = 200, duration: Double = 60, seed: UInt64 = 1) {
+        self.instances = instances
+        prefillShare = 0.3
+        maxConcurrentPerInstance = 16
+        instancesPerMachine = 8
+        machinesPerRack = 4
+        failures = 0
+        self.rate = rate
+        self.duration = duration
+        burstiness = 1
+        priorityMix = [0.05, 0.15, 0.5, 0.2, 0.1]
+        sloSeconds = [15, 20, 30, 60, 0]
+        longPromptShare = 0.3
+        shortPromptTokens = 100...600
+        longPromptTokens = 1_500...4_000
+        outputTokens = 50...400
+        sharedPrefixShare = 0.5
+        prefixGroups = 20
+        prefixTokens = 512
+        self.seed = seed
+        hardware = [
+            HardwareClass(name: "fast", prefillTokensPerSecond: 20_000, secondsPerOutputToken: 0.015, costPerGPUHour: 4),
+            HardwareClass(name: "medium", prefillTokensPerSecond: 10_000, secondsPerOutputToken: 0.025, costPerGPUHour: 2),
+            HardwareClass(name: "slow", prefillTokensPerSecond: 5_000, secondsPerOutputToken: 0.040, costPerGPUHour: 1),
+        ]
+        decodeSlowdownMixed = 1.0
+        decodeSlowdownDedicated = 0.5
+        prefillSlowdownMixed = 1.0
+        prefillSlowdownDedicated = 0.2
+        kvBytesPerToken = 131_072
+        bandwidthNVLink = 200e9
+        bandwidthMachine = 50e9
+        bandwidthRack = 12.5e9
+        bandwidthRemote = 3e9
+        prefixCacheGroups = 8
+    }
+
+    /// Checks the values, naming the one that is wrong.
+    public func validate() throws(ControlPlaneError) {
+        func fail(_ field: String, _ message: String) -> ControlPlaneError { ControlPlaneError(.invalidConfiguration, message, field: field) }
+        if instances < 2 { throw fail("instances", "the simulated fleet needs at least 2 instances, got \(instances)") }
+        if !(rate > 0) { throw fail("rate", "the arrival rate must be positive, got \(rate)") }
+        if !(duration > 0) { throw fail("duration", "the duration must be positive, got \(duration)") }
+        if rate * duration > 10_000_000 { throw fail("rate", "rate x duration is \(Int(rate * duration)) requests; at most 10,000,000") }
+        if !(burstiness > 0) { throw fail("burstiness", "burstiness must be positive, got \(burstiness)") }
+        if !(0.05...0.95).contains(prefillShare) { throw fail("prefill_share", "the prefill share must be within 0.05...0.95, got \(prefillShare)") }
+        if maxConcurrentPerInstance < 1 { throw fail("max_concurrent", "must be at least 1") }
+        if instancesPerMachine < 1 || machinesPerRack < 1 { throw fail("topology", "instances per machine and machines per rack must be at least 1") }
+        if failures < 0 || failures >= instances { throw fail("failures", "failures must be within 0..<\(instances), got \(failures)") }
+        if priorityMix.count != 5 || priorityMix.contains(where: { !($0 >= 0) }) || priorityMix.reduce(0, +) <= 0 {
+            throw fail("priority_mix", "five non-negative shares (CRITICAL, HIGH, NORMAL, LOW, BACKGROUND) are needed")
+        }
+        if sloSeconds.count != 5 || sloSeconds.contains(where: { !($0 >= 0) }) { throw fail("slo", "five non-negative SLOs in seconds are needed") }
+        if hardware.isEmpty { throw fail("hardware", "at least one hardware class is needed") }
+        if shortPromptTokens.lowerBound < 1 || outputTokens.lowerBound < 1 { throw fail("tokens", "prompt and output lengths must be at least 1") }
+    }
+}
