@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the client benchmarks (Sources/SagePerformance) in release mode against the in-process
-# simulated engine on loopback. Usage: Scripts/perf.sh [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane]
+# simulated engine on loopback. Usage: Scripts/perf.sh [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product sagellm-perf

@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim]")
                 return
             }
         }
@@ -33,6 +33,7 @@ struct SagePerformance {
         if only == nil || only == "resilience" { try await resilienceBenchmark(duration: duration) }
         if only == nil || only == "bench" { try await benchmarkToolBenchmark() }
         if only == nil || only == "control-plane" { try await controlPlaneBenchmark() }
+        if only == nil || only == "cluster-sim" { try clusterSimulationBenchmark() }
     }
 
     // MARK: SSE parser alone

@@ -18,7 +18,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "Instances in the fleet.") var instances = 100
-    @Option(help: "Mean arrivals per second.") var rate = 200.0
+    @Option(help: "Mean arrivals per second.") var rate = 150.0
     @Option(help: "Seconds of arrivals.") var duration = 60.0
     @Option(help: "Policies: all, or a comma-separated list of fifo, priority, slo_aware, cost_optimized, adaptive.")
     var policies = "all"

@@ -18,6 +18,12 @@ struct ClusterConfigurationTests {
             scheduling_policy: slo_aware
             routing_strategy: topology_aware
             enable_pd_separation: false
+            pd:
+              min_prompt_tokens: 2000
+              min_input_output_ratio: 8
+              fallback_to_direct: false
+              prefill_routing: affinity
+              topology_pairing: false
             instances:
               - instance_id: p0
                 host: 10.0.0.5
@@ -41,6 +47,9 @@ struct ClusterConfigurationTests {
         #expect(configuration.schedulingPolicy == .sloAware)
         #expect(configuration.routingStrategy == .topologyAware)
         #expect(!configuration.enablePDSeparation)
+        let pd = configuration.disaggregation
+        #expect(pd.minimumPromptTokens == 2000 && pd.minimumInputOutputRatio == 8 && !pd.fallbackToDirect && !pd.topologyPairing)
+        #expect(pd.prefillRouting == .affinity && pd.decodeRouting == .loadBalanced && pd.conditional && pd.bytesPerToken == 4)
         #expect(configuration.instances.map(\.id) == ["p0", "d0"])
         let prefill = configuration.instances[0]
         #expect(prefill.baseURL == "http://10.0.0.5:8000/v1")
@@ -57,6 +66,8 @@ struct ClusterConfigurationTests {
         ("instances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n  - {instance_id: a, host: h, port: 2, model_name: m}\n", "used twice"),
         ("instances:\n  - {instance_id: a, host: h, port: eighty, model_name: m}\n", "instances[0].port"),
         ("instances: [\n", "not valid"),
+        ("pd: {decode_routing: nearest}\ninstances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n", "unknown routing strategy 'nearest'"),
+        ("pd: {bytes_per_token: 0}\ninstances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n", "pd.bytes_per_token"),
     ])
     func badFilesAreClearErrors(text: String, expected: String) throws {
         let path = try Self.file(text)

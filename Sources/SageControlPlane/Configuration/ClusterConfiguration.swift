@@ -7,6 +7,15 @@ import Yams
 /// scheduling_policy: adaptive        # fifo, priority, slo_aware, cost_optimized, adaptive
 /// routing_strategy: load_balanced    # round_robin, random, affinity, locality, topology_aware
 /// enable_pd_separation: true
+/// pd:                                # optional; the defaults shown
+///   conditional: true                # false: split every request while PREFILL and DECODE serve
+///   min_prompt_tokens: 800           # prefill-heavy above this estimated prompt...
+///   min_input_output_ratio: 4        # ...or above this prompt / max_tokens ratio
+///   bytes_per_token: 4               # the prompt estimate: UTF-8 bytes / this
+///   fallback_to_direct: true         # a failed prefill runs the request whole
+///   prefill_routing: locality
+///   decode_routing: load_balanced
+///   topology_pairing: true           # prefer a decode instance near the prefill one
 /// instances:
 ///   - instance_id: a100-0
 ///     host: 10.0.0.5                 # or base_url: http://10.0.0.5:8000/v1
@@ -25,15 +34,18 @@ public struct ClusterConfiguration: Sendable, Hashable {
     public var schedulingPolicy: SchedulingPolicy
     public var routingStrategy: RoutingStrategy
     public var enablePDSeparation: Bool
+    public var disaggregation: DisaggregationConfiguration
     public var instances: [InstanceSpec]
 
     public init(
         schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
-        enablePDSeparation: Bool = true, instances: [InstanceSpec]
+        enablePDSeparation: Bool = true, disaggregation: DisaggregationConfiguration = DisaggregationConfiguration(),
+        instances: [InstanceSpec]
     ) {
         self.schedulingPolicy = schedulingPolicy
         self.routingStrategy = routingStrategy
         self.enablePDSeparation = enablePDSeparation
+        self.disaggregation = disaggregation
         self.instances = instances
     }
 
@@ -74,6 +86,33 @@ public struct ClusterConfiguration: Sendable, Hashable {
             configuration.routingStrategy = strategy
         }
         configuration.enablePDSeparation = document.enablePDSeparation ?? true
+        if let pd = document.pd {
+            var split = DisaggregationConfiguration()
+            split.conditional = pd.conditional ?? split.conditional
+            split.minimumPromptTokens = pd.minPromptTokens ?? split.minimumPromptTokens
+            split.minimumInputOutputRatio = pd.minInputOutputRatio ?? split.minimumInputOutputRatio
+            split.bytesPerToken = pd.bytesPerToken ?? split.bytesPerToken
+            split.fallbackToDirect = pd.fallbackToDirect ?? split.fallbackToDirect
+            split.topologyPairing = pd.topologyPairing ?? split.topologyPairing
+            for (key, name, assign) in [
+                ("pd.prefill_routing", pd.prefillRouting, { (value: RoutingStrategy) in split.prefillRouting = value }),
+                ("pd.decode_routing", pd.decodeRouting, { (value: RoutingStrategy) in split.decodeRouting = value }),
+            ] {
+                guard let name else { continue }
+                guard let strategy = RoutingStrategy(name: name) else {
+                    throw fail(key, "unknown routing strategy '\(name)'; use \(RoutingStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                assign(strategy)
+            }
+            do {
+                try split.validate()
+            } catch {
+                var located = error
+                located.file = file
+                throw located
+            }
+            configuration.disaggregation = split
+        }
         guard let instances = document.instances, !instances.isEmpty else { throw fail("instances", "the file lists no instances") }
         var seen = Set<String>()
         for (index, entry) in instances.enumerated() {
@@ -131,11 +170,29 @@ private struct ClusterFile: Decodable {
     var schedulingPolicy: String?
     var routingStrategy: String?
     var enablePDSeparation: Bool?
+    var pd: Disaggregation?
     var instances: [Entry]?
 
     enum CodingKeys: String, CodingKey {
         case schedulingPolicy = "scheduling_policy", routingStrategy = "routing_strategy",
-            enablePDSeparation = "enable_pd_separation", instances
+            enablePDSeparation = "enable_pd_separation", pd, instances
+    }
+
+    struct Disaggregation: Decodable {
+        var conditional: Bool?
+        var minPromptTokens: Int?
+        var minInputOutputRatio: Double?
+        var bytesPerToken: Double?
+        var fallbackToDirect: Bool?
+        var prefillRouting: String?
+        var decodeRouting: String?
+        var topologyPairing: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case conditional, minPromptTokens = "min_prompt_tokens", minInputOutputRatio = "min_input_output_ratio",
+                bytesPerToken = "bytes_per_token", fallbackToDirect = "fallback_to_direct", prefillRouting = "prefill_routing",
+                decodeRouting = "decode_routing", topologyPairing = "topology_pairing"
+        }
     }
 
     struct Entry: Decodable {
@@ -170,7 +227,7 @@ extension ControlPlaneClient {
         try self.init(
             instances: configuration.instances, schedulingPolicy: configuration.schedulingPolicy,
             routingStrategy: configuration.routingStrategy, enablePDSeparation: configuration.enablePDSeparation,
-            configuration: scheduler)
+            disaggregation: configuration.disaggregation, configuration: scheduler)
     }
 
     /// Brings the instances in line with `configuration`: new ones are added, missing ones

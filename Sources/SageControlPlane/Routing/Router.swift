@@ -17,6 +17,8 @@ struct Router: Sendable {
     static let powerOfTwoThreshold = 16
     /// `affinity`: a session's instance is skipped when its load exceeds the model's mean by this factor (bounded-load consistent hashing).
     static let affinityLoadFactor = 1.25
+    /// `affinity`: ring points visited at most before falling back to the least loaded.
+    static let maximumRingSteps = 256
     /// `locality`: matches count only from this many leading blocks of 64 characters.
     static let localityMinimumBlocks = 2
     /// `locality`: an instance busier than this share of its slots is passed over despite a match.
@@ -106,7 +108,9 @@ struct Router: Sendable {
             let middle = (low + high) / 2
             if ring[middle].hash < target { low = middle + 1 } else { high = middle }
         }
-        for step in 0..<ring.count {
+        // Walk on along the ring, but not around a whole large one: past `maximumRingSteps`
+        // points every nearby instance is busy, and the least loaded is the better answer.
+        for step in 0..<min(ring.count, Self.maximumRingSteps) {
             let position = ring[(low + step) % ring.count].position
             if eligible(position) && instances[position].load <= bound { return position }
         }

@@ -73,7 +73,7 @@ public struct ClusterScenario: Sendable, Hashable, Codable {
         }
     }
 
-    public init(instances: Int = 100, rate: Double = 200, duration: Double = 60, seed: UInt64 = 1) {
+    public init(instances: Int = 100, rate: Double = 150, duration: Double = 60, seed: UInt64 = 1) {
         self.instances = instances
         prefillShare = 0.3
         maxConcurrentPerInstance = 16
