@@ -27,7 +27,7 @@ struct PreparedRequest: Sendable {
 extension ControlPlaneClient {
     /// Whether `messages` should be split between a prefill and a decode instance now.
     func shouldDisaggregate(_ messages: [ChatMessage], _ options: ChatOptions, model: String) -> Bool {
-        guard enablePDSeparation, scheduler.serves(model, .prefill), scheduler.serves(model, .decode) else { return false }
+        guard enablePDSeparation, scheduler.serves(model, .prefill, .decode) else { return false }
         let bytes = messages.reduce(0) { $0 + $1.text.utf8.count }
         return disaggregation.isPrefillHeavy(promptTokens: disaggregation.estimatedTokens(bytes: bytes), maxTokens: options.maxTokens)
     }

@@ -58,9 +58,9 @@ final class Scheduler: Sendable {
         state.withLock { ($0.core.adaptiveChoices, $0.core.adaptiveReason) }
     }
 
-    /// Whether healthy instances serve `model` in `phase` now.
-    func serves(_ model: String, _ phase: RequestPhase) -> Bool {
-        state.withLock { $0.core.serves(PoolKey(model: model, phase: phase)) }
+    /// Whether healthy instances serve `model` in every one of `phases` now.
+    func serves(_ model: String, _ phases: RequestPhase...) -> Bool {
+        state.withLock { state in phases.allSatisfy { state.core.serves(PoolKey(model: model, phase: $0)) } }
     }
 
     // MARK: Admission

@@ -41,17 +41,24 @@ struct SchedulingCore: Sendable {
     // MARK: Instances
 
     mutating func add(_ spec: InstanceSpec, now: ContinuousClock.Instant) throws(ControlPlaneError) -> [QueueDecision] {
-        try spec.validate()
-        if let index = instances.firstIndex(where: { $0.spec.id == spec.id }) {
-            guard instances[index].draining else {
-                throw ControlPlaneError(.invalidConfiguration, "an instance with this id is already present", instanceID: spec.id, field: "instance_id")
+        try add([spec], now: now)
+    }
+
+    /// Adds (or replaces drained) instances, indexing the fleet once for all of them.
+    mutating func add(_ specs: [InstanceSpec], now: ContinuousClock.Instant) throws(ControlPlaneError) -> [QueueDecision] {
+        for spec in specs {
+            try spec.validate()
+            if let index = instances.firstIndex(where: { $0.spec.id == spec.id }) {
+                guard instances[index].draining else {
+                    throw ControlPlaneError(.invalidConfiguration, "an instance with this id is already present", instanceID: spec.id, field: "instance_id")
+                }
+                // A changed instance: its requests still running are counted on the new entry.
+                var fresh = InstanceState(spec: spec)
+                fresh.inFlight = instances[index].inFlight
+                instances[index] = fresh
+            } else {
+                instances.append(InstanceState(spec: spec))
             }
-            // A changed instance: its requests still running are counted on the new entry.
-            var fresh = InstanceState(spec: spec)
-            fresh.inFlight = instances[index].inFlight
-            instances[index] = fresh
-        } else {
-            instances.append(InstanceState(spec: spec))
         }
         reindex()
         return pump(now: now)

@@ -138,9 +138,9 @@ private struct SimulationRun {
             specs.append(spec)
             hardware.append(hardwareIndex)
             positionOf[spec.id] = index
-            // The sequence of adds is the table's order: position == index (nothing is removed here).
-            _ = try? core.add(spec, now: origin)  // the specs above are valid by construction
         }
+        // The order of the specs is the table's order: position == index (nothing is removed here).
+        _ = try? core.add(specs, now: origin)  // the specs above are valid by construction
         prefixCaches = Array(repeating: [], count: scenario.instances)
         runningOn = Array(repeating: [], count: scenario.instances)
     }
