@@ -147,13 +147,20 @@ struct ClusterChatCommand: AsyncParsableCommand {
                     var text: String?
                     var error: String?
                     var queueWaitMilliseconds: Double?
-                    enum CodingKeys: String, CodingKey { case index, ok, instance, text, error, queueWaitMilliseconds = "queue_wait_ms" }
+                    var path: String?
+                    var prefillInstance: String?
+                    enum CodingKeys: String, CodingKey {
+                        case index, ok, instance, text, error, queueWaitMilliseconds = "queue_wait_ms", path, prefillInstance = "prefill_instance"
+                    }
                 }
                 struct Output: Encodable { var results: [Item]; var metrics: ControlPlaneMetricsSnapshot }
                 let items = outcomes.map { index, outcome in
                     switch outcome {
                     case .success(let routed):
-                        Item(index: index + 1, ok: true, instance: routed.instanceID, text: routed.text, queueWaitMilliseconds: routed.queueWait.reportedMilliseconds)
+                        Item(
+                            index: index + 1, ok: true, instance: routed.instanceID, text: routed.text,
+                            queueWaitMilliseconds: routed.queueWait.reportedMilliseconds, path: routed.path.name,
+                            prefillInstance: routed.prefill?.instanceID)
                     case .failure(let error): Item(index: index + 1, ok: false, error: "\(error)")
                     }
                 }
@@ -162,7 +169,8 @@ struct ClusterChatCommand: AsyncParsableCommand {
                 for (index, outcome) in outcomes {
                     switch outcome {
                     case .success(let routed):
-                        print("#\(index + 1) \(routed.instanceID) (\(routed.policy.rawValue), queued \(Terminal.milliseconds(routed.queueWait))): \(routed.text)")
+                        let path = routed.path == .direct ? "" : ", \(routed.path)"
+                        print("#\(index + 1) \(routed.instanceID) (\(routed.policy.rawValue), queued \(Terminal.milliseconds(routed.queueWait))\(path)): \(routed.text)")
                     case .failure(let error): print("#\(index + 1) failed: \(error)")
                     }
                 }

@@ -297,6 +297,39 @@ extension CommandLineTests {
 }
 
 extension CommandLineTests {
+    @Test func clusterChatSplitsALongPromptBetweenPrefillAndDecode() async throws {
+        var prefill = SimulatedEngineConfiguration.instant(model: "m")
+        prefill.role = .prefill
+        var decoding = SimulatedEngineConfiguration.instant(model: "m")
+        decoding.role = .decode
+        let decode = decoding
+        try await withSimulatorServer(configuration: prefill) { prefillServer in
+            try await withSimulatorServer(configuration: decode) { decodeServer in
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("pd-\(UUID().uuidString).yaml").path
+                defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
+                try """
+                    pd: {min_prompt_tokens: 100}
+                    instances:
+                      - {instance_id: p0, base_url: "\(prefillServer.baseURL)", model_name: m, instance_type: PREFILL}
+                      - {instance_id: d0, base_url: "\(decodeServer.baseURL)", model_name: m, instance_type: DECODE}
+                    """.write(toFile: path, atomically: true, encoding: .utf8)
+                let long = String(repeating: "Summarize this. ", count: 40)
+                let split = try await Self.run(["cluster", "chat", "--config", path, "--max-tokens", "8", "--json", long])
+                #expect(split.status == 0, "\(split.stderr)")
+                let splitOutput = try JSONSerialization.jsonObject(with: Data(split.stdout.utf8)) as? [String: Any]
+                let splitResult = (splitOutput?["results"] as? [[String: Any]])?.first
+                #expect(splitResult?["path"] as? String == "disaggregated")
+                #expect(splitResult?["prefill_instance"] as? String == "p0")
+                #expect(splitResult?["instance"] as? String == "d0")
+                let table = try await Self.run(["cluster", "chat", "--config", path, "--max-tokens", "8", long])
+                #expect(table.stdout.contains("disaggregated (prefill on p0)"), "\(table.stdout)")
+                let short = try await Self.run(["cluster", "chat", "--config", path, "--max-tokens", "8", "--json", "Hi"])
+                let shortOutput = try JSONSerialization.jsonObject(with: Data(short.stdout.utf8)) as? [String: Any]
+                #expect((shortOutput?["results"] as? [[String: Any]])?.first?["path"] as? String == "direct")
+            }
+        }
+    }
+
     @Test func clusterStatusAndChatOverAClusterFile() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
         let deadPort = try await withSimulatorServer { $0.port }  // nothing listens there any more
