@@ -31,11 +31,15 @@ struct DisaggregationTests {
 
     @Test func aLongPromptIsSplitWithVLLMsRequestBodies() async throws {
         try await withSimulators([Self.engine(.prefill, port: 5611), Self.engine(.decode)]) { engines in
-            engines.forEach { $0.ledger.recordBodies() }
+            engines.forEach {
+                $0.ledger.recordBodies()
+                $0.ledger.recordTimings()  // keyed by x-request-id
+            }
             let cluster = try ControlPlaneClient(
                 instances: [Self.spec("p", engines[0], .prefill), Self.spec("d", engines[1], .decode)], schedulingPolicy: .fifo)
             var options = ChatOptions(temperature: 0.2, maxTokens: 6)
             options.extraBody["max_completion_tokens"] = 6
+            options.requestID = "split-1"
             let routed = try await cluster.routedChat([.user(Self.longPrompt)], options: options)
             await cluster.shutdown()
 
@@ -69,7 +73,9 @@ struct DisaggregationTests {
             #expect(handedOver["remote_port"] == 5611)
             #expect(handedOver["remote_host"] == "127.0.0.1")
             #expect(handedOver["do_remote_prefill"] == true)
+            #expect(handedOver["remote_request_id"]?.stringValue?.isEmpty == false)
             #expect(cluster.metrics().paths == ["disaggregated": 1])
+            #expect(engines.map { Array($0.ledger.requestTimings.keys) } == [["split-1"], ["split-1"]], "one request id for both halves")
         }
     }
 

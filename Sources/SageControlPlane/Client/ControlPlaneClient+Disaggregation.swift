@@ -40,6 +40,9 @@ extension ControlPlaneClient {
     {
         let direct = PreparedRequest(request: request, options: options, path: .direct, prefill: nil, waitingSince: request.arrival)
         guard shouldDisaggregate(messages, options, model: request.model) else { return direct }
+        // One request id for both halves; a fallback is a new request with its own.
+        var split = options
+        split.requestID = options.requestID ?? HTTPTransport.makeRequestID()
         var prefillRequest = request
         prefillRequest.phase = .prefill
         let lease: Lease
@@ -57,7 +60,7 @@ extension ControlPlaneClient {
         }
         let result: ChatResult
         do {
-            result = try await client.chat(messages, options: KVTransferProtocol.prefillOptions(options))
+            result = try await client.chat(messages, options: KVTransferProtocol.prefillOptions(split))
         } catch {
             if error.code == .cancelled {
                 scheduler.release(lease, outcome: .cancelled)
@@ -80,7 +83,7 @@ extension ControlPlaneClient {
                 instanceID: lease.instance.id, latency: finished - request.arrival, queueWait: lease.dispatched - lease.arrival,
                 usage: result.usage, kvTransferParameters: parameters)
             return PreparedRequest(
-                request: decode, options: KVTransferProtocol.decodeOptions(options, transferParameters: parameters),
+                request: decode, options: KVTransferProtocol.decodeOptions(split, transferParameters: parameters),
                 path: .disaggregated(prefillInstanceID: lease.instance.id), prefill: phase, waitingSince: finished)
         }
     }

@@ -12,7 +12,8 @@ enum KVTransferProtocol {
     ]
 
     /// The options of the prefill request: `max_tokens` 1 (and `max_completion_tokens` 1 when
-    /// given), no stream options, the prefill parameters, its own request id.
+    /// given), no stream options, the prefill parameters. Both halves carry the same request
+    /// id, as vLLM's proxy sends them (older NIXL connectors match the two sides by it).
     static func prefillOptions(_ options: ChatOptions) -> ChatOptions {
         var prefill = options
         prefill.maxTokens = 1
@@ -21,7 +22,6 @@ enum KVTransferProtocol {
         prefill.extraBody["stream_options"] = nil
         prefill.extraBody["kv_transfer_params"] = prefillRequestParameters
         prefill.includeUsage = false
-        prefill.requestID = options.requestID.map { "\($0)-prefill" }
         return prefill
     }
 

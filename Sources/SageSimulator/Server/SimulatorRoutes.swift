@@ -106,11 +106,12 @@ struct SimulatorRoutes: Sendable {
     static let blockSize = 16
 
     /// What a prefill engine returns for a remote decode, as vLLM's NIXL connector does.
-    private func transferParameters(promptTokens: Int) -> JSONValue {
+    private func transferParameters(promptTokens: Int, requestID: String) -> JSONValue {
         let blocks = (promptTokens + Self.blockSize - 1) / Self.blockSize
         return [
             "do_remote_prefill": true, "do_remote_decode": false,
             "remote_engine_id": .string("sim-\(engine.configuration.model)-\(engine.configuration.seed)"),
+            "remote_request_id": .string(requestID),
             "remote_block_ids": .array((0..<blocks).map { .int($0) }), "remote_host": "127.0.0.1",
             "remote_port": .int(engine.configuration.kvSideChannelPort), "tp_size": 1,
         ]
@@ -304,7 +305,7 @@ struct SimulatorRoutes: Sendable {
         if !parsed.logprobs {
             var text = ChunkEncoder.wholeResponse(kind: kind, id: id, created: created, model: model, completion: completion)
             if parsed.prefillForRemoteDecode, text.hasSuffix("}"),
-                let params = try? JSONEncoder().encode(transferParameters(promptTokens: completion.promptTokens))  // JSONValue always encodes
+                let params = try? JSONEncoder().encode(transferParameters(promptTokens: completion.promptTokens, requestID: id))  // JSONValue always encodes
             {
                 text.removeLast()
                 text += #","kv_transfer_params":"# + String(decoding: params, as: UTF8.self) + "}"
@@ -322,7 +323,9 @@ struct SimulatorRoutes: Sendable {
                     finishReason: completion.finishReasons[index],
                     logprobs: parsed.logprobs ? ["content": .array(logprobs[index])] : nil)
             }
-            return Self.json(ChatCompletionResponse(id: id, created: created, model: model, choices: choices, usage: usage))
+            let extra = parsed.prefillForRemoteDecode
+                ? ["kv_transfer_params": transferParameters(promptTokens: completion.promptTokens, requestID: id)] : [:]
+            return Self.json(ChatCompletionResponse(id: id, created: created, model: model, choices: choices, usage: usage, extraFields: extra))
         case .completion:
             let choices = completion.texts.indices.map { index in
                 CompletionResponse.Choice(
