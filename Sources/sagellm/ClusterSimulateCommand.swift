@@ -29,6 +29,8 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
     @Option(help: "Gaps between arrivals: 1 is Poisson, above 1 bursty (gamma).") var burstiness = 1.0
     @Option(help: "Share of requests with a long prompt (1,500-4,000 tokens).") var longPromptShare = 0.3
     @Option(help: "Instances that fail at a third of the run and recover at two thirds.") var failures = 0
+    @Option(help: "With PD: share of the PREFILL instances among those split (the rest DECODE).") var prefillShare = 0.3
+    @Option(help: "With PD: share of the instances that stay GENERAL (a mixed fleet).") var generalShare = 0.0
     @Flag(help: "Print JSON: {\"scenario\": ..., \"results\": [...]}.") var json = false
 
     func run() async throws {
@@ -37,6 +39,8 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
             scenario.burstiness = burstiness
             scenario.longPromptShare = longPromptShare
             scenario.failures = failures
+            scenario.prefillShare = prefillShare
+            scenario.generalShare = generalShare
             let variants = SimulationVariant.matrix(
                 policies: try Self.list(policies, field: "policies", all: SchedulingPolicy.allCases, parse: SchedulingPolicy.init(name:)),
                 routings: try Self.list(routing, field: "routing", all: RoutingStrategy.allCases, parse: RoutingStrategy.init(name:)),
@@ -61,12 +65,14 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
         func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format1: $0, digits: digits) } ?? "-" }
         func percent(_ value: Double?) -> String { value.map { String(format1: $0 * 100, digits: 1) + "%" } ?? "-" }
         var rows = [[
-            "policy", "routing", "pd", "slo", "critical", "goodput/s", "p50 ms", "p99 ms", "p99 ttft", "p99 ttft long", "$/1k tok", "failed",
+            "policy", "routing", "pd", "slo", "by priority C/H/N/L", "goodput/s", "p50 ms", "p99 ms", "p99 ttft", "p99 ttft long", "$/1k tok", "failed",
         ]]
         for result in results {
             rows.append([
                 result.policy + (result.baseline ? " (baseline)" : ""), result.routing, result.pd ? "on" : "off", percent(result.sloCompliance),
-                percent(result.sloComplianceByPriority["CRITICAL"]), number(result.goodputRPS, 1), number(result.p50LatencyMilliseconds, 0),
+                ["CRITICAL", "HIGH", "NORMAL", "LOW"].map { result.sloComplianceByPriority[$0].map { String(format1: $0 * 100, digits: 0) } ?? "-" }
+                    .joined(separator: "/"),
+                number(result.goodputRPS, 1), number(result.p50LatencyMilliseconds, 0),
                 number(result.p99LatencyMilliseconds, 0), number(result.p99TimeToFirstTokenMilliseconds, 0),
                 number(result.p99LongPromptTimeToFirstTokenMilliseconds, 0), number(result.costPer1kTokens.map { $0 * 1000 }, 3) + "m",
                 "\(result.failed)",

@@ -17,6 +17,7 @@ struct ClusterSimulationTests {
         let variants = SimulationVariant.matrix(policies: [.sloAware, .adaptive], routings: [.locality], pd: [false, true])
         var scenario = ClusterScenario(instances: 12, rate: 12, duration: 20, seed: 7)
         scenario.failures = 1
+        scenario.generalShare = 0.25  // a mixed fleet: GENERAL beside PREFILL and DECODE
         let first = try ClusterSimulation.compare(scenario, variants)
         let second = try ClusterSimulation.compare(scenario, variants)
         #expect(Self.comparable(first) == Self.comparable(second))

@@ -4,10 +4,12 @@
 public struct ClusterScenario: Sendable, Hashable, Codable {
     // MARK: Fleet
 
-    /// Instances in the fleet. Without PD all are GENERAL; with PD, ``prefillShare`` of them
-    /// are PREFILL and the rest DECODE (the same hardware either way).
+    /// Instances in the fleet. Without PD all are GENERAL. With PD, ``generalShare`` of them
+    /// stay GENERAL, ``prefillShare`` of the others are PREFILL and the rest DECODE (the same
+    /// hardware either way).
     public var instances: Int
     public var prefillShare: Double
+    public var generalShare: Double
     /// Requests one instance runs at once (its batch).
     public var maxConcurrentPerInstance: Int
     /// Instances per machine and machines per rack (topology for pairing and `topology_aware`).
@@ -76,6 +78,7 @@ public struct ClusterScenario: Sendable, Hashable, Codable {
     public init(instances: Int = 100, rate: Double = 150, duration: Double = 60, seed: UInt64 = 1) {
         self.instances = instances
         prefillShare = 0.3
+        generalShare = 0
         maxConcurrentPerInstance = 16
         instancesPerMachine = 8
         machinesPerRack = 4
@@ -119,6 +122,7 @@ public struct ClusterScenario: Sendable, Hashable, Codable {
         if rate * duration > 10_000_000 { throw fail("rate", "rate x duration is \(Int(rate * duration)) requests; at most 10,000,000") }
         if !(burstiness > 0) { throw fail("burstiness", "burstiness must be positive, got \(burstiness)") }
         if !(0.05...0.95).contains(prefillShare) { throw fail("prefill_share", "the prefill share must be within 0.05...0.95, got \(prefillShare)") }
+        if !(0...0.9).contains(generalShare) { throw fail("general_share", "the GENERAL share must be within 0...0.9, got \(generalShare)") }
         if maxConcurrentPerInstance < 1 { throw fail("max_concurrent", "must be at least 1") }
         if instancesPerMachine < 1 || machinesPerRack < 1 { throw fail("topology", "instances per machine and machines per rack must be at least 1") }
         if failures < 0 || failures >= instances { throw fail("failures", "failures must be within 0..<\(instances), got \(failures)") }

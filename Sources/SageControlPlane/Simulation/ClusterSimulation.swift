@@ -125,12 +125,16 @@ private struct SimulationRun {
             routing: [.whole: variant.routing, .prefill: variant.routing, .decode: disaggregation.decodeRouting ?? variant.routing],
             configuration: SchedulerConfiguration(maxQueueLength: 1_000_000), origin: origin)
         core.routers[.decode]?.pairing = disaggregation.pairingScores
-        let prefillCount = variant.disaggregated ? max(1, Int((Double(scenario.instances) * scenario.prefillShare).rounded())) : 0
+        // With PD: GENERAL ones first (by share), then PREFILL spread evenly among the rest.
+        let generalCount = variant.disaggregated ? Int((Double(scenario.instances) * scenario.generalShare).rounded()) : scenario.instances
+        let split = scenario.instances - generalCount
+        let prefillCount = split == 0 ? 0 : min(split - 1, max(1, Int((Double(split) * scenario.prefillShare).rounded())))
         for index in 0..<scenario.instances {
             let machine = index / scenario.instancesPerMachine
             let hardwareIndex = index % scenario.hardware.count
             let type: InstanceType =
-                variant.disaggregated ? (Self.isPrefill(index, of: scenario.instances, prefills: prefillCount) ? .prefill : .decode) : .general
+                index < generalCount
+                ? .general : (Self.isPrefill(index - generalCount, of: split, prefills: prefillCount) ? .prefill : .decode)
             let spec = InstanceSpec(
                 id: "sim-\(index)", baseURL: "http://sim-\(index):8000/v1", model: "m", type: type,
                 maxConcurrentRequests: scenario.maxConcurrentPerInstance, costPerGPUHour: scenario.hardware[hardwareIndex].costPerGPUHour,
