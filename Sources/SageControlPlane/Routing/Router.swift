@@ -145,11 +145,9 @@ struct Router: Sendable {
         if let anywhere { candidates.append(anywhere) }
         var best: (position: Int, score: Double)?
         for position in candidates
-        where eligible(position) && instances[position].spec.model == request.model && instances[position].spec.type.takes(.decode)
-            && (position == anywhere || instances[position].load <= bound)
-        {
+        where eligible(position) && instances[position].serves(request.pool) && (position == anywhere || instances[position].load <= bound) {
             let score = anchor.affinity(to: instances[position].spec, scores: scores) * (1 - instances[position].load)
-            if best == nil || score > best!.score { best = (position, score) }
+            if score > best?.score ?? -1 { best = (position, score) }
         }
         return best?.position
     }

@@ -46,12 +46,15 @@ struct SchedulingCore: Sendable {
 
     /// Adds (or replaces drained) instances, indexing the fleet once for all of them.
     mutating func add(_ specs: [InstanceSpec], now: ContinuousClock.Instant) throws(ControlPlaneError) -> [QueueDecision] {
+        // Everything is checked before anything changes, so a bad spec leaves the table as it was.
         for spec in specs {
             try spec.validate()
+            if let index = instances.firstIndex(where: { $0.spec.id == spec.id }), !instances[index].draining {
+                throw ControlPlaneError(.invalidConfiguration, "an instance with this id is already present", instanceID: spec.id, field: "instance_id")
+            }
+        }
+        for spec in specs {
             if let index = instances.firstIndex(where: { $0.spec.id == spec.id }) {
-                guard instances[index].draining else {
-                    throw ControlPlaneError(.invalidConfiguration, "an instance with this id is already present", instanceID: spec.id, field: "instance_id")
-                }
                 // A changed instance: its requests still running are counted on the new entry.
                 var fresh = InstanceState(spec: spec)
                 fresh.inFlight = instances[index].inFlight
