@@ -132,10 +132,12 @@ final class ControlPlaneMetrics: Sendable {
         Counter(label: "sagellm_control_plane_rejected_total", dimensions: [("reason", code.description)]).increment()
     }
 
-    func recordCompletion(_ lease: Lease, latency: Duration, timeToFirstToken: Duration?, succeeded: Bool) {
+    /// A finished request; `queueWait` is its time waiting for instances (for a split request,
+    /// both waits, not the prefill itself).
+    func recordCompletion(_ lease: Lease, latency: Duration, timeToFirstToken: Duration?, queueWait: Duration, succeeded: Bool) {
         state.withLock { state in
             state.outcomes.record(
-                succeeded: succeeded, latency: latency, timeToFirstToken: timeToFirstToken, queueWait: lease.dispatched - lease.arrival,
+                succeeded: succeeded, latency: latency, timeToFirstToken: timeToFirstToken, queueWait: queueWait,
                 priority: lease.placement.priority, deadline: lease.placement.sloDeadline)
         }
         let dimensions = [("instance", lease.instance.id), ("outcome", succeeded ? "success" : "failure")]

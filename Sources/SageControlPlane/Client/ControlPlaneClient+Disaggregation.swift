@@ -22,6 +22,10 @@ struct PreparedRequest: Sendable {
     var prefill: PrefillPhase?
     /// When the request started waiting for the instance that answers it.
     var waitingSince: ContinuousClock.Instant
+
+    /// Time waiting for instances once `lease` (the answering instance's) was granted: the
+    /// prefill's wait plus this one, not the prefill's own work.
+    func queueWait(_ lease: Lease) -> Duration { (prefill?.queueWait ?? .zero) + (lease.dispatched - waitingSince) }
 }
 
 extension ControlPlaneClient {

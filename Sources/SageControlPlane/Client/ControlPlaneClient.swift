@@ -157,11 +157,11 @@ public final class ControlPlaneClient: Sendable {
                 // The instance is judged on its own time; the caller's latency includes the queue (and the prefill).
                 scheduler.release(
                     lease, outcome: .success(latency: now - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens))
-                metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: nil, succeeded: true)
+                metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: nil, queueWait: prepared.queueWait(lease), succeeded: true)
                 result.latency = latency
                 return RoutedChatResult(
                     result: result, instanceID: lease.instance.id,
-                    queueWait: (prepared.prefill?.queueWait ?? .zero) + (lease.dispatched - prepared.waitingSince), policy: lease.policy,
+                    queueWait: prepared.queueWait(lease), policy: lease.policy,
                     attempts: attempt + 1, path: prepared.path, prefill: prepared.prefill)
             } catch {
                 if error.code == .cancelled {
@@ -175,7 +175,8 @@ public final class ControlPlaneClient: Sendable {
                     request.excluded.insert(lease.instance.id)
                     continue
                 }
-                metricsTally.recordCompletion(lease, latency: ContinuousClock.now - lease.arrival, timeToFirstToken: nil, succeeded: false)
+                metricsTally.recordCompletion(
+                    lease, latency: ContinuousClock.now - lease.arrival, timeToFirstToken: nil, queueWait: prepared.queueWait(lease), succeeded: false)
                 var failure = ControlPlaneError(.instanceFailed, "instance \(lease.instance.id) failed the request", instanceID: lease.instance.id)
                 failure.underlying = "\(error)"
                 throw failure

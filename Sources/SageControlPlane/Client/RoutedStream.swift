@@ -105,19 +105,22 @@ final class RoutedStream: @unchecked Sendable {
         self.lease = nil
         finished = true
         let latency = ContinuousClock.now - lease.arrival
+        // Waiting for instances (a split request's prefill wait too), not the prefill's work.
+        let waited = prepared?.queueWait(lease) ?? (lease.dispatched - lease.arrival)
         switch ending {
         case .success:
-            let queueWait = lease.dispatched - lease.arrival
+            // The instance is judged from its dispatch.
+            let beforeDispatch = lease.dispatched - lease.arrival
             controlPlane.scheduler.release(
                 lease,
                 outcome: .success(
-                    latency: latency - queueWait, timeToFirstToken: firstToken.map { $0 - queueWait },
+                    latency: latency - beforeDispatch, timeToFirstToken: firstToken.map { $0 - beforeDispatch },
                     outputTokens: usage?.completionTokens))
-            controlPlane.metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: firstToken, succeeded: true)
+            controlPlane.metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: firstToken, queueWait: waited, succeeded: true)
         case .failure:
             controlPlane.scheduler.release(lease, outcome: .instanceFailure)
             if delivered > 0 || failovers >= controlPlane.scheduler.configuration.maxFailovers {
-                controlPlane.metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: firstToken, succeeded: false)
+                controlPlane.metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: firstToken, queueWait: waited, succeeded: false)
             }
         case .cancelled:
             controlPlane.scheduler.release(lease, outcome: .cancelled)
