@@ -81,6 +81,7 @@ struct DemoCommand: AsyncParsableCommand {
                 }
             }
             try await controlPlaneDemo()
+            try await disaggregationDemo()
             say("Next: `swift run sagellm simulate --port 8001` in one terminal; in another, `swift run sagellm detect` shows it is found, and `swift run sagellm chat \"Hello\"` talks to it. `sagellm cluster --config FILE status` runs the control plane over your own instances.")
         }
     }
@@ -125,6 +126,39 @@ struct DemoCommand: AsyncParsableCommand {
                     say(ClusterTable.render(cluster.instances()).split(separator: "\n").map { "   " + $0 }.joined(separator: "\n") + "\n")
                     await cluster.shutdown()
                 }
+            }
+        }
+    }
+}
+
+extension DemoCommand {
+    /// Step 5: a PREFILL and a DECODE engine behind the control plane; a long prompt is split
+    /// over vLLM's protocol, a short one goes straight to the decode engine.
+    func disaggregationDemo() async throws {
+        var prefill = SimulatedEngineConfiguration(
+            model: "sagellm-sim-demo", ttft: .milliseconds(5), tbt: .milliseconds(4), prefillTokensPerSecond: 20_000)
+        prefill.role = .prefill
+        var decoding = prefill
+        decoding.role = .decode
+        let decode = decoding
+        try await withSimulatorServer(configuration: prefill) { prefillServer in
+            try await withSimulatorServer(configuration: decode) { decodeServer in
+                let cluster = try ControlPlaneClient(instances: [
+                    InstanceSpec(id: "prefill", baseURL: prefillServer.baseURL, model: "sagellm-sim-demo", type: .prefill),
+                    InstanceSpec(id: "decode", baseURL: decodeServer.baseURL, model: "sagellm-sim-demo", type: .decode),
+                ])
+                say("5. Prefill/decode disaggregation: a PREFILL and a DECODE engine (prefill 20,000 tok/s), vLLM's kv_transfer_params between them")
+                let document = String(repeating: "The quarterly report shows steady growth in every region. ", count: 60)
+                for (label, prompt) in [("long prompt", document + "Summarize."), ("short prompt", "Name a prime.")] {
+                    let routed = try await cluster.routedChat([.user(prompt)], options: ChatOptions(maxTokens: 12))
+                    var line = "   \(label) (\(routed.result.usage?.promptTokens ?? 0) tokens): \(routed.path), answered by \(routed.instanceID) in \(Terminal.milliseconds(routed.result.latency))"
+                    if let phase = routed.prefill {
+                        line += " (prefill \(Terminal.milliseconds(phase.latency)), \(phase.kvTransferParameters["remote_block_ids"]?.arrayValue?.count ?? 0) KV blocks handed over)"
+                    }
+                    say(line)
+                }
+                say("")
+                await cluster.shutdown()
             }
         }
     }

@@ -1,9 +1,18 @@
+import Foundation
 import SageControlPlane
 import Testing
 
 /// The cluster simulator: the real scheduling core on a virtual clock over a modelled fleet.
-@Suite("Cluster simulation")
+/// Simulations are CPU-bound and synchronous: they run one at a time on a thread of their own,
+/// so that they never hold the two threads the other tests' tasks share.
+@Suite("Cluster simulation", .serialized)
 struct ClusterSimulationTests {
+    static func simulate(_ scenario: ClusterScenario, _ variants: [SimulationVariant]) async throws -> [SimulationResult] {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try ClusterSimulation.compare(scenario, variants) }) }.start()
+        }
+    }
+
     /// Ignores how long the simulation itself took.
     static func comparable(_ results: [SimulationResult]) -> [SimulationResult] {
         results.map {
@@ -13,16 +22,16 @@ struct ClusterSimulationTests {
         }
     }
 
-    @Test func theSameSeedGivesTheSameResults() throws {
+    @Test func theSameSeedGivesTheSameResults() async throws {
         let variants = SimulationVariant.matrix(policies: [.sloAware, .adaptive], routings: [.locality], pd: [false, true])
         var scenario = ClusterScenario(instances: 12, rate: 12, duration: 20, seed: 7)
         scenario.failures = 1
         scenario.generalShare = 0.25  // a mixed fleet: GENERAL beside PREFILL and DECODE
-        let first = try ClusterSimulation.compare(scenario, variants)
-        let second = try ClusterSimulation.compare(scenario, variants)
+        let first = try await Self.simulate(scenario, variants)
+        let second = try await Self.simulate(scenario, variants)
         #expect(Self.comparable(first) == Self.comparable(second))
         scenario.seed = 8
-        let other = try ClusterSimulation.compare(scenario, variants)
+        let other = try await Self.simulate(scenario, variants)
         #expect(Self.comparable(other) != Self.comparable(first))
         for result in first + other {
             #expect(result.completed + result.failed == result.requests, "every request is accounted for: \(result)")
@@ -30,11 +39,11 @@ struct ClusterSimulationTests {
         }
     }
 
-    @Test func sloAwareMeetsMoreDeadlinesThanFIFOWhenOverloaded() throws {
+    @Test func sloAwareMeetsMoreDeadlinesThanFIFOWhenOverloaded() async throws {
         // Well beyond what the fleet serves (FIFO meets about two thirds of the SLOs): queues
         // grow, and the order decides who meets their SLO.
         let scenario = ClusterScenario(instances: 10, rate: 40, duration: 30, seed: 3)
-        let results = try ClusterSimulation.compare(scenario, [
+        let results = try await Self.simulate(scenario, [
             SimulationVariant(policy: .fifo, routing: .loadBalanced, disaggregated: false),
             SimulationVariant(policy: .sloAware, routing: .loadBalanced, disaggregated: false),
         ])
@@ -44,10 +53,10 @@ struct ClusterSimulationTests {
         #expect(results[1].goodputRPS > results[0].goodputRPS)
     }
 
-    @Test func disaggregationCutsTimeToFirstTokenForLongPrompts() throws {
+    @Test func disaggregationCutsTimeToFirstTokenForLongPrompts() async throws {
         var scenario = ClusterScenario(instances: 20, rate: 18, duration: 30, seed: 5)
         scenario.longPromptShare = 0.5
-        let results = try ClusterSimulation.compare(scenario, [
+        let results = try await Self.simulate(scenario, [
             SimulationVariant(policy: .fifo, routing: .loadBalanced, disaggregated: false),
             SimulationVariant(policy: .fifo, routing: .loadBalanced, disaggregated: true),
         ])

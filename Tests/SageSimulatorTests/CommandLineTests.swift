@@ -297,6 +297,14 @@ extension CommandLineTests {
 }
 
 extension CommandLineTests {
+    @Test func theDemoRunsEveryStepOnTheEmbeddedEngine() async throws {
+        let demo = try await Self.run(["demo"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        for step in 1...5 { #expect(demo.stdout.contains("\n\(step). ") || demo.stdout.hasPrefix("\(step). "), "step \(step) ran") }
+        #expect(demo.stdout.contains("disaggregated (prefill on prefill), answered by decode"))
+        #expect(demo.stdout.contains("short prompt") && demo.stdout.contains("direct, answered by decode"))
+    }
+
     @Test func clusterChatSplitsALongPromptBetweenPrefillAndDecode() async throws {
         var prefill = SimulatedEngineConfiguration.instant(model: "m")
         prefill.role = .prefill
