@@ -19,8 +19,8 @@ struct EndpointDetectionTests {
     }
 
     @Test func firstCandidateInPriorityOrderWinsEvenWhenALaterOneAnswersFirst() async throws {
-        // The slow one answers after 1 s; the fast one, well before on any machine.
-        let slow = CannedHTTPServer.Reply(body: CannedHTTPServer.modelList("slow-model", ownedBy: "vllm"), delay: .seconds(1))
+        // The slow one answers after 700 ms (the probe limit is 1.5 s); the fast one, well before even on a loaded machine.
+        let slow = CannedHTTPServer.Reply(body: CannedHTTPServer.modelList("slow-model", ownedBy: "vllm"), delay: .milliseconds(700))
         try await CannedHTTPServer.with(["/v1/models": slow]) { slowURL in
             try await withSimulatorServer(configuration: Self.engine("vllm", model: "fast-model")) { fast in
                 let detection = try await IntelligentLLMClient.detectEndpoint(
