@@ -97,8 +97,9 @@ struct MeasurementTests {
     }
 
     @Test func openLoopArrivalsDoNotWaitForResponses() async throws {
-        // Each response takes at least a second; 30 arrivals are due within about 0.6 s.
-        let client = try MockClient(ttftMs: 1_000, tbtMs: 1, seed: 1)
+        // Each response takes at least 3 s; 30 arrivals are due within about 0.6 s, which leaves
+        // the pacing 2.4 s of slack on a machine loaded by the other tests.
+        let client = try MockClient(ttftMs: 3_000, tbtMs: 1, seed: 1)
         let workload = Workload(
             name: "open", inputTokens: 16, outputTokens: 2, numPrompts: 30, arrival: .rate(50, burstiness: 1, maxConcurrency: nil))
         let outcome = try await LoadRunner(client: client, seed: 9).run(workload)
