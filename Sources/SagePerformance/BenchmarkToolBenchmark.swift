@@ -9,8 +9,8 @@ import SageSimulator
 
 extension SagePerformance {
     /// How accurate and how cheap the benchmark toolkit itself is:
-    /// 1. TTFT measured by the client against the simulator's own record (arrival to first chunk
-    ///    written) for the same requests, at concurrency 256 over loopback;
+    /// 1. TTFT measured by the client against the simulator's own record (request head read to
+    ///    first chunk written, at its socket) for the same requests, at about 256 in flight;
     /// 2. the most output tokens per second the client sustains against the simulator with
     ///    TTFT = TBT = 0, at concurrency 256, and the client's cost per streamed chunk;
     /// 3. open-loop pacing: the achieved dispatch rate and schedule lag at 1,000 req/s.
@@ -23,24 +23,68 @@ extension SagePerformance {
     }
 
     static func ttftAccuracy() async throws {
-        try await ttftAccuracy(rate: 20, count: 200)
-        try await ttftAccuracy(rate: 690, count: 2048)
-        try await ttftAccuracyAgainstASeparateProcess(rate: 690, count: 2048)
+        try await ttftAccuracy(tbtMs: 10, rate: 20, count: 200, separateProcess: false)
+        // About 256 in flight: each request takes 50 + 31 × TBT ms, so the rate is 256 / that.
+        for (tbt, rate, count) in [(20, 382.0, 1400), (10, 690.0, 2048)] {
+            for separateProcess in [false, true] {
+                for _ in 0..<3 {
+                    try await ttftAccuracy(tbtMs: tbt, rate: rate, count: count, separateProcess: separateProcess)
+                }
+            }
+        }
     }
 
-    /// The same comparison with the simulator in its own process (`sagellm simulate --record-timings`,
-    /// built beside this program), so that client and server do not share event loops and threads.
-    static func ttftAccuracyAgainstASeparateProcess(rate: Double, count: Int) async throws {
-        let sagellm = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagellm").path
-        let port = try await withSimulatorServer { $0.port }  // free a moment ago
-        let server = try await ManagedServer.start(
-            [sagellm, "simulate", "--port", String(port), "--model", "acc", "--ttft-ms", "50", "--tbt-ms", "10", "--jitter", "0",
-             "--prefill-tps", "0", "--max-batch", "512", "--record-timings"],
-            root: "http://127.0.0.1:\(port)", startupTimeout: .seconds(30))
-        let client = try VLLMClient(baseURL: server.baseURL, model: "acc")
+    /// Client TTFT against the simulator's own record (request head read to first chunk
+    /// written, at its socket) for the same requests. Poisson arrivals keep the asked number
+    /// in flight without the synchronized bursts of a closed loop; the warm-up opens the
+    /// connections, so that no measured request waits for a TCP handshake.
+    static func ttftAccuracy(tbtMs: Int, rate: Double, count: Int, separateProcess: Bool) async throws {
+        var configuration = SimulatedEngineConfiguration(
+            model: "acc", ttft: .milliseconds(50), tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
+        configuration.maxBatch = 512
         let workload = Workload(
             name: "accuracy", inputTokens: 64, outputTokens: 32, numPrompts: count,
             arrival: .rate(rate, burstiness: 1, maxConcurrency: nil), warmupRequests: min(256, count))
+        let outcome: LoadRunner.Outcome
+        let serverMilliseconds: [String: Double]
+        if separateProcess {
+            (outcome, serverMilliseconds) = try await runAgainstASeparateProcess(workload, tbtMs: tbtMs)
+        } else {
+            (outcome, serverMilliseconds) = try await withSimulatorServer(configuration: configuration) { simulator in
+                simulator.ledger.recordTimings()
+                let client = try VLLMClient(baseURL: simulator.baseURL, model: "acc")
+                let outcome = try await LoadRunner(client: client, seed: 1).run(workload)
+                await client.close()
+                return (outcome, simulator.ledger.requestTimings.compactMapValues { $0.timeToFirstChunk?.milliseconds })
+            }
+        }
+        var differences: [Double] = []
+        var server: [Double] = []
+        for result in outcome.results where result.success {
+            guard let ttft = result.ttftMilliseconds, let record = serverMilliseconds[result.requestID] else { continue }
+            differences.append(ttft - record)
+            server.append(record)
+        }
+        let metrics = RunMetrics(outcome, backend: "vllm", model: "acc")
+        guard let stats = Statistics(differences), let own = Statistics(server) else {
+            print("  TTFT accuracy: no request matched the simulator's record")
+            return
+        }
+        let placement = separateProcess ? "simulator in its own process" : "simulator in this process"
+        print("  TTFT, client minus simulator record, TBT \(tbtMs) ms, Poisson \(Int(rate)) req/s (max \(metrics.maxConcurrentRequests) in flight), \(placement), \(differences.count) of \(outcome.results.count) requests:")
+        print("    p50 \(fmt3(stats.p50)) ms, p90 \(fmt3(stats.p90)) ms, p99 \(fmt3(stats.p99)) ms, max \(fmt3(stats.max)) ms (min \(fmt3(stats.min)) ms); simulator's own TTFT median \(fmt3(own.median)) ms for 50 configured")
+    }
+
+    /// Runs `workload` against `sagellm simulate --record-timings` (built beside this program)
+    /// and reads the simulator's record from `/debug/request-timings`.
+    static func runAgainstASeparateProcess(_ workload: Workload, tbtMs: Int) async throws -> (LoadRunner.Outcome, [String: Double]) {
+        let sagellm = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagellm").path
+        let port = try await withSimulatorServer { $0.port }  // free a moment ago
+        let server = try await ManagedServer.start(
+            [sagellm, "simulate", "--port", String(port), "--model", "acc", "--ttft-ms", "50", "--tbt-ms", String(tbtMs), "--jitter", "0",
+             "--prefill-tps", "0", "--max-batch", "512", "--record-timings"],
+            root: "http://127.0.0.1:\(port)", startupTimeout: .seconds(30))
+        let client = try VLLMClient(baseURL: server.baseURL, model: "acc")
         let outcome = try await LoadRunner(client: client, seed: 1).run(workload)
         await client.close()
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/debug/request-timings")
@@ -50,51 +94,8 @@ extension SagePerformance {
         await server.stop()
         guard case .object(let root) = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView)),
             case .object(let timings)? = root["time_to_first_chunk_ms"]
-        else {
-            print("  separate process: no timings")
-            return
-        }
-        var differences: [Double] = []
-        for result in outcome.results where result.success {
-            guard let ttft = result.ttftMilliseconds, case .double(let server)? = timings[result.requestID] else { continue }
-            differences.append(ttft - server)
-        }
-        let metrics = RunMetrics(outcome, backend: "vllm", model: "acc")
-        guard let stats = Statistics(differences) else { return }
-        print("  TTFT, client minus simulator record, simulator in its own process, Poisson \(Int(rate)) req/s (max \(metrics.maxConcurrentRequests) in flight), \(differences.count) of \(outcome.results.count) requests:")
-        print("    p50 \(fmt3(stats.p50)) ms, p90 \(fmt3(stats.p90)) ms, p99 \(fmt3(stats.p99)) ms, max \(fmt3(stats.max)) ms (min \(fmt3(stats.min)) ms)")
-    }
-
-    static func ttftAccuracy(rate: Double, count: Int) async throws {
-        var configuration = SimulatedEngineConfiguration(
-            model: "acc", ttft: .milliseconds(50), tbt: .milliseconds(10), prefillTokensPerSecond: 0, jitter: 0)
-        configuration.maxBatch = 512
-        try await withSimulatorServer(configuration: configuration) { simulator in
-            simulator.ledger.recordTimings()
-            let client = try VLLMClient(baseURL: simulator.baseURL, model: "acc")
-            // Poisson arrivals at 690 req/s keep about 256 requests in flight (each takes 50 + 31 × 10 ms), without
-            // the synchronized bursts of a closed loop, whose queueing in the server happens before its own clock
-            // starts. The warm-up opens the connections, so that no measured request waits for a TCP handshake.
-            let workload = Workload(
-                name: "accuracy", inputTokens: 64, outputTokens: 32, numPrompts: count,
-                arrival: .rate(rate, burstiness: 1, maxConcurrency: nil), warmupRequests: min(256, count))
-            let outcome = try await LoadRunner(client: client, seed: 1).run(workload)
-            await client.close()
-            let timings = simulator.ledger.requestTimings
-            var differences: [Double] = []
-            for result in outcome.results where result.success {
-                guard let ttft = result.ttftMilliseconds, let server = timings[result.requestID]?.timeToFirstChunk else { continue }
-                differences.append(ttft - server.milliseconds)
-            }
-            let metrics = RunMetrics(outcome, backend: "vllm", model: "acc")
-            guard let stats = Statistics(differences) else {
-                print("  TTFT accuracy: no request matched the simulator's record")
-                return
-            }
-            print("  TTFT, client minus simulator record, Poisson \(Int(rate)) req/s (max \(metrics.maxConcurrentRequests) in flight), \(differences.count) of \(outcome.results.count) requests:")
-            print("    p50 \(fmt3(stats.p50)) ms, p90 \(fmt3(stats.p90)) ms, p99 \(fmt3(stats.p99)) ms, max \(fmt3(stats.max)) ms (min \(fmt3(stats.min)) ms)")
-            print("    client median TTFT \(fmt3(metrics.ttft?.median ?? .nan)) ms, TPOT \(fmt3(metrics.tpot?.median ?? .nan)) ms (simulator: 50 and 10)")
-        }
+        else { return (outcome, [:]) }
+        return (outcome, timings.compactMapValues { if case .double(let value) = $0 { value } else { nil } })
     }
 
     static func clientCeiling() async throws {

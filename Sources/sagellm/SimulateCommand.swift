@@ -41,7 +41,7 @@ struct SimulateCommand: AsyncParsableCommand {
     var kvPort = 5600
     @Flag(name: .customLong("no-stream-usage"), help: "Never send usage in streams, even when asked (as some servers do).")
     var noStreamUsage = false
-    @Flag(name: .customLong("record-timings"), help: "Keep each streamed request's time to first chunk, served at /debug/request-timings (for benchmark accuracy checks).")
+    @Flag(name: .customLong("record-timings"), help: "Keep each generation request's time to first chunk, from its head read to its first bytes written at the socket, served at /debug/request-timings (for benchmark accuracy checks).")
     var recordTimings = false
 
     func engineConfiguration() throws -> SimulatedEngineConfiguration {

@@ -52,6 +52,13 @@ struct SimulatorServerTests {
             }
             #expect(milliseconds >= 30, "the simulator's TTFT is 30 ms")
             #expect(sim.ledger.requestTimings["timed-1"]?.timeToFirstChunk != nil)
+            // Taken at the socket: a whole answer is timed to its first bytes; other requests are not generation.
+            let whole = body.replacingOccurrences(of: #""stream":true"#, with: #""stream":false"#)
+            _ = try await Self.send("POST", sim.baseURL + "/chat/completions", body: whole, headers: ["x-request-id": "whole-1"])
+            _ = try await Self.send("GET", sim.baseURL + "/models", headers: ["x-request-id": "models-1"])
+            let timed = sim.ledger.requestTimings
+            #expect((timed["whole-1"]?.timeToFirstChunk ?? .zero) >= .milliseconds(30))
+            #expect(timed["models-1"] == nil)
         }
     }
 

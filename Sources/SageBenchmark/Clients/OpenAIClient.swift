@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import SageLLM
+import Synchronization
 
 /// Any OpenAI-compatible server, measured per request from its SSE events (or, without
 /// streaming, the whole answer). Retries and client-side limits are off: a benchmark must
@@ -58,32 +59,36 @@ public final class OpenAIClient: BenchmarkClient {
     {
         let options = options(for: request)
         let messages: [ChatMessage] = [.user(request.prompt)]
-        var timer = StreamTimer(runStart: runStart, scheduled: scheduled)
+        let timer = StreamTimer(runStart: runStart, scheduled: scheduled)
         do {
             if request.stream {
-                var usage: Usage?
-                for try await chunk in client.streamChat(messages, options: options) {
-                    if let reported = chunk.usage { usage = reported }
+                // Each chunk is timed where its bytes are read, on the connection's event loop:
+                // a consumer task's wait for a thread is not part of the server's latency.
+                let measured = Mutex((timer: timer, usage: Usage?.none))
+                try await client.streamChatOnEventLoop(messages, options: options) { chunk, received in
                     let text = chunk.choices.reduce(into: "") { text, choice in
                         text += (choice.delta.reasoningContent ?? "") + (choice.delta.content ?? "")
                     }
-                    timer.event(hasChoices: !chunk.choices.isEmpty, text: text)
+                    measured.withLock {
+                        if let reported = chunk.usage { $0.usage = reported }
+                        $0.timer.event(at: received, hasChoices: !chunk.choices.isEmpty, text: text)
+                    }
                 }
+                let (streamed, usage) = measured.withLock { ($0.timer, $0.usage) }
                 // Without usage, the server's tokenizer counts the text (exact); only without one are chunks counted.
                 var completionTokens = usage?.completionTokens
-                if completionTokens == nil { completionTokens = await tokenCount(timer.outputText) }
-                return timer.success(
+                if completionTokens == nil { completionTokens = await tokenCount(streamed.outputText) }
+                return streamed.success(
                     requestID: request.requestID, completionTokens: completionTokens, promptTokens: usage?.promptTokens)
             }
             let answer = try await client.chat(messages, options: options)
-            timer.wholeAnswer(text: answer.text)
-            return timer.success(
+            var whole = timer
+            whole.wholeAnswer(text: answer.text)
+            return whole.success(
                 requestID: request.requestID, completionTokens: answer.usage?.completionTokens,
                 promptTokens: answer.usage?.promptTokens)
-        } catch let error as SageLLMError {
-            return timer.failure(requestID: request.requestID, error: "\(error)", kind: Self.kind(of: error))
         } catch {
-            return timer.failure(requestID: request.requestID, error: "\(error)", kind: "other")
+            return timer.failure(requestID: request.requestID, error: "\(error)", kind: Self.kind(of: error))
         }
     }
 

@@ -23,7 +23,11 @@ public struct StreamTimer: Sendable {
 
     /// An event arrived now. `hasChoices`: it carried at least one choice; `text`: its text.
     public mutating func event(hasChoices: Bool, text delta: String) {
-        let now = ContinuousClock.now
+        event(at: .now, hasChoices: hasChoices, text: delta)
+    }
+
+    /// An event arrived at `now` (for a client that stamps the bytes where they are read).
+    public mutating func event(at now: ContinuousClock.Instant, hasChoices: Bool, text delta: String) {
         guard hasChoices else { return }
         if let lastEvent, firstChoices != nil { itl.append((now - lastEvent).milliseconds) }
         if firstChoices == nil { firstChoices = now }

@@ -69,11 +69,8 @@ public final class IntelligentLLMClient: Sendable {
     /// Sends a chat and waits for the whole answer.
     public func chat(_ messages: [ChatMessage], options: ChatOptions? = nil) async throws(SageLLMError) -> ChatResult {
         let options = options ?? configuration.defaultOptions
-        try options.validate()
-        try Self.validate(messages)
-        let model = try await resolveModel(options)
+        let (model, body) = try await chatBody(messages, options: options, stream: false)
         let requestID = options.requestID ?? HTTPTransport.makeRequestID()
-        let body = try encode(options.chatRequest(model: model, messages: messages, stream: false))
         let started = ContinuousClock.now
         let estimate = estimatedTokens(messages, options)
         return try await executor.run(requestID: requestID, estimatedTokens: estimate, tokensUsed: { $0.usage?.totalTokens }) {
@@ -109,10 +106,7 @@ public final class IntelligentLLMClient: Sendable {
             executor: executor, requestID: requestID, estimatedTokens: estimatedTokens(messages, options))
         let decoder = EventStreamDecoder<ChatCompletionChunk>(what: "a chat completion chunk", admission: admission) {
             (attemptID) async throws(SageLLMError) -> StreamingResponse in
-            try options.validate()
-            try Self.validate(messages)
-            let model = try await self.resolveModel(options)
-            let body = try self.encode(options.chatRequest(model: model, messages: messages, stream: true))
+            let (_, body) = try await self.chatBody(messages, options: options, stream: true)
             return try await self.transport.openStream(
                 path: "chat/completions", body: body, requestID: attemptID, timeout: options.timeout)
         }
@@ -183,6 +177,16 @@ public final class IntelligentLLMClient: Sendable {
         let requestID = HTTPTransport.makeRequestID()
         let buffer = try await transport.send(method: .GET, path: "models", body: nil, requestID: requestID, timeout: timeout)
         return try decode(ModelList.self, buffer, what: "the model list", path: "models", requestID: requestID).data
+    }
+
+    /// Checks the options and messages, and encodes the chat request for the model it will use.
+    func chatBody(_ messages: [ChatMessage], options: ChatOptions, stream: Bool) async throws(SageLLMError)
+        -> (model: String, body: ByteBuffer)
+    {
+        try options.validate()
+        try Self.validate(messages)
+        let model = try await resolveModel(options)
+        return (model, try encode(options.chatRequest(model: model, messages: messages, stream: stream)))
     }
 
     /// The model a request will use: the options', the configuration's, or the first listed.

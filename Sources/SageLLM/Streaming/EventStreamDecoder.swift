@@ -98,25 +98,11 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
 
     private func accept(_ event: ServerSentEventParser.EventView) throws {
         if finished { return }
-        if event.isDone {
+        guard let chunk = try Chunk.decodeEvent(event, with: decoder, what: what) else {
             finished = true
             return
         }
-        do {
-            pending.append(try Chunk.decode(event.data, with: decoder))
-        } catch {
-            let data = Data(event.data)
-            let text = String(decoding: data, as: UTF8.self)
-            if let value = try? decoder.decode(JSONValue.self, from: data), let body = ErrorBody(json: value) {  // not JSON: reported below
-                var failure = SageLLMError(code: .httpStatus, reason: "the server reported an error mid-stream")
-                failure.serverMessage = body.message
-                failure.serverErrorType = body.type ?? body.code
-                failure.status = body.code.flatMap { Int($0) }
-                failure.snippet = SageLLMError.snippet(text)
-                throw failure
-            }
-            throw SageLLMError.decoding(what, snippet: text, endpoint: nil, requestID: nil, underlying: "\(error)")
-        }
+        pending.append(chunk)
     }
 
     private func contextualize(_ error: any Error, reader: StreamingBodyReader) -> SageLLMError {
@@ -136,6 +122,32 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
 protocol MeteredChunk: FastStreamDecodable, Sendable {
     var usage: Usage? { get }
     var carriesText: Bool { get }
+}
+
+extension FastStreamDecodable {
+    /// The chunk one event carries, or nil for `[DONE]`. An event that is not valid JSON for
+    /// the chunk is an error carrying the event's text; an `{"error": ...}` event is the
+    /// server's error.
+    static func decodeEvent(_ event: ServerSentEventParser.EventView, with decoder: JSONDecoder, what: String)
+        throws(SageLLMError) -> Self?
+    {
+        if event.isDone { return nil }
+        do {
+            return try decode(event.data, with: decoder)
+        } catch {
+            let data = Data(event.data)
+            let text = String(decoding: data, as: UTF8.self)
+            if let value = try? decoder.decode(JSONValue.self, from: data), let body = ErrorBody(json: value) {  // not JSON: reported below
+                var failure = SageLLMError(code: .httpStatus, reason: "the server reported an error mid-stream")
+                failure.serverMessage = body.message
+                failure.serverErrorType = body.type ?? body.code
+                failure.status = body.code.flatMap { Int($0) }
+                failure.snippet = SageLLMError.snippet(text)
+                throw failure
+            }
+            throw SageLLMError.decoding(what, snippet: text, endpoint: nil, requestID: nil, underlying: "\(error)")
+        }
+    }
 }
 
 extension ChatCompletionChunk: MeteredChunk {

@@ -13,7 +13,7 @@ package final class HTTPTransport: Sendable {
     package let baseURL: String
     package let configuration: TransportConfiguration
     private let apiKey: APIKey?
-    private let client: HTTPClient
+    let client: HTTPClient
     private let logger: Logger
     /// Requests fail at once with this (a required key is missing).
     private let missingKeyMessage: String?
@@ -67,7 +67,7 @@ package final class HTTPTransport: Sendable {
     /// Counts a request in flight for as long as it lives.
     package final class InFlightLease: Sendable {
         private let transport: HTTPTransport
-        fileprivate init(_ transport: HTTPTransport) {
+        init(_ transport: HTTPTransport) {
             self.transport = transport
             transport.inFlight.add(1, ordering: .relaxed)
         }
@@ -85,18 +85,24 @@ package final class HTTPTransport: Sendable {
     {
         var request = HTTPClientRequest(url: url(path))
         request.method = method
-        request.headers.reserveCapacity(6 + configuration.extraHeaders.count)
-        for (name, value) in configuration.extraHeaders { request.headers.add(name: name, value: value) }
-        request.headers.replaceOrAdd(name: "x-request-id", value: requestID)
-        request.headers.replaceOrAdd(name: "accept", value: accept)
-        if let apiKey, !apiKey.secret.isEmpty {
-            request.headers.replaceOrAdd(name: "authorization", value: "Bearer \(apiKey.secret)")
-        }
-        if let body {
-            request.headers.replaceOrAdd(name: "content-type", value: "application/json")
-            request.body = .bytes(body)
-        }
+        request.headers = headers(requestID: requestID, accept: accept, hasBody: body != nil)
+        if let body { request.body = .bytes(body) }
         return request
+    }
+
+    /// The headers of every request: the configured extras, the request id, what is accepted,
+    /// the key, and the body's type.
+    func headers(requestID: String, accept: String, hasBody: Bool) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(6 + configuration.extraHeaders.count)
+        for (name, value) in configuration.extraHeaders { headers.add(name: name, value: value) }
+        headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        headers.replaceOrAdd(name: "accept", value: accept)
+        if let apiKey, !apiKey.secret.isEmpty {
+            headers.replaceOrAdd(name: "authorization", value: "Bearer \(apiKey.secret)")
+        }
+        if hasBody { headers.replaceOrAdd(name: "content-type", value: "application/json") }
+        return headers
     }
 
     /// Sends a request and returns the whole response body; a non-2xx status is thrown.
@@ -140,12 +146,7 @@ package final class HTTPTransport: Sendable {
         let limit = timeout ?? configuration.requestTimeout
         let endpoint = url(path)
         let lease = InFlightLease(self)
-        if let missingKeyMessage {
-            var error = SageLLMError.invalidConfiguration(field: "apiKey", missingKeyMessage)
-            error.endpoint = endpoint
-            error.requestID = requestID
-            throw error
-        }
+        try checkKey(endpoint: endpoint, requestID: requestID)
         do {
             let response = try await client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
             guard (200..<300).contains(response.status.code) else {
@@ -159,23 +160,42 @@ package final class HTTPTransport: Sendable {
         }
     }
 
+    /// Fails at once when a required key is missing.
+    func checkKey(endpoint: String, requestID: String) throws(SageLLMError) {
+        guard let missingKeyMessage else { return }
+        var error = SageLLMError.invalidConfiguration(field: "apiKey", missingKeyMessage)
+        error.endpoint = endpoint
+        error.requestID = requestID
+        throw error
+    }
+
+    /// The most of an error response's body that is read for the error.
+    static let errorBodyLimit = 65_536
+
     /// Reads (a bounded part of) an error response and makes the error from it.
     private func statusError(_ response: HTTPClientResponse, endpoint: String, requestID: String) async -> SageLLMError {
-        let status = Int(response.status.code)
         var bytes: [UInt8] = []
         do {
             for try await buffer in response.body {
-                bytes.append(contentsOf: buffer.readableBytesView.prefix(65_536 - bytes.count))
-                if bytes.count >= 65_536 { break }
+                bytes.append(contentsOf: buffer.readableBytesView.prefix(Self.errorBodyLimit - bytes.count))
+                if bytes.count >= Self.errorBodyLimit { break }
             }
         } catch {
             // The status is what matters here: a body cut short still leaves it, and what was read.
             logger.debug("error body unreadable", metadata: ["sage.error": "\(error)"])
         }
+        return statusError(response.status, headers: response.headers, body: bytes, endpoint: endpoint, requestID: requestID)
+    }
+
+    /// The error for a non-2xx answer: its status, the server's message and type from the
+    /// body, a snippet, and when to retry.
+    func statusError(_ status: HTTPResponseStatus, headers: HTTPHeaders, body bytes: [UInt8], endpoint: String, requestID: String)
+        -> SageLLMError
+    {
         let body = ErrorBody.parse(bytes)
-        var error = SageLLMError(
-            code: .httpStatus, reason: "the server answered \(status) \(response.status.reasonPhrase)")
-        error.status = status
+        let code = Int(status.code)
+        var error = SageLLMError(code: .httpStatus, reason: "the server answered \(code) \(status.reasonPhrase)")
+        error.status = code
         error.endpoint = endpoint
         error.requestID = requestID
         error.serverMessage = body?.message
@@ -185,7 +205,7 @@ package final class HTTPTransport: Sendable {
             error.snippet = SageLLMError.snippet(text)
             error.responseBody = text
         }
-        if let value = response.headers.first(name: "retry-after") {
+        if let value = headers.first(name: "retry-after") {
             error.retryAfter = RetryAfter.parse(value)
         }
         return error

@@ -173,6 +173,15 @@ public final class SimulatedEngine: Sendable {
     public func generate(
         _ request: EngineRequest, onStep: (GeneratedStep) async throws -> Void
     ) async throws -> EngineCompletion {
+        try await generate(request, waitUntil: { try await Task.sleep(until: $0, clock: .continuous) }, onStep: onStep)
+    }
+
+    /// ``generate(_:onStep:)`` waiting for each token's due time with `waitUntil` (the
+    /// server waits on its connection's event loop).
+    func generate(
+        _ request: EngineRequest, waitUntil: @Sendable (ContinuousClock.Instant) async throws -> Void,
+        onStep: (GeneratedStep) async throws -> Void
+    ) async throws -> EngineCompletion {
         try validate(request)
         let arrived = ContinuousClock.now
         if isLoading, let slowStart = faults.slowStart {
@@ -242,7 +251,7 @@ public final class SimulatedEngine: Sendable {
                     try await onStep(step)
                     step.tokens.removeAll(keepingCapacity: true)
                 }
-                try await Task.sleep(until: due, clock: .continuous)
+                try await waitUntil(due)
             } else {
                 try Task.checkCancellation()
             }

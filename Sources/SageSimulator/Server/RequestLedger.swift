@@ -12,16 +12,18 @@ public final class RequestLedger: Sendable {
 
     public init() {}
 
-    /// When the server received a streamed request and wrote its first chunk.
+    /// When a generation request's head was read from its connection, and when the first
+    /// bytes of its answer (the first chunk of a stream) were written to the socket.
     public struct Timing: Sendable {
         public var arrived: ContinuousClock.Instant
         public var firstChunkWritten: ContinuousClock.Instant?
-        /// The server's own time to first token: from arrival to the first chunk written.
+        /// The server's own time to first token, at its socket: from arrival to the first chunk written.
         public var timeToFirstChunk: Duration? { firstChunkWritten.map { $0 - arrived } }
     }
 
-    /// From now on, keep the timing of every streamed request by its `x-request-id` (for
+    /// From now on, keep the timing of every generation request by its `x-request-id` (for
     /// benchmarks that check their own accuracy; off by default, as it grows with each request).
+    /// Requests on connections opened before this call are timed too.
     public func recordTimings() { timings.withLock { $0 = $0 ?? [:] } }
 
     /// The timings kept so far, by request id.

@@ -120,10 +120,7 @@ struct SimulatorRoutes: Sendable {
     private func generate(_ request: Request, _ context: SimulatorRequestContext, kind: ChunkEncoder.Kind) async throws
         -> Response
     {
-        let arrived = ContinuousClock.now
-        let requestID = ledger.isRecordingTimings ? request.headers.first(where: { $0.name.canonicalName == "x-request-id" })?.value : nil
-        if let requestID { ledger.arrived(requestID, at: arrived) }
-        let response = try await TimingContext.$requestID.withValue(requestID) { try await respond(request, context, kind: kind) }
+        let response = try await respond(request, context, kind: kind)
         ledger.record(Int(response.status.code))
         return response
     }
@@ -224,57 +221,64 @@ struct SimulatorRoutes: Sendable {
     ) -> Response {
         let engine = self.engine
         let encoder = ChunkEncoder(kind: kind, id: id, created: created, model: model)
-        let faults = engine.faults
         let channel = context.channel
-        let ledger = self.ledger
-        let timedRequestID = TimingContext.requestID
         let body = ResponseBody { writer in
-            var firstWritten = false
-            var sentRole = false
-            var written = 0
-            var stalled = false
-            var buffer = ByteBuffer()
-            let completion = try await engine.generate(parsed.engineRequest) { step in
-                guard channel.isActive else { throw SimulatedDisconnect() }
-                buffer.clear()
-                if kind == .chat, !sentRole {
-                    for choice in 0..<parsed.engineRequest.n { encoder.writeRole(choice: choice, to: &buffer) }
-                    sentRole = true
-                }
-                for token in step.tokens {
-                    if let stall = faults.stall, !stalled, written >= faults.stallAfterTokens {
-                        stalled = true
-                        if buffer.readableBytes > 0 { try await writer.write(buffer) }
-                        buffer.clear()
-                        try await Task.sleep(for: stall)
-                    }
-                    encoder.writeToken(
-                        choice: token.choice, text: token.text, finishReason: token.finishReason,
-                        logprob: parsed.logprobs ? Self.logprob(token.text) : nil, to: &buffer)
-                    written += 1
-                    if let limit = faults.disconnectAfterTokens, written >= limit {
-                        try await writer.write(buffer)
-                        throw SimulatedDisconnect()  // Hummingbird closes the connection mid-body
-                    }
-                }
-                try await writer.write(buffer)
-                if !firstWritten {
-                    firstWritten = true
-                    if let timedRequestID { ledger.firstChunkWritten(timedRequestID, at: .now) }
-                }
+            // Generated and written on the connection's event loop, timed by its timers.
+            let executor = EventLoopTaskExecutor(channel.eventLoop)
+            try await withTaskExecutorPreference(executor) {
+                try await Self.stream(
+                    parsed, to: &writer, encoder: encoder, engine: engine, channel: channel, kind: kind, waitUntil: executor.sleep)
             }
-            buffer.clear()
-            if parsed.includeUsage && !faults.omitStreamUsage {
-                encoder.writeUsage(
-                    prompt: completion.promptTokens, completion: completion.completionTokens,
-                    cached: completion.cachedPromptTokens, to: &buffer)
-            }
-            ChunkEncoder.writeDone(to: &buffer)
-            try await writer.write(buffer)
-            try await writer.finish(nil)
         }
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// Generates the answer and writes it as server-sent events, token by token as they fall due.
+    private static func stream(
+        _ parsed: Parsed, to writer: inout any ResponseBodyWriter, encoder: ChunkEncoder, engine: SimulatedEngine,
+        channel: any Channel, kind: ChunkEncoder.Kind,
+        waitUntil: @escaping @Sendable (ContinuousClock.Instant) async throws -> Void
+    ) async throws {
+        let faults = engine.faults
+        var sentRole = false
+        var written = 0
+        var stalled = false
+        var buffer = ByteBuffer()
+        let completion = try await engine.generate(parsed.engineRequest, waitUntil: waitUntil) { step in
+            guard channel.isActive else { throw SimulatedDisconnect() }
+            buffer.clear()
+            if kind == .chat, !sentRole {
+                for choice in 0..<parsed.engineRequest.n { encoder.writeRole(choice: choice, to: &buffer) }
+                sentRole = true
+            }
+            for token in step.tokens {
+                if let stall = faults.stall, !stalled, written >= faults.stallAfterTokens {
+                    stalled = true
+                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                    buffer.clear()
+                    try await Task.sleep(for: stall)
+                }
+                encoder.writeToken(
+                    choice: token.choice, text: token.text, finishReason: token.finishReason,
+                    logprob: parsed.logprobs ? Self.logprob(token.text) : nil, to: &buffer)
+                written += 1
+                if let limit = faults.disconnectAfterTokens, written >= limit {
+                    try await writer.write(buffer)
+                    throw SimulatedDisconnect()  // Hummingbird closes the connection mid-body
+                }
+            }
+            try await writer.write(buffer)
+        }
+        buffer.clear()
+        if parsed.includeUsage && !faults.omitStreamUsage {
+            encoder.writeUsage(
+                prompt: completion.promptTokens, completion: completion.completionTokens,
+                cached: completion.cachedPromptTokens, to: &buffer)
+        }
+        ChunkEncoder.writeDone(to: &buffer)
+        try await writer.write(buffer)
+        try await writer.finish(nil)
     }
 
     private func wholeResponse(
@@ -284,21 +288,25 @@ struct SimulatorRoutes: Sendable {
         let channel = context.channel
         var stalled = false
         var logprobs: [[JSONValue]] = Array(repeating: [], count: parsed.engineRequest.n)
-        let completion = try await engine.generate(parsed.engineRequest) { step in
-            guard channel.isActive else { throw SimulatedDisconnect() }
-            if let stall = faults.stall, !stalled, step.generatedSoFar > faults.stallAfterTokens {
-                stalled = true
-                try await Task.sleep(for: stall)
-            }
-            if let limit = faults.disconnectAfterTokens, step.generatedSoFar >= limit {
-                channel.close(promise: nil)
-                throw SimulatedDisconnect()
-            }
-            if parsed.logprobs {
-                for token in step.tokens {
-                    logprobs[token.choice].append([
-                        "token": .string(token.text), "logprob": .double(Self.logprob(token.text)), "top_logprobs": [],
-                    ])
+        // Generated on the connection's event loop, timed by its timers, like a stream.
+        let executor = EventLoopTaskExecutor(channel.eventLoop)
+        let completion = try await withTaskExecutorPreference(executor) {
+            try await engine.generate(parsed.engineRequest, waitUntil: executor.sleep) { step in
+                guard channel.isActive else { throw SimulatedDisconnect() }
+                if let stall = faults.stall, !stalled, step.generatedSoFar > faults.stallAfterTokens {
+                    stalled = true
+                    try await Task.sleep(for: stall)
+                }
+                if let limit = faults.disconnectAfterTokens, step.generatedSoFar >= limit {
+                    channel.close(promise: nil)
+                    throw SimulatedDisconnect()
+                }
+                if parsed.logprobs {
+                    for token in step.tokens {
+                        logprobs[token.choice].append([
+                            "token": .string(token.text), "logprob": .double(Self.logprob(token.text)), "top_logprobs": [],
+                        ])
+                    }
                 }
             }
         }
@@ -452,7 +460,3 @@ enum HTTPRequestID {
     }
 }
 
-/// The request id of the streamed request being answered, when its timing is recorded.
-enum TimingContext {
-    @TaskLocal static var requestID: String?
-}

@@ -47,8 +47,10 @@ public struct SimulatorServer: Service {
         let router = Router(context: SimulatorRequestContext.self)
         SimulatorRoutes(engine: engine, ledger: ledger).register(on: router)
         let onListening = self.onListening
+        let ledger = self.ledger
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [WireTimingHandler(ledger: ledger)])),
             configuration: .init(address: .hostname(host, port: port), serverName: "sagellm-simulator"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)

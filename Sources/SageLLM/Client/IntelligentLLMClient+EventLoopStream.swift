@@ -1,0 +1,79 @@
+import class Foundation.JSONDecoder
+import NIOCore
+
+extension IntelligentLLMClient {
+    /// Streams a chat and hands each chunk to `onChunk` on the connection's event loop, with
+    /// the instant its bytes were read from the socket (see
+    /// ``HTTPTransport/receiveStream(path:body:requestID:timeout:receive:)``). For the
+    /// benchmark, whose timestamps must not include a consumer task's wait for a thread.
+    ///
+    /// Unlike ``streamChat(_:options:)`` this goes around the resilience layer: no retries,
+    /// no rate or concurrency limit, no client metrics. `onChunk` must be quick and must not
+    /// block. Returns when the stream has ended (`[DONE]` or the end of the body).
+    package func streamChatOnEventLoop(
+        _ messages: [ChatMessage], options: ChatOptions? = nil,
+        onChunk: @escaping @Sendable (ChatCompletionChunk, ContinuousClock.Instant) -> Void
+    ) async throws(SageLLMError) {
+        let options = options ?? configuration.defaultOptions
+        let (_, body) = try await chatBody(messages, options: options, stream: true)
+        let requestID = options.requestID ?? HTTPTransport.makeRequestID()
+        let reader = EventLoopChunkReader<ChatCompletionChunk>(what: "a chat completion chunk", onChunk: onChunk)
+        try await transport.receiveStream(
+            path: "chat/completions", body: body, requestID: requestID, timeout: options.timeout
+        ) { buffer, received in
+            try reader.read(buffer, received: received)
+        }
+        do {
+            try reader.finish()
+        } catch {
+            var failure = error
+            failure.endpoint = transport.url("chat/completions")
+            failure.requestID = requestID
+            throw failure
+        }
+    }
+}
+
+/// Parses a stream's events as its pieces arrive on an event loop and hands out the chunks.
+private final class EventLoopChunkReader<Chunk: FastStreamDecodable & Sendable>: @unchecked Sendable {
+    // Safety: `read` is called on one event loop, one piece at a time; `finish` only after
+    // the last `read` has returned and the request's future has completed.
+    private var parser = ServerSentEventParser()
+    private let decoder = JSONDecoder()
+    private let what: String
+    private let onChunk: @Sendable (Chunk, ContinuousClock.Instant) -> Void
+    private var done = false
+    private var lastReceived = ContinuousClock.now
+
+    init(what: String, onChunk: @escaping @Sendable (Chunk, ContinuousClock.Instant) -> Void) {
+        self.what = what
+        self.onChunk = onChunk
+    }
+
+    func read(_ buffer: ByteBuffer, received: ContinuousClock.Instant) throws(SageLLMError) {
+        lastReceived = received
+        do {
+            try parser.parseViews(buffer) { event in try accept(event, received: received) }
+        } catch {
+            throw error as? SageLLMError ?? SageLLMError.decoding(what, snippet: "", endpoint: nil, requestID: nil, underlying: "\(error)")
+        }
+    }
+
+    /// The body has ended: an event left without its blank line still counts.
+    func finish() throws(SageLLMError) {
+        do {
+            try parser.finishViews { event in try accept(event, received: lastReceived) }
+        } catch {
+            throw error as? SageLLMError ?? SageLLMError.decoding(what, snippet: "", endpoint: nil, requestID: nil, underlying: "\(error)")
+        }
+    }
+
+    private func accept(_ event: ServerSentEventParser.EventView, received: ContinuousClock.Instant) throws(SageLLMError) {
+        guard !done else { return }
+        guard let chunk = try Chunk.decodeEvent(event, with: decoder, what: what) else {
+            done = true
+            return
+        }
+        onChunk(chunk, received)
+    }
+}
