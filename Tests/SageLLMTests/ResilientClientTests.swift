@@ -107,7 +107,9 @@ struct ResilientClientTests {
 
     @Test func maxConcurrentTwoKeepsTheServerAtTwoRunning() async throws {
         var base = SimulatedEngineConfiguration.instant(model: "m")
-        base.tbt = .milliseconds(2)
+        // 100 ms per request: long enough that the two allowed requests overlap on the server even
+        // when the whole suite loads the 2 cores (with 20 ms they once never met).
+        base.tbt = .milliseconds(10)
         var resilience = Self.quickRetries()
         resilience.maxConcurrent = 2
         try await withSimulatorAndClient(base, resilience: resilience) { simulator, client in
