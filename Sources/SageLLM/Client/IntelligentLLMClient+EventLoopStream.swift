@@ -52,17 +52,18 @@ private final class EventLoopChunkReader<Chunk: FastStreamDecodable & Sendable>:
 
     func read(_ buffer: ByteBuffer, received: ContinuousClock.Instant) throws(SageLLMError) {
         lastReceived = received
-        do {
-            try parser.parseViews(buffer) { event in try accept(event, received: received) }
-        } catch {
-            throw error as? SageLLMError ?? SageLLMError.decoding(what, snippet: "", endpoint: nil, requestID: nil, underlying: "\(error)")
-        }
+        try parsing { try $0.parseViews(buffer) { event in try accept(event, received: received) } }
     }
 
     /// The body has ended: an event left without its blank line still counts.
     func finish() throws(SageLLMError) {
+        try parsing { try $0.finishViews { event in try accept(event, received: lastReceived) } }
+    }
+
+    /// Runs the parser; what it throws is a ``SageLLMError`` already, else a decoding error.
+    private func parsing(_ body: (inout ServerSentEventParser) throws -> Void) throws(SageLLMError) {
         do {
-            try parser.finishViews { event in try accept(event, received: lastReceived) }
+            try body(&parser)
         } catch {
             throw error as? SageLLMError ?? SageLLMError.decoding(what, snippet: "", endpoint: nil, requestID: nil, underlying: "\(error)")
         }
