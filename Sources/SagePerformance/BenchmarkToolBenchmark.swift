@@ -23,32 +23,44 @@ extension SagePerformance {
     }
 
     static func ttftAccuracy() async throws {
-        try await ttftAccuracy(tbtMs: 10, rate: 20, count: 200, separateProcess: false)
+        try await ttftAccuracy(tbtMs: 10, arrival: .rate(20, burstiness: 1, maxConcurrency: nil), count: 200, separateProcess: false)
         // About 256 in flight: each request takes 50 + 31 × TBT ms, so the rate is 256 / that.
-        for (tbt, rate, count) in [(20, 382.0, 1400), (10, 690.0, 2048)] {
+        // TBT 50 ms is a decode step at batch 256 on a real GPU; 20 and 10 ms load the 2 cores
+        // that client and simulator share 2.5 and 5 times as much.
+        for (tbt, rate, count) in [(50, 160.0, 800), (20, 382.0, 1400), (10, 690.0, 2048)] {
             for separateProcess in [false, true] {
                 for _ in 0..<3 {
-                    try await ttftAccuracy(tbtMs: tbt, rate: rate, count: count, separateProcess: separateProcess)
+                    try await ttftAccuracy(
+                        tbtMs: tbt, arrival: .rate(rate, burstiness: 1, maxConcurrency: nil), count: count,
+                        separateProcess: separateProcess)
                 }
+            }
+        }
+        // Concurrency 256 as `vllm bench serve --max-concurrency 256` runs it: a closed loop whose
+        // first 256 requests leave together and whose later ones leave as others finish. The
+        // simulator's ±10% jitter keeps the finishes from staying in lockstep.
+        for separateProcess in [false, true] {
+            for _ in 0..<3 {
+                try await ttftAccuracy(tbtMs: 50, arrival: .concurrency(256), count: 1024, separateProcess: separateProcess, jitter: 0.1)
             }
         }
     }
 
     /// Client TTFT against the simulator's own record (request head read to first chunk
     /// written, at its socket) for the same requests. Poisson arrivals keep the asked number
-    /// in flight without the synchronized bursts of a closed loop; the warm-up opens the
-    /// connections, so that no measured request waits for a TCP handshake.
-    static func ttftAccuracy(tbtMs: Int, rate: Double, count: Int, separateProcess: Bool) async throws {
+    /// in flight without the synchronized bursts of a closed loop; a closed loop also reports
+    /// the requests after its first wave apart. The warm-up opens the connections, so that no
+    /// measured request waits for a TCP handshake.
+    static func ttftAccuracy(tbtMs: Int, arrival: Workload.Arrival, count: Int, separateProcess: Bool, jitter: Double = 0) async throws {
         var configuration = SimulatedEngineConfiguration(
-            model: "acc", ttft: .milliseconds(50), tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
+            model: "acc", ttft: .milliseconds(50), tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: jitter)
         configuration.maxBatch = 512
         let workload = Workload(
-            name: "accuracy", inputTokens: 64, outputTokens: 32, numPrompts: count,
-            arrival: .rate(rate, burstiness: 1, maxConcurrency: nil), warmupRequests: min(256, count))
+            name: "accuracy", inputTokens: 64, outputTokens: 32, numPrompts: count, arrival: arrival, warmupRequests: min(256, count))
         let outcome: LoadRunner.Outcome
         let serverMilliseconds: [String: Double]
         if separateProcess {
-            (outcome, serverMilliseconds) = try await runAgainstASeparateProcess(workload, tbtMs: tbtMs)
+            (outcome, serverMilliseconds) = try await runAgainstASeparateProcess(workload, tbtMs: tbtMs, jitter: jitter)
         } else {
             (outcome, serverMilliseconds) = try await withSimulatorServer(configuration: configuration) { simulator in
                 simulator.ledger.recordTimings()
@@ -59,10 +71,13 @@ extension SagePerformance {
             }
         }
         var differences: [Double] = []
+        var afterFirstWave: [Double] = []
         var server: [Double] = []
-        for result in outcome.results where result.success {
+        let firstWave = if case .concurrency(let concurrency) = arrival { concurrency } else { 0 }
+        for (index, result) in outcome.results.enumerated() where result.success {
             guard let ttft = result.ttftMilliseconds, let record = serverMilliseconds[result.requestID] else { continue }
             differences.append(ttft - record)
+            if index >= firstWave { afterFirstWave.append(ttft - record) }
             server.append(record)
         }
         let metrics = RunMetrics(outcome, backend: "vllm", model: "acc")
@@ -71,17 +86,25 @@ extension SagePerformance {
             return
         }
         let placement = separateProcess ? "simulator in its own process" : "simulator in this process"
-        print("  TTFT, client minus simulator record, TBT \(tbtMs) ms, Poisson \(Int(rate)) req/s (max \(metrics.maxConcurrentRequests) in flight), \(placement), \(differences.count) of \(outcome.results.count) requests:")
+        let load: String
+        switch arrival {
+        case .rate(let rate, _, _): load = "Poisson \(Int(rate)) req/s (max \(metrics.maxConcurrentRequests) in flight)"
+        case .concurrency(let concurrency): load = "closed loop, concurrency \(concurrency), jitter \(jitter)"
+        }
+        print("  TTFT, client minus simulator record, TBT \(tbtMs) ms, \(load), \(placement), \(differences.count) of \(outcome.results.count) requests:")
         print("    p50 \(fmt3(stats.p50)) ms, p90 \(fmt3(stats.p90)) ms, p99 \(fmt3(stats.p99)) ms, max \(fmt3(stats.max)) ms (min \(fmt3(stats.min)) ms); simulator's own TTFT median \(fmt3(own.median)) ms for 50 configured")
+        if firstWave > 0, let later = Statistics(afterFirstWave) {
+            print("    after the first \(firstWave) (which leave together): p50 \(fmt3(later.p50)) ms, p90 \(fmt3(later.p90)) ms, p99 \(fmt3(later.p99)) ms, max \(fmt3(later.max)) ms")
+        }
     }
 
     /// Runs `workload` against `sagellm simulate --record-timings` (built beside this program)
     /// and reads the simulator's record from `/debug/request-timings`.
-    static func runAgainstASeparateProcess(_ workload: Workload, tbtMs: Int) async throws -> (LoadRunner.Outcome, [String: Double]) {
+    static func runAgainstASeparateProcess(_ workload: Workload, tbtMs: Int, jitter: Double) async throws -> (LoadRunner.Outcome, [String: Double]) {
         let sagellm = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagellm").path
         let port = try await withSimulatorServer { $0.port }  // free a moment ago
         let server = try await ManagedServer.start(
-            [sagellm, "simulate", "--port", String(port), "--model", "acc", "--ttft-ms", "50", "--tbt-ms", String(tbtMs), "--jitter", "0",
+            [sagellm, "simulate", "--port", String(port), "--model", "acc", "--ttft-ms", "50", "--tbt-ms", String(tbtMs), "--jitter", String(jitter),
              "--prefill-tps", "0", "--max-batch", "512", "--record-timings"],
             root: "http://127.0.0.1:\(port)", startupTimeout: .seconds(30))
         let client = try VLLMClient(baseURL: server.baseURL, model: "acc")
@@ -114,6 +137,40 @@ extension SagePerformance {
             print("    \(fmt(metrics.outputThroughput)) output tok/s, \(fmt(metrics.requestThroughput)) req/s, \(metrics.failed) failed")
             print("    process CPU \(fmt3(cpu)) s for \(chunks) chunks: \(fmt3(cpu / Double(chunks) * 1e6)) µs per chunk, client and server together")
         }
+        try await costPerRequestAndChunk()
+    }
+
+    /// What one request and one separately written chunk cost in CPU, client and server
+    /// together in this process: requests of 1 token (each its own request and response),
+    /// then requests of 33 tokens 2 ms apart (each chunk its own write and read).
+    static func costPerRequestAndChunk() async throws {
+        func cpu(tbtMs: Int, outputTokens: Int, count: Int, concurrency: Int) async throws -> Double {
+            var configuration = SimulatedEngineConfiguration(
+                model: "cost", ttft: .zero, tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
+            configuration.maxBatch = 512
+            return try await withSimulatorServer(configuration: configuration) { simulator in
+                let client = try VLLMClient(baseURL: simulator.baseURL, model: "cost")
+                let runner = LoadRunner(client: client, seed: 4)
+                // Opens the connections first, outside the measured CPU time.
+                _ = try await runner.run(
+                    Workload(name: "warm-up", inputTokens: 64, outputTokens: 1, numPrompts: concurrency, arrival: .concurrency(concurrency)))
+                let workload = Workload(
+                    name: "cost", inputTokens: 64, outputTokens: outputTokens, numPrompts: count, arrival: .concurrency(concurrency))
+                let before = cpuSeconds()
+                let outcome = try await runner.run(workload)
+                let spent = cpuSeconds() - before
+                await client.close()
+                guard outcome.results.allSatisfy(\.success) else { throw BenchmarkError(.backendUnavailable, "a cost request failed") }
+                return spent
+            }
+        }
+        let requests = 4096
+        let perRequest = try await cpu(tbtMs: 0, outputTokens: 1, count: requests, concurrency: 16) / Double(requests)
+        let streamed = 1024
+        let spent = try await cpu(tbtMs: 2, outputTokens: 33, count: streamed, concurrency: 32)
+        let perChunk = (spent - perRequest * Double(streamed)) / Double(streamed * 32)
+        print("  CPU per request (1 token, concurrency 16, \(requests) requests), client and server together: \(fmt3(perRequest * 1e6)) µs")
+        print("  CPU per further chunk written and read on its own (33 tokens 2 ms apart, concurrency 32), client and server together: \(fmt3(perChunk * 1e6)) µs")
     }
 
     static func pacing() async throws {
