@@ -22,17 +22,34 @@ extension SagePerformance {
         print("")
     }
 
+    /// How the benchmark client sends its streams: the direct SwiftNIO connections it uses
+    /// for `http://`, or AsyncHTTPClient, measured in the same run as the baseline.
+    enum ClientPath: String, CaseIterable {
+        case direct = "direct connections"
+        case asyncHTTPClient = "AsyncHTTPClient (baseline)"
+
+        func run<Result>(_ body: () async throws -> Result) async throws -> Result {
+            try await HTTPTransport.$streamsThroughAsyncHTTPClient.withValue(self == .asyncHTTPClient) { try await body() }
+        }
+    }
+
     static func ttftAccuracy() async throws {
-        try await ttftAccuracy(tbtMs: 10, arrival: .rate(20, burstiness: 1, maxConcurrency: nil), count: 200, separateProcess: false)
+        for path in ClientPath.allCases {
+            try await ttftAccuracy(
+                tbtMs: 10, arrival: .rate(20, burstiness: 1, maxConcurrency: nil), count: 200, separateProcess: false, path: path)
+        }
         // About 256 in flight: each request takes 50 + 31 × TBT ms, so the rate is 256 / that.
         // TBT 50 ms is a decode step at batch 256 on a real GPU; 20 and 10 ms load the 2 cores
-        // that client and simulator share 2.5 and 5 times as much.
+        // that client and simulator share 2.5 and 5 times as much. The two client paths
+        // alternate, so that the machine's drift hits both alike.
         for (tbt, rate, count) in [(50, 160.0, 800), (20, 382.0, 1400), (10, 690.0, 2048)] {
             for separateProcess in [false, true] {
-                for _ in 0..<3 {
-                    try await ttftAccuracy(
-                        tbtMs: tbt, arrival: .rate(rate, burstiness: 1, maxConcurrency: nil), count: count,
-                        separateProcess: separateProcess)
+                for _ in 0..<2 {
+                    for path in ClientPath.allCases {
+                        try await ttftAccuracy(
+                            tbtMs: tbt, arrival: .rate(rate, burstiness: 1, maxConcurrency: nil), count: count,
+                            separateProcess: separateProcess, path: path)
+                    }
                 }
             }
         }
@@ -40,8 +57,11 @@ extension SagePerformance {
         // first 256 requests leave together and whose later ones leave as others finish. The
         // simulator's ±10% jitter keeps the finishes from staying in lockstep.
         for separateProcess in [false, true] {
-            for _ in 0..<3 {
-                try await ttftAccuracy(tbtMs: 50, arrival: .concurrency(256), count: 1024, separateProcess: separateProcess, jitter: 0.1)
+            for _ in 0..<2 {
+                for path in ClientPath.allCases {
+                    try await ttftAccuracy(
+                        tbtMs: 50, arrival: .concurrency(256), count: 1024, separateProcess: separateProcess, jitter: 0.1, path: path)
+                }
             }
         }
     }
@@ -51,7 +71,9 @@ extension SagePerformance {
     /// in flight without the synchronized bursts of a closed loop; a closed loop also reports
     /// the requests after its first wave apart. The warm-up opens the connections, so that no
     /// measured request waits for a TCP handshake.
-    static func ttftAccuracy(tbtMs: Int, arrival: Workload.Arrival, count: Int, separateProcess: Bool, jitter: Double = 0) async throws {
+    static func ttftAccuracy(
+        tbtMs: Int, arrival: Workload.Arrival, count: Int, separateProcess: Bool, jitter: Double = 0, path: ClientPath
+    ) async throws {
         var configuration = SimulatedEngineConfiguration(
             model: "acc", ttft: .milliseconds(50), tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: jitter)
         configuration.maxBatch = 512
@@ -60,12 +82,12 @@ extension SagePerformance {
         let outcome: LoadRunner.Outcome
         let serverMilliseconds: [String: Double]
         if separateProcess {
-            (outcome, serverMilliseconds) = try await runAgainstASeparateProcess(workload, tbtMs: tbtMs, jitter: jitter)
+            (outcome, serverMilliseconds) = try await runAgainstASeparateProcess(workload, tbtMs: tbtMs, jitter: jitter, path: path)
         } else {
             (outcome, serverMilliseconds) = try await withSimulatorServer(configuration: configuration) { simulator in
                 simulator.ledger.recordTimings()
                 let client = try VLLMClient(baseURL: simulator.baseURL, model: "acc")
-                let outcome = try await LoadRunner(client: client, seed: 1).run(workload)
+                let outcome = try await path.run { try await LoadRunner(client: client, seed: 1).run(workload) }
                 await client.close()
                 return (outcome, simulator.ledger.requestTimings.compactMapValues { $0.timeToFirstChunk?.milliseconds })
             }
@@ -91,7 +113,7 @@ extension SagePerformance {
         case .rate(let rate, _, _): load = "Poisson \(Int(rate)) req/s (max \(metrics.maxConcurrentRequests) in flight)"
         case .concurrency(let concurrency): load = "closed loop, concurrency \(concurrency), jitter \(jitter)"
         }
-        print("  TTFT, client minus simulator record, TBT \(tbtMs) ms, \(load), \(placement), \(differences.count) of \(outcome.results.count) requests:")
+        print("  TTFT, client minus simulator record, TBT \(tbtMs) ms, \(load), \(placement), \(path.rawValue), \(differences.count) of \(outcome.results.count) requests:")
         print("    p50 \(fmt3(stats.p50)) ms, p90 \(fmt3(stats.p90)) ms, p99 \(fmt3(stats.p99)) ms, max \(fmt3(stats.max)) ms (min \(fmt3(stats.min)) ms); simulator's own TTFT median \(fmt3(own.median)) ms for 50 configured")
         if firstWave > 0, let later = Statistics(afterFirstWave) {
             print("    after the first \(firstWave) (which leave together): p50 \(fmt3(later.p50)) ms, p90 \(fmt3(later.p90)) ms, p99 \(fmt3(later.p99)) ms, max \(fmt3(later.max)) ms")
@@ -100,7 +122,9 @@ extension SagePerformance {
 
     /// Runs `workload` against `sagellm simulate --record-timings` (built beside this program)
     /// and reads the simulator's record from `/debug/request-timings`.
-    static func runAgainstASeparateProcess(_ workload: Workload, tbtMs: Int, jitter: Double) async throws -> (LoadRunner.Outcome, [String: Double]) {
+    static func runAgainstASeparateProcess(
+        _ workload: Workload, tbtMs: Int, jitter: Double, path: ClientPath
+    ) async throws -> (LoadRunner.Outcome, [String: Double]) {
         let sagellm = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagellm").path
         let port = try await withSimulatorServer { $0.port }  // free a moment ago
         let server = try await ManagedServer.start(
@@ -108,7 +132,7 @@ extension SagePerformance {
              "--prefill-tps", "0", "--max-batch", "512", "--record-timings"],
             root: "http://127.0.0.1:\(port)", startupTimeout: .seconds(30))
         let client = try VLLMClient(baseURL: server.baseURL, model: "acc")
-        let outcome = try await LoadRunner(client: client, seed: 1).run(workload)
+        let outcome = try await path.run { try await LoadRunner(client: client, seed: 1).run(workload) }
         await client.close()
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/debug/request-timings")
         request.method = .GET
@@ -124,26 +148,30 @@ extension SagePerformance {
     static func clientCeiling() async throws {
         var configuration = SimulatedEngineConfiguration.instant(model: "fast")
         configuration.maxBatch = 512
-        try await withSimulatorServer(configuration: configuration) { simulator in
-            let client = try VLLMClient(baseURL: simulator.baseURL, model: "fast")
-            let workload = Workload(name: "ceiling", inputTokens: 32, outputTokens: 256, numPrompts: 4096, arrival: .concurrency(256))
-            let cpuBefore = cpuSeconds()
-            let outcome = try await LoadRunner(client: client, seed: 2).run(workload)
-            let cpu = cpuSeconds() - cpuBefore
-            await client.close()
-            let metrics = RunMetrics(outcome, backend: "vllm", model: "fast")
-            let chunks = outcome.results.reduce(0) { $0 + $1.eventSeconds.count }
-            print("  Client ceiling, simulator TTFT = TBT = 0, concurrency 256, 4096 requests x 256 tokens (client and server share 2 cores):")
-            print("    \(fmt(metrics.outputThroughput)) output tok/s, \(fmt(metrics.requestThroughput)) req/s, \(metrics.failed) failed")
-            print("    process CPU \(fmt3(cpu)) s for \(chunks) chunks: \(fmt3(cpu / Double(chunks) * 1e6)) µs per chunk, client and server together")
+        for path in ClientPath.allCases {
+            try await withSimulatorServer(configuration: configuration) { simulator in
+                let client = try VLLMClient(baseURL: simulator.baseURL, model: "fast")
+                let workload = Workload(name: "ceiling", inputTokens: 32, outputTokens: 256, numPrompts: 4096, arrival: .concurrency(256))
+                let cpuBefore = cpuSeconds()
+                let outcome = try await path.run { try await LoadRunner(client: client, seed: 2).run(workload) }
+                let cpu = cpuSeconds() - cpuBefore
+                await client.close()
+                let metrics = RunMetrics(outcome, backend: "vllm", model: "fast")
+                let chunks = outcome.results.reduce(0) { $0 + $1.eventSeconds.count }
+                print("  Client ceiling, \(path.rawValue), simulator TTFT = TBT = 0, concurrency 256, 4096 requests x 256 tokens (client and server share 2 cores):")
+                print("    \(fmt(metrics.outputThroughput)) output tok/s, \(fmt(metrics.requestThroughput)) req/s, \(metrics.failed) failed")
+                print("    process CPU \(fmt3(cpu)) s for \(chunks) chunks: \(fmt3(cpu / Double(chunks) * 1e6)) µs per chunk, client and server together")
+            }
         }
-        try await costPerRequestAndChunk()
+        for path in ClientPath.allCases {
+            try await costPerRequestAndChunk(path: path)
+        }
     }
 
     /// What one request and one separately written chunk cost in CPU, client and server
     /// together in this process: requests of 1 token (each its own request and response),
     /// then requests of 33 tokens 2 ms apart (each chunk its own write and read).
-    static func costPerRequestAndChunk() async throws {
+    static func costPerRequestAndChunk(path: ClientPath) async throws {
         func cpu(tbtMs: Int, outputTokens: Int, count: Int, concurrency: Int) async throws -> Double {
             var configuration = SimulatedEngineConfiguration(
                 model: "cost", ttft: .zero, tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
@@ -151,14 +179,16 @@ extension SagePerformance {
             return try await withSimulatorServer(configuration: configuration) { simulator in
                 let client = try VLLMClient(baseURL: simulator.baseURL, model: "cost")
                 let runner = LoadRunner(client: client, seed: 4)
-                // Opens the connections first, outside the measured CPU time.
-                _ = try await runner.run(
-                    Workload(name: "warm-up", inputTokens: 64, outputTokens: 1, numPrompts: concurrency, arrival: .concurrency(concurrency)))
                 let workload = Workload(
                     name: "cost", inputTokens: 64, outputTokens: outputTokens, numPrompts: count, arrival: .concurrency(concurrency))
-                let before = cpuSeconds()
-                let outcome = try await runner.run(workload)
-                let spent = cpuSeconds() - before
+                let (outcome, spent) = try await path.run {
+                    // Opens the connections first, outside the measured CPU time.
+                    _ = try await runner.run(
+                        Workload(name: "warm-up", inputTokens: 64, outputTokens: 1, numPrompts: concurrency, arrival: .concurrency(concurrency)))
+                    let before = cpuSeconds()
+                    let outcome = try await runner.run(workload)
+                    return (outcome, cpuSeconds() - before)
+                }
                 await client.close()
                 guard outcome.results.allSatisfy(\.success) else { throw BenchmarkError(.backendUnavailable, "a cost request failed") }
                 return spent
@@ -169,8 +199,8 @@ extension SagePerformance {
         let streamed = 1024
         let spent = try await cpu(tbtMs: 2, outputTokens: 33, count: streamed, concurrency: 32)
         let perChunk = (spent - perRequest * Double(streamed)) / Double(streamed * 32)
-        print("  CPU per request (1 token, concurrency 16, \(requests) requests), client and server together: \(fmt3(perRequest * 1e6)) µs")
-        print("  CPU per further chunk written and read on its own (33 tokens 2 ms apart, concurrency 32), client and server together: \(fmt3(perChunk * 1e6)) µs")
+        print("  \(path.rawValue): CPU per request (1 token, concurrency 16, \(requests) requests), client and server together: \(fmt3(perRequest * 1e6)) µs")
+        print("  \(path.rawValue): CPU per further chunk written and read on its own (33 tokens 2 ms apart, concurrency 32), client and server together: \(fmt3(perChunk * 1e6)) µs")
     }
 
     static func pacing() async throws {

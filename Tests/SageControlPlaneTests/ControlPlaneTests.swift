@@ -205,7 +205,7 @@ struct ControlPlaneTests {
     }
 
     @Test func aDeadInstanceIsMarkedUnhealthyAndNoRequestIsLost() async throws {
-        let deadPort = try await withSimulatorServer { $0.port }  // nothing listens there any more
+        try await withRefusedLoopbackPort { deadPort in
         try await withSimulators([engine(tbtMs: 1), engine(tbtMs: 2)]) { simulators in
             var instances = specs(simulators, maxConcurrent: 4)
             instances.append(InstanceSpec(id: "dead", host: "127.0.0.1", port: deadPort, model: "m", maxConcurrentRequests: 4))
@@ -233,6 +233,7 @@ struct ControlPlaneTests {
                 group.cancelAll()
             }
             await cluster.shutdown()
+        }
         }
     }
 

@@ -1,7 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
+import SageSimulator
 import NIOHTTP1
 import NIOPosix
 import Synchronization
@@ -47,30 +45,10 @@ struct CannedHTTPServer {
         }
     }
 
-    /// A base URL on which nothing listens (a port just freed).
-    /// Runs `body` with a base URL whose port is bound but not listening, so connecting is
-    /// refused and no other server of a parallel test can take the port meanwhile.
+    /// Runs `body` with a base URL whose port refuses connections (see `withRefusedLoopbackPort`).
     static func withRefusedBaseURL<Result>(_ body: (String) async throws -> Result) async throws -> Result {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw CannedServerError.socket("socket() failed") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-        }
-        guard bound == 0 else { throw CannedServerError.socket("bind() failed") }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard named == 0 else { throw CannedServerError.socket("getsockname() failed") }
-        return try await body("http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/v1")
+        try await withRefusedLoopbackPort { port in try await body("http://127.0.0.1:\(port)/v1") }
     }
-
-    enum CannedServerError: Error { case socket(String) }
 
     /// An OpenAI model list with one model.
     static func modelList(_ id: String, ownedBy: String) -> String {

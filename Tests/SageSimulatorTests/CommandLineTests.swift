@@ -340,7 +340,7 @@ extension CommandLineTests {
 
     @Test func clusterStatusAndChatOverAClusterFile() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
-        let deadPort = try await withSimulatorServer { $0.port }  // nothing listens there any more
+        try await withRefusedLoopbackPort { deadPort in
         try await withSimulatorServer(configuration: .instant(model: "m")) { first in
             try await withSimulatorServer(configuration: .instant(model: "m")) { second in
                 let path = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).yaml").path
@@ -387,6 +387,7 @@ extension CommandLineTests {
                 #expect(bad.status == 1)
                 #expect(bad.stderr.contains("instance x needs base_url, or host and port") && bad.stderr.contains(path))
             }
+        }
         }
     }
 }

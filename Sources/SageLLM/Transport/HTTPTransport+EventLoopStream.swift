@@ -24,11 +24,25 @@ extension HTTPTransport {
         let lease = InFlightLease(self)
         defer { withExtendedLifetime(lease) {} }
         try checkKey(endpoint: endpoint, requestID: requestID)
+        let headers = headers(requestID: requestID, accept: "text/event-stream", hasBody: true)
+        if let directStreams, !Self.streamsThroughAsyncHTTPClient {
+            let outcome: DirectStreamConnections.Outcome
+            do {
+                outcome = try await directStreams.post(
+                    path: path, headers: headers, body: body, deadline: started + limit,
+                    readTimeout: configuration.readTimeout, receive: receive)
+            } catch {
+                throw directStreamError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
+            }
+            if !(200..<300).contains(outcome.status.code) {
+                throw statusError(
+                    outcome.status, headers: outcome.headers, body: outcome.errorBody, endpoint: endpoint, requestID: requestID)
+            }
+            return
+        }
         let delegate = EventLoopStreamDelegate(receive: receive)
         do {
-            let request = try HTTPClient.Request(
-                url: endpoint, method: .POST,
-                headers: headers(requestID: requestID, accept: "text/event-stream", hasBody: true), body: .byteBuffer(body))
+            let request = try HTTPClient.Request(url: endpoint, method: .POST, headers: headers, body: .byteBuffer(body))
             let task = client.execute(
                 request: request, delegate: delegate, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
             try await withTaskCancellationHandler {
@@ -38,12 +52,7 @@ extension HTTPTransport {
             }
         } catch {
             if let failure = delegate.receiveFailure {
-                var mapped = failure as? SageLLMError ?? SageLLMError(code: .decoding, reason: "the stream could not be read")
-                if !(failure is SageLLMError) { mapped.underlying = "\(failure)" }
-                mapped.endpoint = mapped.endpoint ?? endpoint
-                mapped.requestID = mapped.requestID ?? requestID
-                mapped.receivedPartialOutput = true
-                throw mapped
+                throw receiveError(failure, endpoint: endpoint, requestID: requestID)
             }
             var mapped = mapError(
                 error, endpoint: endpoint, requestID: requestID, started: started, limit: limit,
@@ -54,6 +63,45 @@ extension HTTPTransport {
         if let status = delegate.status, !(200..<300).contains(status.code) {
             throw statusError(status, headers: delegate.headers, body: delegate.errorBody, endpoint: endpoint, requestID: requestID)
         }
+    }
+
+    /// Sends streams through AsyncHTTPClient even to `http://` URLs, for tests and for the
+    /// benchmark program's same-run baseline.
+    @TaskLocal package static var streamsThroughAsyncHTTPClient = false
+
+    /// What the `receive` callback threw, which ended the request after part of the stream.
+    private func receiveError(_ failure: any Error, endpoint: String, requestID: String) -> SageLLMError {
+        var mapped = failure as? SageLLMError ?? SageLLMError(code: .decoding, reason: "the stream could not be read")
+        if !(failure is SageLLMError) { mapped.underlying = "\(failure)" }
+        mapped.endpoint = mapped.endpoint ?? endpoint
+        mapped.requestID = mapped.requestID ?? requestID
+        mapped.receivedPartialOutput = true
+        return mapped
+    }
+
+    /// A direct connection's failure as the same error AsyncHTTPClient's would have given.
+    private func directStreamError(
+        _ error: any Error, endpoint: String, requestID: String, started: ContinuousClock.Instant, limit: Duration
+    ) -> SageLLMError {
+        guard let failure = error as? DirectStreamConnections.Failure else {
+            return mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
+        }
+        let equivalent: any Error
+        switch failure.kind {
+        case .receive(let thrown): return receiveError(thrown, endpoint: endpoint, requestID: requestID)
+        case .connectionClosed: equivalent = HTTPClientError.remoteConnectionClosed
+        case .idleRead: equivalent = HTTPClientError.readTimeout
+        case .deadline: equivalent = HTTPClientError.deadlineExceeded
+        case .cancelled: equivalent = HTTPClientError.cancelled
+        case .channel(ChannelError.connectTimeout): equivalent = HTTPClientError.connectTimeout
+        case .channel(let underlying): equivalent = underlying
+        }
+        var mapped = mapError(
+            equivalent, endpoint: endpoint, requestID: requestID, started: started, limit: limit,
+            partialOutput: failure.receivedBody)
+        if equivalent is HTTPClientError { mapped.underlying = nil }
+        mapped.receivedResponseHead = failure.receivedHead
+        return mapped
     }
 }
 

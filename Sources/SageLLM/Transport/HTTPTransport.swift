@@ -14,6 +14,8 @@ package final class HTTPTransport: Sendable {
     package let configuration: TransportConfiguration
     private let apiKey: APIKey?
     let client: HTTPClient
+    /// Streams to an `http://` base URL go over these (see ``DirectStreamConnections``).
+    let directStreams: DirectStreamConnections?
     private let logger: Logger
     /// Requests fail at once with this (a required key is missing).
     private let missingKeyMessage: String?
@@ -41,6 +43,11 @@ package final class HTTPTransport: Sendable {
         http.connectionPool.retryConnectionEstablishment = false
         http.decompression = .disabled
         self.client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http)
+        self.directStreams = DirectStreamConnections.Target(baseURL: self.baseURL).map {
+            DirectStreamConnections(
+                target: $0, connectTimeout: configuration.connectTimeout,
+                idleTimeout: configuration.idleConnectionTimeout, maximumIdle: configuration.maximumConnectionsPerHost)
+        }
     }
 
     /// Checks that `baseURL` is an http(s) URL with a host, and drops a trailing slash.
@@ -268,6 +275,7 @@ package final class HTTPTransport: Sendable {
 
     package func shutdown() async throws {
         guard !isShutDown.exchange(true, ordering: .relaxed) else { return }
+        directStreams?.shutdown()
         try await client.shutdown()
     }
 
@@ -275,6 +283,7 @@ package final class HTTPTransport: Sendable {
         // A client dropped without shutdown() (a shared client cleared from the cache) still
         // closes its connections; the HTTP client keeps itself alive until that is done.
         if !isShutDown.load(ordering: .relaxed) {
+            directStreams?.shutdown()
             client.shutdown(queue: .global()) { _ in }
         }
     }
