@@ -8,9 +8,11 @@ import Synchronization
 ///
 /// A load generator's own cost per request lands in what it measures when client and server
 /// share the machine. AsyncHTTPClient's request bag, state machines and pool bookkeeping cost
-/// several times more per request than one `ChannelHandler` that writes the request in one
-/// flush and hands each body piece to its callback where it is read. This is that handler,
-/// and a stack of idle connections. `https://` keeps AsyncHTTPClient.
+/// 230-280 µs more CPU per request (client and server together, `Docs/PERFORMANCE.md`) than
+/// one `ChannelHandler` that writes the request in one flush and hands each body piece to its
+/// callback where it is read. This is that handler, and a stack of idle connections: one
+/// connection per request in flight, with no cap, as a load generator wants; at most
+/// `maximumIdle` are kept. `https://` keeps AsyncHTTPClient.
 final class DirectStreamConnections: Sendable {
     /// Where requests go: host and port to connect to, the `Host` header and the base path.
     struct Target: Sendable, Equatable {
@@ -95,6 +97,7 @@ final class DirectStreamConnections: Sendable {
             if connection.channel.isActive, now - connection.idleSince < idleTimeout { return connection }
             connection.channel.close(promise: nil)
         }
+        let handler = DirectStreamHandler()
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.nanoseconds(connectTimeout.nanoseconds))
@@ -102,11 +105,10 @@ final class DirectStreamConnections: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(DirectStreamHandler())
+                        try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .connect(host: target.host, port: target.port).get()
-            let handler = try await channel.pipeline.handler(type: DirectStreamHandler.self).get()
             return DirectStreamConnection(channel: channel, handler: handler)
         } catch {
             throw Failure(kind: .channel(error))
