@@ -9,8 +9,9 @@ import SageSimulator
 
 extension SagePerformance {
     /// How accurate and how cheap the benchmark toolkit itself is:
-    /// 1. TTFT measured by the client against the simulator's own record (request head read to
-    ///    first chunk written, at its socket) for the same requests, at about 256 in flight;
+    /// 1. TTFT measured by the client (request written to first chunk read, at its socket)
+    ///    against the simulator's own record (request head read to first chunk written, at its
+    ///    socket) for the same requests, at about 256 in flight;
     /// 2. the most output tokens per second the client sustains against the simulator with
     ///    TTFT = TBT = 0, at concurrency 256, and the client's cost per streamed chunk;
     /// 3. open-loop pacing: the achieved dispatch rate and schedule lag at 1,000 req/s.
@@ -115,6 +116,9 @@ extension SagePerformance {
         }
         print("  TTFT, client minus simulator record, TBT \(tbtMs) ms, \(load), \(placement), \(path.rawValue), \(differences.count) of \(outcome.results.count) requests:")
         print("    p50 \(fmt3(stats.p50)) ms, p90 \(fmt3(stats.p90)) ms, p99 \(fmt3(stats.p99)) ms, max \(fmt3(stats.max)) ms (min \(fmt3(stats.min)) ms); simulator's own TTFT median \(fmt3(own.median)) ms for 50 configured")
+        if let lag = Statistics(outcome.results.map(\.scheduleLagMilliseconds)) {
+            print("    schedule lag (due to written): p50 \(fmt3(lag.p50)) ms, p99 \(fmt3(lag.p99)) ms, max \(fmt3(lag.max)) ms")
+        }
         if firstWave > 0, let later = Statistics(afterFirstWave) {
             print("    after the first \(firstWave) (which leave together): p50 \(fmt3(later.p50)) ms, p90 \(fmt3(later.p90)) ms, p99 \(fmt3(later.p99)) ms, max \(fmt3(later.max)) ms")
         }

@@ -188,6 +188,35 @@ extension MeasurementTests {
         }
     }
 
+    @Test func timesStartWhenTheRequestIsWrittenAndTheWaitBeforeIsLag() throws {
+        let runStart = ContinuousClock.now
+        let scheduled = runStart
+        var timer = StreamTimer(runStart: runStart, scheduled: scheduled)
+        let written = ContinuousClock.now + .milliseconds(30)
+        timer.requestWritten(at: written)
+        timer.event(at: written + .milliseconds(50), hasChoices: true, text: "a")
+        timer.event(at: written + .milliseconds(60), hasChoices: true, text: "b")
+        let result = timer.success(requestID: "r", completionTokens: 2, promptTokens: 1)
+        let ttft = try #require(result.ttftMilliseconds)
+        let e2el = try #require(result.e2elMilliseconds)
+        #expect(abs(ttft - 50) < 0.001, "TTFT \(ttft) ms counts from the write")
+        #expect(abs(e2el - 60) < 0.001, "E2EL \(e2el) ms counts from the write")
+        #expect(result.scheduleLagMilliseconds >= 30, "the wait before the write is lag: \(result.scheduleLagMilliseconds) ms")
+        #expect(abs(result.startSeconds - (written - runStart).seconds) < 1e-6)
+
+        // In a closed loop the lag counts from taking the slot; a stamp after the first
+        // chunk, or before the timer started, changes nothing.
+        var closed = StreamTimer(runStart: runStart)
+        let slot = ContinuousClock.now
+        closed.requestWritten(at: slot + .milliseconds(5))
+        closed.event(at: slot + .milliseconds(20), hasChoices: true, text: "a")
+        closed.requestWritten(at: slot + .milliseconds(30))
+        closed.requestWritten(at: runStart - .milliseconds(1))
+        let measured = closed.success(requestID: "c", completionTokens: 1, promptTokens: 1)
+        #expect(abs((measured.ttftMilliseconds ?? 0) - 15) < 0.001, "TTFT \(measured.ttftMilliseconds ?? -1) ms")
+        #expect(measured.scheduleLagMilliseconds >= 5, "lag \(measured.scheduleLagMilliseconds) ms")
+    }
+
     @Test func theRoleChunkIsNotCountedAsAToken() {
         var timer = StreamTimer(runStart: .now)
         timer.event(hasChoices: true, text: "")  // the role chunk

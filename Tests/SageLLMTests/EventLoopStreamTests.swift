@@ -49,6 +49,39 @@ struct EventLoopStreamTests {
         }
     }
 
+    @Test(arguments: Path.allCases) func theRequestIsStampedWhereItIsWritten(path: Path) async throws {
+        try await path.run {
+            let engine = SimulatedEngineConfiguration(model: "timed", ttft: .milliseconds(20), tbt: .milliseconds(2), prefillTokensPerSecond: 0, jitter: 0)
+            try await withSimulatorAndClient(engine) { simulator, client in
+                simulator.ledger.recordTimings()
+                for attempt in 0..<3 {  // the first opens a connection, the others reuse it
+                    let requestID = "stamped-\(attempt)"
+                    let written = Mutex<[ContinuousClock.Instant]>([])
+                    let received = Received()
+                    let started = ContinuousClock.now
+                    var options = ChatOptions(maxTokens: 3)
+                    options.requestID = requestID
+                    try await client.streamChatOnEventLoop(
+                        [.user("hi")], options: options, onWritten: { instant in written.withLock { $0.append(instant) } }
+                    ) { received.add($0, $1) }
+                    let stamps = written.withLock { $0 }
+                    let firstRead = try #require(received.all.first?.1)
+                    let server = try #require(simulator.ledger.requestTimings[requestID])
+                    #expect(firstRead >= server.arrived, "read after the server read the request")
+                    guard path == .direct else {
+                        #expect(stamps.isEmpty, "AsyncHTTPClient could only stamp late, so it does not stamp")
+                        continue
+                    }
+                    #expect(stamps.count == 1, "told once per request")
+                    let write = try #require(stamps.first)
+                    #expect(started <= write && write <= firstRead)
+                    // Stamped before the bytes go out, so never after the server has read them.
+                    #expect(write <= server.arrived, "stamped \(write - server.arrived) after the server read it")
+                }
+            }
+        }
+    }
+
     @Test(arguments: Path.allCases) func aFailedStatusIsTheServersError(path: Path) async throws {
         try await path.run {
             var engine = SimulatedEngineConfiguration.instant(model: "busy")

@@ -62,10 +62,13 @@ public final class OpenAIClient: BenchmarkClient {
         let timer = StreamTimer(runStart: runStart, scheduled: scheduled)
         do {
             if request.stream {
-                // Each chunk is timed where its bytes are read, on the connection's event loop:
-                // a consumer task's wait for a thread is not part of the server's latency.
+                // The request is timed from where it is written and each chunk where its bytes
+                // are read, on the connection's event loop: the client's wait for a thread is
+                // not part of the server's latency.
                 let measured = Mutex((timer: timer, usage: Usage?.none))
-                try await client.streamChatOnEventLoop(messages, options: options) { chunk, received in
+                try await client.streamChatOnEventLoop(
+                    messages, options: options, onWritten: { written in measured.withLock { $0.timer.requestWritten(at: written) } }
+                ) { chunk, received in
                     let text = chunk.choices.reduce(into: "") { text, choice in
                         text += (choice.delta.reasoningContent ?? "") + (choice.delta.content ?? "")
                     }

@@ -1,10 +1,14 @@
 /// Measures one request the same way for every client: `t0` at ``init(runStart:scheduled:)``,
-/// then one ``event(hasChoices:text:)`` per streamed event as it arrives, then a result.
-/// Clients never copy their settings into metrics: they report events, the timer measures.
+/// moved to the moment the request went onto its connection when the client can tell
+/// (``requestWritten(at:)``), then one ``event(hasChoices:text:)`` per streamed event as it
+/// arrives, then a result. Clients never copy their settings into metrics: they report
+/// events, the timer measures.
 public struct StreamTimer: Sendable {
     private let runStart: ContinuousClock.Instant
-    private let t0: ContinuousClock.Instant
-    private let lag: Duration
+    /// When the request was due: its scheduled arrival, or when its concurrency slot was taken.
+    private let due: ContinuousClock.Instant
+    private var t0: ContinuousClock.Instant
+    private var lag: Duration
     private var firstChoices: ContinuousClock.Instant?
     private var firstContent: ContinuousClock.Instant?
     private var lastEvent: ContinuousClock.Instant?
@@ -18,7 +22,17 @@ public struct StreamTimer: Sendable {
         self.runStart = runStart
         let now = ContinuousClock.now
         t0 = now
-        lag = scheduled.map { max(.zero, now - $0) } ?? .zero
+        due = scheduled.map { min($0, now) } ?? now
+        lag = now - due
+    }
+
+    /// The request went onto its open connection at `instant`: it becomes `t0`, so that the
+    /// client's own work and its wait for a thread before sending count as schedule lag,
+    /// not as the server's latency (the server's clock starts when it reads the request).
+    public mutating func requestWritten(at instant: ContinuousClock.Instant) {
+        guard firstChoices == nil, instant > t0 else { return }
+        t0 = instant
+        lag = instant - due
     }
 
     /// An event arrived now. `hasChoices`: it carried at least one choice; `text`: its text.

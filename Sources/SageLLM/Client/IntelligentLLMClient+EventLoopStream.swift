@@ -4,14 +4,17 @@ import NIOCore
 extension IntelligentLLMClient {
     /// Streams a chat and hands each chunk to `onChunk` on the connection's event loop, with
     /// the instant its bytes were read from the socket (see
-    /// ``HTTPTransport/receiveStream(path:body:requestID:timeout:receive:)``). For the
+    /// ``HTTPTransport/receiveStream(path:body:requestID:timeout:written:receive:)``). For the
     /// benchmark, whose timestamps must not include a consumer task's wait for a thread.
     ///
     /// Unlike ``streamChat(_:options:)`` this goes around the resilience layer: no retries,
     /// no rate or concurrency limit, no client metrics. `onChunk` must be quick and must not
     /// block. Returns when the stream has ended (`[DONE]` or the end of the body).
+    /// `onWritten` gets the instant just before the request is written to its open connection,
+    /// before any chunk, when the transport can tell it (direct connections to `http://`).
     package func streamChatOnEventLoop(
         _ messages: [ChatMessage], options: ChatOptions? = nil,
+        onWritten: @escaping @Sendable (ContinuousClock.Instant) -> Void = { _ in },
         onChunk: @escaping @Sendable (ChatCompletionChunk, ContinuousClock.Instant) -> Void
     ) async throws(SageLLMError) {
         let options = options ?? configuration.defaultOptions
@@ -19,7 +22,7 @@ extension IntelligentLLMClient {
         let requestID = options.requestID ?? HTTPTransport.makeRequestID()
         let reader = EventLoopChunkReader<ChatCompletionChunk>(what: "a chat completion chunk", onChunk: onChunk)
         try await transport.receiveStream(
-            path: "chat/completions", body: body, requestID: requestID, timeout: options.timeout
+            path: "chat/completions", body: body, requestID: requestID, timeout: options.timeout, written: onWritten
         ) { buffer, received in
             try reader.read(buffer, received: received)
         }

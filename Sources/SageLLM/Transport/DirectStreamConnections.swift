@@ -4,7 +4,7 @@ import NIOPosix
 import Synchronization
 
 /// Plain-HTTP/1.1 keep-alive connections on SwiftNIO alone, for
-/// ``HTTPTransport/receiveStream(path:body:requestID:timeout:receive:)`` to `http://` servers.
+/// ``HTTPTransport/receiveStream(path:body:requestID:timeout:written:receive:)`` to `http://` servers.
 ///
 /// A load generator's own cost per request lands in what it measures when client and server
 /// share the machine. AsyncHTTPClient's request bag, state machines and pool bookkeeping cost
@@ -65,10 +65,12 @@ final class DirectStreamConnections: Sendable {
     }
 
     /// Sends one POST and hands each piece of a 2xx body to `receive` on the event loop, with
-    /// the instant it was read. Throws a ``Failure`` when the exchange ends without a whole
+    /// the instant it was read; `written` gets the instant just before the request is written
+    /// to its open connection. Throws a ``Failure`` when the exchange ends without a whole
     /// response.
     func post(
         path: String, headers: HTTPHeaders, body: ByteBuffer, deadline: ContinuousClock.Instant, readTimeout: Duration,
+        written: @escaping @Sendable (ContinuousClock.Instant) -> Void,
         receive: @escaping @Sendable (ByteBuffer, ContinuousClock.Instant) throws -> Void
     ) async throws -> Outcome {
         let connection = try await acquire()
@@ -78,7 +80,7 @@ final class DirectStreamConnections: Sendable {
         head.headers.add(contentsOf: headers)
         head.headers.add(name: "content-length", value: String(body.readableBytes))
         let exchange = DirectStreamExchange(
-            head: head, body: body, deadline: deadline, readTimeout: readTimeout, receive: receive,
+            head: head, body: body, deadline: deadline, readTimeout: readTimeout, written: written, receive: receive,
             promise: connection.channel.eventLoop.makePromise())
         let outcome = try await withTaskCancellationHandler {
             connection.start(exchange)
@@ -147,6 +149,7 @@ final class DirectStreamExchange: @unchecked Sendable {
     let body: ByteBuffer
     let deadline: ContinuousClock.Instant
     let readTimeout: Duration
+    let written: @Sendable (ContinuousClock.Instant) -> Void
     let receive: @Sendable (ByteBuffer, ContinuousClock.Instant) throws -> Void
     let promise: EventLoopPromise<DirectStreamConnections.Outcome>
 
@@ -163,6 +166,7 @@ final class DirectStreamExchange: @unchecked Sendable {
 
     init(
         head: HTTPRequestHead, body: ByteBuffer, deadline: ContinuousClock.Instant, readTimeout: Duration,
+        written: @escaping @Sendable (ContinuousClock.Instant) -> Void,
         receive: @escaping @Sendable (ByteBuffer, ContinuousClock.Instant) throws -> Void,
         promise: EventLoopPromise<DirectStreamConnections.Outcome>
     ) {
@@ -170,6 +174,7 @@ final class DirectStreamExchange: @unchecked Sendable {
         self.body = body
         self.deadline = deadline
         self.readTimeout = readTimeout
+        self.written = written
         self.receive = receive
         self.promise = promise
     }
@@ -239,6 +244,7 @@ final class DirectStreamHandler: ChannelInboundHandler, RemovableChannelHandler,
             self.fail(exchange, .deadline)
         }
         armIdleTimer(exchange, after: exchange.readTimeout, on: loop)
+        exchange.written(.now)
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(exchange.body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

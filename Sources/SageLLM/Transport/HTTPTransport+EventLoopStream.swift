@@ -7,7 +7,10 @@ extension HTTPTransport {
     /// on the connection's event loop, with the instant it was read from the socket, without
     /// a hop to another thread. For measuring: a consumer task that is woken for each piece
     /// adds its own wait for a thread to every timestamp, and under load that wait is
-    /// milliseconds.
+    /// milliseconds. On a direct connection `written` is told, on the event loop, the instant
+    /// just before the request's bytes are written to the open connection. AsyncHTTPClient
+    /// tells it nothing: its only hook runs after the head went out, and may first hop to
+    /// another thread, so it would stamp late; callers keep their own earlier instant.
     ///
     /// `receive` runs on an event loop, one piece at a time: it must be quick and must not
     /// block. An error it throws ends the request and is thrown here. Returns when the body
@@ -16,6 +19,7 @@ extension HTTPTransport {
     /// resilience layer (retries, limits) is not involved.
     package func receiveStream(
         path: String, body: ByteBuffer, requestID: String, timeout: Duration? = nil,
+        written: @escaping @Sendable (ContinuousClock.Instant) -> Void = { _ in },
         receive: @escaping @Sendable (ByteBuffer, ContinuousClock.Instant) throws -> Void
     ) async throws(SageLLMError) {
         let started = ContinuousClock.now
@@ -30,7 +34,7 @@ extension HTTPTransport {
             do {
                 outcome = try await directStreams.post(
                     path: path, headers: headers, body: body, deadline: started + limit,
-                    readTimeout: configuration.readTimeout, receive: receive)
+                    readTimeout: configuration.readTimeout, written: written, receive: receive)
             } catch {
                 throw directStreamError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
             }
