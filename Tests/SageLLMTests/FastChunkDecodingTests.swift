@@ -73,7 +73,7 @@ struct FastChunkDecodingTests {
 
     @Test func toolCallsStillDecodeThroughTheFallback() throws {
         let json = #"{"id":"x","choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"name":"f","arguments":"{}"}}]}}]}"#
-        let chunk = try Array(json.utf8).withUnsafeBytes { try ChatCompletionChunk.decode($0, with: JSONDecoder()) }
+        let chunk = try Array(json.utf8).withUnsafeBytes { try ChatCompletionChunk.decode($0) }
         #expect(chunk.choices.first?.delta.toolCalls?.first?.function?.name == "f")
     }
 }

@@ -137,7 +137,7 @@ public final class OpenAIClient: BenchmarkClient {
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
             let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
             guard response.status.code == 200,
-                case .object(let answer) = try JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
+                case .object(let answer) = try BoundedJSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
                 case .int(let count)? = answer["count"]
             else { return nil }
             return count

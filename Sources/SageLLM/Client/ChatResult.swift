@@ -36,8 +36,13 @@ public struct CompletionResult: Sendable {
 /// print(answer.usage?.completionTokens ?? 0)
 /// ```
 public struct ChatStreamAccumulator: Sendable {
+    /// The most text (and, separately, reasoning) kept, in UTF-8 bytes; what arrives beyond it
+    /// is counted but not kept, and ``truncated`` is set. Default 16 MiB.
+    public let maximumTextBytes: Int
     public private(set) var text = ""
     public private(set) var reasoning = ""
+    /// Whether text or reasoning went beyond ``maximumTextBytes`` and was cut there.
+    public private(set) var truncated = false
     public private(set) var usage: Usage?
     public private(set) var finishReason: String?
     public private(set) var model: String?
@@ -47,7 +52,28 @@ public struct ChatStreamAccumulator: Sendable {
     /// Events that added content or reasoning text.
     public private(set) var contentEvents = 0
 
-    public init() {}
+    public init(maximumTextBytes: Int = 16 * 1024 * 1024) {
+        self.maximumTextBytes = max(0, maximumTextBytes)
+    }
+
+    /// Appends `piece` to `kept` up to `cap` bytes; returns whether it was cut.
+    private static func keep(_ piece: String, in kept: inout String, cap: Int) -> Bool {
+        let room = cap - kept.utf8.count
+        if piece.utf8.count <= room {
+            kept += piece
+            return false
+        } else {
+            // Whole characters only, so the kept text stays valid.
+            var used = 0
+            for character in piece {
+                let size = character.utf8.count
+                if used + size > room { break }
+                kept.append(character)
+                used += size
+            }
+            return true
+        }
+    }
 
     public mutating func add(_ chunk: ChatCompletionChunk) {
         if id == nil, !chunk.id.isEmpty { id = chunk.id }
@@ -58,11 +84,11 @@ public struct ChatStreamAccumulator: Sendable {
         for choice in chunk.choices where choice.index == 0 {
             var added = false
             if let content = choice.delta.content, !content.isEmpty {
-                text += content
+                if Self.keep(content, in: &text, cap: maximumTextBytes) { truncated = true }
                 added = true
             }
             if let reasoning = choice.delta.reasoningContent, !reasoning.isEmpty {
-                self.reasoning += reasoning
+                if Self.keep(reasoning, in: &self.reasoning, cap: maximumTextBytes) { truncated = true }
                 added = true
             }
             if added { contentEvents += 1 }

@@ -32,24 +32,29 @@ extension IntelligentLLMClient {
         }
         var results = [Result<ChatResult, SageLLMError>?](repeating: nil, count: conversations.count)
         await withTaskGroup(of: (Int, Result<ChatResult, SageLLMError>).self) { group in
-            var next = 0
-            func startNext() {
-                let index = next
-                next += 1
-                group.addTask {
-                    do throws(SageLLMError) {
-                        return (index, .success(try await self.chat(conversations[index], options: options)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
+            // One iterator hands out the indices; no state is shared with the child tasks.
+            var waiting = conversations.indices.makeIterator()
+            for _ in 0..<min(concurrency, conversations.count) {
+                guard let index = waiting.next() else { break }
+                let conversation = conversations[index]
+                group.addTask { (index, await self.batchItem(conversation, options: options)) }
             }
-            while next < min(concurrency, conversations.count) { startNext() }
             for await (index, result) in group {
                 results[index] = result
-                if next < conversations.count { startNext() }
+                guard let next = waiting.next() else { continue }
+                let conversation = conversations[next]
+                group.addTask { (next, await self.batchItem(conversation, options: options)) }
             }
         }
         return results.map { $0 ?? .failure(SageLLMError(code: .cancelled, reason: "the batch was cancelled")) }
+    }
+
+    /// One item of a batch: its answer or its error, never thrown.
+    private func batchItem(_ conversation: [ChatMessage], options: ChatOptions?) async -> Result<ChatResult, SageLLMError> {
+        do throws(SageLLMError) {
+            return .success(try await chat(conversation, options: options))
+        } catch {
+            return .failure(error)
+        }
     }
 }

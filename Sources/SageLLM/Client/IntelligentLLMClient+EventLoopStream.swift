@@ -1,4 +1,3 @@
-import class Foundation.JSONDecoder
 import NIOCore
 
 extension IntelligentLLMClient {
@@ -38,14 +37,15 @@ extension IntelligentLLMClient {
 }
 
 /// Parses a stream's events as its pieces arrive on an event loop and hands out the chunks.
-private final class EventLoopChunkReader<Chunk: FastStreamDecodable & Sendable>: @unchecked Sendable {
+private final class EventLoopChunkReader<Chunk: MeteredChunk>: @unchecked Sendable {
     // Safety: `read` is called on one event loop, one piece at a time; `finish` only after
     // the last `read` has returned and the request's future has completed.
     private var parser = ServerSentEventParser()
-    private let decoder = JSONDecoder()
     private let what: String
     private let onChunk: @Sendable (Chunk, ContinuousClock.Instant) -> Void
     private var done = false
+    /// Whether the server said the answer is complete: `[DONE]` or a finish reason.
+    private var sawEnd = false
     private var lastReceived = ContinuousClock.now
 
     init(what: String, onChunk: @escaping @Sendable (Chunk, ContinuousClock.Instant) -> Void) {
@@ -61,6 +61,7 @@ private final class EventLoopChunkReader<Chunk: FastStreamDecodable & Sendable>:
     /// The body has ended: an event left without its blank line still counts.
     func finish() throws(SageLLMError) {
         try parsing { try $0.finishViews { event in try accept(event, received: lastReceived) } }
+        if !sawEnd { throw SageLLMError.streamEndedEarly(endpoint: nil, requestID: nil) }
     }
 
     /// Runs the parser; what it throws is a ``SageLLMError`` already, else a decoding error.
@@ -74,10 +75,12 @@ private final class EventLoopChunkReader<Chunk: FastStreamDecodable & Sendable>:
 
     private func accept(_ event: ServerSentEventParser.EventView, received: ContinuousClock.Instant) throws(SageLLMError) {
         guard !done else { return }
-        guard let chunk = try Chunk.decodeEvent(event, with: decoder, what: what) else {
+        guard let chunk = try Chunk.decodeEvent(event, what: what) else {
             done = true
+            sawEnd = true
             return
         }
+        if chunk.carriesFinishReason { sawEnd = true }
         onChunk(chunk, received)
     }
 }

@@ -73,10 +73,13 @@ public final class IntelligentLLMClient: Sendable {
         let requestID = options.requestID ?? HTTPTransport.makeRequestID()
         let started = ContinuousClock.now
         let estimate = estimatedTokens(messages, options)
-        return try await executor.run(requestID: requestID, estimatedTokens: estimate, tokensUsed: { $0.usage?.totalTokens }) {
-            (attempt) async throws(SageLLMError) -> ChatResult in
+        return try await executor.run(
+            requestID: requestID, estimatedTokens: estimate, timeout: requestTimeout(options),
+            tokensUsed: { $0.usage?.totalTokens }
+        ) { (attempt) async throws(SageLLMError) -> ChatResult in
             let buffer = try await transport.send(
-                method: .POST, path: "chat/completions", body: body, requestID: attempt.requestID, timeout: options.timeout)
+                method: .POST, path: "chat/completions", body: body, requestID: attempt.requestID, timeout: options.timeout,
+                deadline: attempt.deadline)
             let response = try decode(
                 ChatCompletionResponse.self, buffer, what: "the chat completion", path: "chat/completions",
                 requestID: attempt.requestID)
@@ -103,12 +106,14 @@ public final class IntelligentLLMClient: Sendable {
         let options = options ?? configuration.defaultOptions
         let requestID = options.requestID ?? HTTPTransport.makeRequestID()
         let admission = StreamAdmission(
-            executor: executor, requestID: requestID, estimatedTokens: estimatedTokens(messages, options))
-        let decoder = EventStreamDecoder<ChatCompletionChunk>(what: "a chat completion chunk", admission: admission) {
-            (attemptID) async throws(SageLLMError) -> StreamingResponse in
+            executor: executor, requestID: requestID, estimatedTokens: estimatedTokens(messages, options),
+            timeout: requestTimeout(options))
+        let decoder = EventStreamDecoder<ChatCompletionChunk>(
+            what: "a chat completion chunk", admission: admission
+        ) { (attemptID, deadline) async throws(SageLLMError) -> StreamingResponse in
             let (_, body) = try await self.chatBody(messages, options: options, stream: true)
             return try await self.transport.openStream(
-                path: "chat/completions", body: body, requestID: attemptID, timeout: options.timeout)
+                path: "chat/completions", body: body, requestID: attemptID, timeout: options.timeout, deadline: deadline)
         }
         return AsyncThrowingStream(unfolding: { try await decoder.next() })
     }
@@ -136,10 +141,13 @@ public final class IntelligentLLMClient: Sendable {
         let body = try encode(options.completionRequest(model: model, prompt: prompt, stream: false))
         let started = ContinuousClock.now
         let estimate = Self.estimatedTokens(promptBytes: prompt.utf8.count, options)
-        return try await executor.run(requestID: requestID, estimatedTokens: estimate, tokensUsed: { $0.usage?.totalTokens }) {
-            (attempt) async throws(SageLLMError) -> CompletionResult in
+        return try await executor.run(
+            requestID: requestID, estimatedTokens: estimate, timeout: requestTimeout(options),
+            tokensUsed: { $0.usage?.totalTokens }
+        ) { (attempt) async throws(SageLLMError) -> CompletionResult in
             let buffer = try await transport.send(
-                method: .POST, path: "completions", body: body, requestID: attempt.requestID, timeout: options.timeout)
+                method: .POST, path: "completions", body: body, requestID: attempt.requestID, timeout: options.timeout,
+                deadline: attempt.deadline)
             let response = try decode(
                 CompletionResponse.self, buffer, what: "the completion", path: "completions", requestID: attempt.requestID)
             return CompletionResult(
@@ -158,14 +166,15 @@ public final class IntelligentLLMClient: Sendable {
         let requestID = options.requestID ?? HTTPTransport.makeRequestID()
         let admission = StreamAdmission(
             executor: executor, requestID: requestID,
-            estimatedTokens: Self.estimatedTokens(promptBytes: prompt.utf8.count, options))
-        let decoder = EventStreamDecoder<CompletionResponse>(what: "a completion chunk", admission: admission) {
-            (attemptID) async throws(SageLLMError) -> StreamingResponse in
+            estimatedTokens: Self.estimatedTokens(promptBytes: prompt.utf8.count, options), timeout: requestTimeout(options))
+        let decoder = EventStreamDecoder<CompletionResponse>(
+            what: "a completion chunk", admission: admission
+        ) { (attemptID, deadline) async throws(SageLLMError) -> StreamingResponse in
             try options.validate()
             let model = try await self.resolveModel(options)
             let body = try self.encode(options.completionRequest(model: model, prompt: prompt, stream: true))
             return try await self.transport.openStream(
-                path: "completions", body: body, requestID: attemptID, timeout: options.timeout)
+                path: "completions", body: body, requestID: attemptID, timeout: options.timeout, deadline: deadline)
         }
         return AsyncThrowingStream(unfolding: { try await decoder.next() })
     }
@@ -227,7 +236,7 @@ public final class IntelligentLLMClient: Sendable {
         throws(SageLLMError) -> Value
     {
         do {
-            return try JSONDecoder().decode(type, from: buffer)
+            return try BoundedJSONDecoder().decode(type, from: buffer.readableBytesView)
         } catch {
             let text = String(buffer: buffer)
             if let body = ErrorBody.parse(buffer.readableBytesView), body.type != nil || body.code != nil {
@@ -243,6 +252,12 @@ public final class IntelligentLLMClient: Sendable {
             throw SageLLMError.decoding(
                 what, snippet: text, endpoint: transport.url(path), requestID: requestID, underlying: "\(error)")
         }
+    }
+
+    /// The time limit of one call, all attempts and waits included: the options', else the
+    /// transport's request timeout.
+    func requestTimeout(_ options: ChatOptions) -> Duration {
+        options.timeout ?? configuration.transport.requestTimeout
     }
 
     /// What a request may cost against `tokensPerMinute`: about four bytes of prompt per

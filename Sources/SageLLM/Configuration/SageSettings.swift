@@ -151,7 +151,12 @@ private struct SettingReader {
 
     private func invalid(_ setting: SettingKey, _ found: ConfigurationLayers.Found, _ expected: String) -> SageLLMError {
         // A secret's value is never repeated back.
-        let shown = setting.kind == .secret ? "<redacted>" : "'\(found.text)'"
+        let shown =
+            switch setting.kind {
+            case .secret: "<redacted>"
+            case .url: "'\(BaseURL.redactingUserInfo(found.text))'"
+            default: "'\(found.text)'"
+            }
         var error = SageLLMError.invalidConfiguration(
             field: setting.key, "\(found.origin) (setting \(setting.key)) must be \(expected), got \(shown)")
         if found.origin.layer == .file { error.file = layers.filePath }
@@ -169,18 +174,23 @@ private struct SettingReader {
         do {
             return try HTTPTransport.normalize(baseURL: found.text)
         } catch {
-            throw invalid(setting, found, "an http:// or https:// URL with a host")
+            throw invalid(
+                setting, found,
+                "an http:// or https:// URL with a host, a port of 1-65535 if any, and no user info, query or fragment")
         }
     }
 
     mutating func seconds(_ setting: SettingKey, allowZero: Bool = false) throws(SageLLMError) -> Duration? {
         guard let found = try text(setting) else { return nil }
-        guard let value = Self.parseSeconds(found.text), value.isFinite, allowZero ? value >= 0 : value > 0 else {
+        guard let value = Self.parseSeconds(found.text),
+            let duration = OutsideNumber.duration(seconds: value, allowZero: allowZero)
+        else {
             throw invalid(
                 setting, found,
-                (allowZero ? "zero or a positive" : "a positive") + " number of seconds (e.g. 1.5, 500ms, 2s, 1m)")
+                (allowZero ? "zero or a positive" : "a positive")
+                    + " number of seconds up to \(Int(OutsideNumber.maximumSeconds)) (e.g. 1.5, 500ms, 2s, 1m)")
         }
-        return .nanoseconds(Int64(value * 1e9))
+        return duration
     }
 
     mutating func integer(_ setting: SettingKey, minimum: Int) throws(SageLLMError) -> Int? {

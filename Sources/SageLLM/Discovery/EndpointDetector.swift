@@ -131,13 +131,7 @@ struct EndpointDetector: Sendable {
         return Decision(detection: detection, apiKey: apiKey, missingKeyMessage: missingKeyMessage)
     }
 
-    /// Whether `url`'s host is this machine (`localhost`, `127.x.x.x`, `[::1]`).
-    static func isLoopback(_ url: String) -> Bool {
-        guard let schemeEnd = url.firstRange(of: "://") else { return false }
-        var host = url[schemeEnd.upperBound...].prefix { $0 != "/" }
-        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }
-        if host.hasPrefix("[") { return host.hasPrefix("[::1]") }
-        let name = host.prefix { $0 != ":" }.lowercased()
-        return name == "localhost" || name.hasPrefix("127.")
-    }
+    /// Whether `url`'s host is this machine: `localhost`, an IPv4 literal in 127.0.0.0/8, or
+    /// `[::1]` (see ``BaseURL/isLoopback``).
+    static func isLoopback(_ url: String) -> Bool { BaseURL(url)?.isLoopback ?? false }
 }

@@ -131,7 +131,14 @@ struct EndpointProber: Sendable {
             return .skipped(.failed, error.reason)
         }
         let deadline = NIODeadline.now() + .nanoseconds(timeout.nanoseconds)
-        let fetched = await get(base + "/models", client: client, deadline: deadline, limit: 4 * 1024 * 1024)
+        // The key goes only to an endpoint that asks for one (401/403 without it), never to
+        // every port that is probed.
+        var withKey = false
+        var fetched = await get(base + "/models", client: client, deadline: deadline, limit: 4 * 1024 * 1024, withKey: false)
+        if case .success(let status, _) = fetched, status == 401 || status == 403, apiKey != nil {
+            withKey = true
+            fetched = await get(base + "/models", client: client, deadline: deadline, limit: 4 * 1024 * 1024, withKey: true)
+        }
         let body: ByteBuffer
         switch fetched {
         case .failure(let reason, let detail):
@@ -148,7 +155,7 @@ struct EndpointProber: Sendable {
         }
         let list: ModelList
         do {
-            list = try JSONDecoder().decode(ModelList.self, from: body)
+            list = try BoundedJSONDecoder().decode(ModelList.self, from: body)
         } catch {
             return .skipped(
                 .invalidResponse,
@@ -159,7 +166,7 @@ struct EndpointProber: Sendable {
         guard let firstModel = models.first else { return .skipped(.noModels, "GET /models lists no models") }
         let engine: EngineKind =
             if let named = list.data.lazy.compactMap({ $0.ownedBy.flatMap(EngineKind.fromOwnedBy) }).first { named }
-            else { await fingerprint(root: Self.root(of: base), client: client, deadline: deadline) }
+            else { await fingerprint(root: Self.root(of: base), client: client, deadline: deadline, withKey: withKey) }
         if let accepted = requirement.acceptedEngines, !accepted.contains(engine) {
             return .skipped(
                 .wrongKind,
@@ -186,7 +193,7 @@ struct EndpointProber: Sendable {
     }
 
     /// Identifies an engine whose `owned_by` does not name it, from the endpoints only it serves.
-    func fingerprint(root: String, client: HTTPClient, deadline: NIODeadline) async -> EngineKind {
+    func fingerprint(root: String, client: HTTPClient, deadline: NIODeadline, withKey: Bool) async -> EngineKind {
         let checks: [(path: String, engine: EngineKind, matches: @Sendable (Int, String) -> Bool)] = [
             ("/", .ollama, { _, body in body.contains("Ollama is running") }),
             ("/props", .llamaCpp, { status, body in status == 200 && body.contains("default_generation_settings") }),
@@ -198,7 +205,7 @@ struct EndpointProber: Sendable {
             for (index, check) in checks.enumerated() {
                 group.addTask {
                     guard case .success(let status, let body) = await get(
-                        root + check.path, client: client, deadline: deadline, limit: 64 * 1024)
+                        root + check.path, client: client, deadline: deadline, limit: 64 * 1024, withKey: withKey)
                     else { return (index, false) }
                     return (index, check.matches(status, String(buffer: body)))
                 }
@@ -215,11 +222,11 @@ struct EndpointProber: Sendable {
         case failure(CandidateReport.SkipReason, String)
     }
 
-    /// `GET url` with the probe's key; the body is read up to `limit` bytes.
-    func get(_ url: String, client: HTTPClient, deadline: NIODeadline, limit: Int) async -> Fetched {
+    /// `GET url`, with the probe's key when `withKey`; the body is read up to `limit` bytes.
+    func get(_ url: String, client: HTTPClient, deadline: NIODeadline, limit: Int, withKey: Bool) async -> Fetched {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "accept", value: "application/json")
-        if let apiKey, !apiKey.secret.isEmpty { request.headers.add(name: "authorization", value: "Bearer \(apiKey.secret)") }
+        if withKey, let apiKey, !apiKey.secret.isEmpty { request.headers.add(name: "authorization", value: "Bearer \(apiKey.secret)") }
         do {
             let response = try await client.execute(request, deadline: deadline)
             var body = ByteBuffer()

@@ -82,6 +82,12 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
     public var receivedPartialOutput: Bool = false
     /// Whether the server had sent its response head (status and headers) before the failure.
     public var receivedResponseHead: Bool = false
+    /// Whether the request may have reached the server: it was written on an open connection
+    /// (false when connecting failed). A request that may have reached the server is not sent
+    /// again unless ``RetryPolicy/retriesAfterSend`` says so.
+    public var requestSent: Bool = false
+    /// Why the request was not tried again, when the retry policy would otherwise have allowed it.
+    public var notRetriedBecause: String?
     /// The lower-level error, as text.
     public var underlying: String?
     /// The `Retry-After` the server asked for, when it sent one.
@@ -107,6 +113,7 @@ public struct SageLLMError: Error, Sendable, CustomStringConvertible {
         if let file { details.append("file \(file)") }
         if attempts > 1 { details.append("\(attempts) attempts") }
         if receivedPartialOutput { details.append("part of the answer had already been delivered, so it was not retried") }
+        if let notRetriedBecause { details.append("not retried: \(notRetriedBecause)") }
         if let requestID { details.append("request id \(requestID)") }
         if let underlying { details.append("cause: \(underlying)") }
         if let snippet, serverMessage == nil || snippet != serverMessage { details.append("body: \(snippet)") }

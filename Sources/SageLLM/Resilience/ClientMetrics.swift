@@ -112,7 +112,8 @@ package final class ClientMetrics: Sendable {
                 state.failuresByCode[code.description, default: 0] += 1
             case .cancelled: state.cancelled += 1
             }
-            state.tokens += tokens ?? 0
+            // A server's count: a negative one adds nothing, a huge one saturates.
+            state.tokens = state.tokens.addingSaturating(max(0, tokens ?? 0))
             if case .cancelled = outcome { return }
             _ = state.latencyMicroseconds.record(microseconds)
             state.latencySum += milliseconds

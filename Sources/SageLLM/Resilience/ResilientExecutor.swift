@@ -81,19 +81,33 @@ package final class ResilientExecutor: Sendable {
     /// After attempt number `attempt` failed with `error`: whether to try again. When it
     /// retries, it has logged the attempt, counted the retry and waited out the backoff; when
     /// it does not, `error` says how many attempts were made.
-    package func shouldRetry(after error: inout SageLLMError, attempt: Int) async throws(SageLLMError) -> Bool {
+    package func shouldRetry(after error: inout SageLLMError, attempt: Int, deadline: ContinuousClock.Instant)
+        async throws(SageLLMError) -> Bool
+    {
         error.attempts = attempt
         let policy = configuration.retry
-        guard attempt <= policy.maxRetries, RetryPolicy.isRetryable(error) else {
+        let retryable = policy.isRetryable(error)
+        guard attempt <= policy.maxRetries, retryable else {
+            if !retryable, policy.maxRetries > 0, error.requestSent, !error.receivedResponseHead,
+                error.code == .timeout || error.code == .connectionFailed
+            {
+                error.notRetriedBecause =
+                    "the request had been sent, so the server may already be working on it (set retriesAfterSend for requests that are safe to repeat)"
+            }
             logger.debug(
                 "attempt failed, not retried",
                 metadata: [
                     "sage.request.id": "\(error.requestID ?? "-")", "sage.attempt": "\(attempt)",
-                    "sage.error": "\(error.code)", "sage.retryable": "\(RetryPolicy.isRetryable(error))",
+                    "sage.error": "\(error.code)", "sage.retryable": "\(retryable)",
                 ])
             return false
         }
         let delay = policy.delay(beforeRetry: attempt, retryAfter: error.retryAfter, random: Double.random(in: 0..<1))
+        guard ContinuousClock.now + delay < deadline else {
+            error.notRetriedBecause =
+                "waiting \(SageLLMError.format(delay)) for another attempt would pass the request's deadline"
+            return false
+        }
         logger.debug(
             "attempt failed, retrying",
             metadata: [
@@ -152,14 +166,17 @@ package final class ResilientExecutor: Sendable {
         package let requestID: String
         /// 1 for the first try.
         package let number: Int
+        /// The deadline of the whole request, all attempts and waits included.
+        package let deadline: ContinuousClock.Instant
     }
 
-    /// Runs `attempt` under the limits, with retries.
+    /// Runs `attempt` under the limits, with retries, all within `timeout` from now.
     package func run<Result>(
-        requestID: String, estimatedTokens: Int, tokensUsed: (Result) -> Int?,
+        requestID: String, estimatedTokens: Int, timeout: Duration, tokensUsed: (Result) -> Int?,
         attempt: (Attempt) async throws(SageLLMError) -> Result
     ) async throws(SageLLMError) -> Result {
         let started = ContinuousClock.now
+        let deadline = started + timeout
         do {
             try await enter()
         } catch {
@@ -176,7 +193,8 @@ package final class ResilientExecutor: Sendable {
                 throw error
             }
             do {
-                let current = Attempt(requestID: Self.attemptID(requestID, attempt: number), number: number)
+                let current = Attempt(
+                    requestID: Self.attemptID(requestID, attempt: number), number: number, deadline: deadline)
                 logAttempt(current.requestID, number: number)
                 let result = try await attempt(current)
                 let used = tokensUsed(result)
@@ -188,12 +206,14 @@ package final class ResilientExecutor: Sendable {
                 var failure = error
                 let retry: Bool
                 do {
-                    retry = try await shouldRetry(after: &failure, attempt: number)
+                    retry = try await shouldRetry(after: &failure, attempt: number, deadline: deadline)
                 } catch {
                     failure = error
                     retry = false
                 }
                 if !retry {
+                    // The whole call's time, over every attempt and wait, not the last attempt's.
+                    failure.elapsed = ContinuousClock.now - started
                     finish(RequestOutcome(failure), error: failure, started: started, tokens: nil)
                     throw failure
                 }

@@ -1,8 +1,16 @@
 /// When and how long to wait before trying a request again.
 ///
-/// Retried: connection failures, timeouts before any response byte, 408, 429 and 5xx.
-/// Never retried: other 4xx, undecodable answers, cancellations, invalid settings or
-/// requests, and a stream that has already delivered part of its answer.
+/// One rule (`Docs/CONFIGURATION.md`, "Retries"): a request is sent again only when nothing of
+/// the response arrived and the server cannot have acted on it.
+/// - Retried with backoff: failures to connect (refused, DNS, TLS, connect timeout), and the
+///   statuses 408, 429 and 5xx, whose server said to try again.
+/// - Resent at once, once, without counting an attempt: a request whose reused keep-alive
+///   connection the server had closed before answering (the transport does this itself).
+/// - Not retried unless ``retriesAfterSend`` is set: a timeout or a closed connection after
+///   the request was written and before any answer, since the server may be generating it.
+/// - Never retried: a failure after the response head arrived, other 4xx, undecodable
+///   answers, cancellations, invalid settings or requests, and a stream that has already
+///   delivered part of its answer.
 public struct RetryPolicy: Sendable, Hashable {
     /// Retries after the first attempt (0 turns retrying off). Default 3.
     public var maxRetries: Int
@@ -16,6 +24,10 @@ public struct RetryPolicy: Sendable, Hashable {
     public var jitter: Double
     /// Wait as long as the server's `Retry-After` asks (capped at ``maxDelay``). Default true.
     public var honorsRetryAfter: Bool
+    /// Also retry a timeout or a closed connection after the request was written and before
+    /// any answer. Only for requests that are safe to repeat: the server may already be
+    /// generating the first one. Default false.
+    public var retriesAfterSend: Bool = false
 
     public init(
         maxRetries: Int = 3, baseDelay: Duration = .seconds(1), multiplier: Double = 2, maxDelay: Duration = .seconds(60),
@@ -43,10 +55,14 @@ public struct RetryPolicy: Sendable, Hashable {
     /// Whether `error` may be retried: the request surely had no effect the caller saw, and
     /// trying again can help.
     public static func isRetryable(_ error: SageLLMError) -> Bool {
-        if error.receivedPartialOutput { return false }
+        RetryPolicy().isRetryable(error)
+    }
+
+    /// Whether `error` may be retried under this policy (see the rule above).
+    public func isRetryable(_ error: SageLLMError) -> Bool {
+        if error.receivedPartialOutput || error.receivedResponseHead { return false }
         switch error.code {
-        case .connectionFailed: return true
-        case .timeout: return !error.receivedResponseHead
+        case .connectionFailed, .timeout: return !error.requestSent || retriesAfterSend
         case .httpStatus:
             guard let status = error.status else { return false }
             return status == 408 || status == 429 || (500...599).contains(status)
@@ -62,6 +78,6 @@ public struct RetryPolicy: Sendable, Hashable {
         for _ in 1..<max(1, retry) { seconds *= multiplier }
         seconds = min(seconds, maxDelay.seconds)
         seconds *= 1 + jitter * (2 * random - 1)
-        return .nanoseconds(Int64(max(0, min(seconds, maxDelay.seconds)) * 1e9))
+        return OutsideNumber.duration(seconds: max(0, min(seconds, maxDelay.seconds)), allowZero: true) ?? maxDelay
     }
 }

@@ -8,6 +8,8 @@ package final class StreamAdmission: @unchecked Sendable {
     private let executor: ResilientExecutor
     private let requestID: String
     private let estimatedTokens: Int
+    /// The whole stream's time limit, all attempts and waits included.
+    private let timeout: Duration
     private var started: ContinuousClock.Instant?
     private var holdsSlot = false
     private var ended = false
@@ -17,11 +19,15 @@ package final class StreamAdmission: @unchecked Sendable {
     /// Chunks handed to the consumer.
     private(set) var deliveredChunks = 0
 
-    package init(executor: ResilientExecutor, requestID: String, estimatedTokens: Int) {
+    package init(executor: ResilientExecutor, requestID: String, estimatedTokens: Int, timeout: Duration) {
         self.executor = executor
         self.requestID = requestID
         self.estimatedTokens = estimatedTokens
+        self.timeout = timeout
     }
+
+    /// The deadline of the whole stream (set when the first attempt begins).
+    package var deadline: ContinuousClock.Instant { (started ?? .now) + timeout }
 
     /// Waits for the slot (first call only) and the rate limiters' turn; returns the
     /// attempt's request id.
@@ -64,12 +70,13 @@ package final class StreamAdmission: @unchecked Sendable {
             error.receivedPartialOutput = true
         } else {
             do {
-                if try await executor.shouldRetry(after: &error, attempt: attempts) { return true }
+                if try await executor.shouldRetry(after: &error, attempt: attempts, deadline: deadline) { return true }
             } catch {
                 end(.cancelled, error: nil, tokens: nil)
                 return false
             }
         }
+        if let started { error.elapsed = ContinuousClock.now - started }
         end(RequestOutcome(error), error: error, tokens: nil)
         return false
     }

@@ -1,5 +1,4 @@
 import struct Foundation.Data
-import class Foundation.JSONDecoder
 import NIOCore
 
 /// Turns the body of an OpenAI-compatible streamed response into decoded chunks, read on
@@ -13,8 +12,8 @@ import NIOCore
 final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
     // Safety: an AsyncThrowingStream(unfolding:) calls `next()` from one consumer at a time,
     // never concurrently, so the mutable state below is never shared.
-    /// Sends the request with the given attempt's request id.
-    private let open: @Sendable (String) async throws(SageLLMError) -> StreamingResponse
+    /// Sends the request with the given attempt's request id, within the stream's deadline.
+    private let open: @Sendable (String, ContinuousClock.Instant) async throws(SageLLMError) -> StreamingResponse
     private let admission: StreamAdmission
     private var usage: Usage?
     private var failed = false
@@ -23,12 +22,13 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
     private var pending: [Chunk] = []
     private var pendingIndex = 0
     private var finished = false
-    private let decoder = JSONDecoder()
+    /// Whether the server said the answer is complete: `[DONE]` or a finish reason.
+    private var sawEnd = false
     private let what: String
 
     init(
         what: String, admission: StreamAdmission,
-        open: @escaping @Sendable (String) async throws(SageLLMError) -> StreamingResponse
+        open: @escaping @Sendable (String, ContinuousClock.Instant) async throws(SageLLMError) -> StreamingResponse
     ) {
         self.what = what
         self.admission = admission
@@ -57,7 +57,7 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
                 do {
                     try Task.checkCancellation(orThrow: SageLLMError(code: .cancelled, reason: "the request was cancelled"))
                     let requestID = try await admission.beginAttempt()
-                    reader = StreamingBodyReader(try await open(requestID))
+                    reader = StreamingBodyReader(try await open(requestID, admission.deadline))
                 } catch {
                     try await retryOrEnd(error)
                     continue
@@ -69,6 +69,9 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
                     try parser.parseViews(buffer) { event in try self.accept(event) }
                 } else {
                     try parser.finishViews { event in try self.accept(event) }
+                    if !sawEnd {
+                        throw SageLLMError.streamEndedEarly(endpoint: reader.stream.endpoint, requestID: reader.stream.requestID)
+                    }
                     finished = true
                 }
             } catch {
@@ -98,22 +101,20 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
 
     private func accept(_ event: ServerSentEventParser.EventView) throws {
         if finished { return }
-        guard let chunk = try Chunk.decodeEvent(event, with: decoder, what: what) else {
+        guard let chunk = try Chunk.decodeEvent(event, what: what) else {
             finished = true
+            sawEnd = true
             return
         }
+        if chunk.carriesFinishReason { sawEnd = true }
         pending.append(chunk)
     }
 
     private func contextualize(_ error: any Error, reader: StreamingBodyReader) -> SageLLMError {
         let stream = reader.stream
-        var mapped = stream.transport.mapError(
+        return stream.transport.mapError(
             error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started, limit: stream.limit,
-            partialOutput: reader.receivedBytes)
-        if mapped.code == .decoding || mapped.code == .httpStatus {
-            mapped.receivedPartialOutput = reader.receivedBytes
-        }
-        return mapped
+            receivedHead: true, partialOutput: reader.receivedBytes)
     }
 }
 
@@ -122,22 +123,24 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
 protocol MeteredChunk: FastStreamDecodable, Sendable {
     var usage: Usage? { get }
     var carriesText: Bool { get }
+    /// Whether a choice says why generation stopped (the answer is complete).
+    var carriesFinishReason: Bool { get }
 }
 
 extension FastStreamDecodable {
     /// The chunk one event carries, or nil for `[DONE]`. An event that is not valid JSON for
     /// the chunk is an error carrying the event's text; an `{"error": ...}` event is the
     /// server's error.
-    static func decodeEvent(_ event: ServerSentEventParser.EventView, with decoder: JSONDecoder, what: String)
+    static func decodeEvent(_ event: ServerSentEventParser.EventView, what: String)
         throws(SageLLMError) -> Self?
     {
         if event.isDone { return nil }
         do {
-            return try decode(event.data, with: decoder)
+            return try decode(event.data)
         } catch {
             let data = Data(event.data)
             let text = String(decoding: data, as: UTF8.self)
-            if let value = try? decoder.decode(JSONValue.self, from: data), let body = ErrorBody(json: value) {  // not JSON: reported below
+            if let value = try? BoundedJSONDecoder().decode(JSONValue.self, from: data), let body = ErrorBody(json: value) {  // not JSON: reported below
                 var failure = SageLLMError(code: .httpStatus, reason: "the server reported an error mid-stream")
                 failure.serverMessage = body.message
                 failure.serverErrorType = body.type ?? body.code
@@ -154,14 +157,31 @@ extension ChatCompletionChunk: MeteredChunk {
     var carriesText: Bool {
         choices.contains { !($0.delta.content ?? "").isEmpty || !($0.delta.reasoningContent ?? "").isEmpty }
     }
+    var carriesFinishReason: Bool { choices.contains { $0.finishReason != nil } }
 }
 
 extension CompletionResponse: MeteredChunk {
     var carriesText: Bool { choices.contains { !$0.text.isEmpty } }
+    var carriesFinishReason: Bool { choices.contains { $0.finishReason != nil } }
 }
 
 extension Task where Success == Never, Failure == Never {
     static func checkCancellation(orThrow error: SageLLMError) throws(SageLLMError) {
         if Task.isCancelled { throw error }
+    }
+}
+
+extension SageLLMError {
+    /// The body ended without `[DONE]` and without a finish reason: the answer may be cut
+    /// short, so it is not reported as a success (and not retried: the server answered).
+    static func streamEndedEarly(endpoint: String?, requestID: String?) -> SageLLMError {
+        var error = SageLLMError(
+            code: .streamInterrupted,
+            reason: "the stream ended without [DONE] or a finish reason, so the answer may be incomplete")
+        error.endpoint = endpoint
+        error.requestID = requestID
+        error.receivedResponseHead = true
+        error.requestSent = true
+        return error
     }
 }

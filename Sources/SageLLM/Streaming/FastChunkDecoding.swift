@@ -1,5 +1,4 @@
 import struct Foundation.Data
-import class Foundation.JSONDecoder
 
 /// A chunk type that can be decoded straight from bytes for the common shapes, without Foundation's
 /// JSONDecoder (which costs several microseconds per streamed event). `nil` means "not a common
@@ -10,9 +9,9 @@ protocol FastStreamDecodable: Decodable {
 
 extension FastStreamDecodable {
     /// The fast path, else JSONDecoder.
-    static func decode(_ bytes: UnsafeRawBufferPointer, with decoder: JSONDecoder) throws -> Self {
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws -> Self {
         if let chunk = fastDecode(bytes) { return chunk }
-        return try decoder.decode(Self.self, from: Data(bytes))
+        return try BoundedJSONDecoder().decode(Self.self, from: Data(bytes))
     }
 }
 

@@ -6,6 +6,9 @@ struct JSONReader {
 
     let bytes: UnsafeRawBufferPointer
     var index = 0
+    /// Objects and arrays open around the current position; beyond
+    /// ``BoundedJSONDecoder/maximumDepth`` the reader declines instead of recursing further.
+    private var depth = 0
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -41,6 +44,8 @@ struct JSONReader {
     /// Calls `body` with each member name of an object; `body` must read or skip the value.
     mutating func readObject(_ body: (inout JSONReader, UnsafeRawBufferPointer) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
+        try enter()
+        defer { depth -= 1 }
         if try peek() == UInt8(ascii: "}") {
             index += 1
             return
@@ -59,6 +64,8 @@ struct JSONReader {
     /// Calls `body` for each element of an array; `body` must read or skip it.
     mutating func readArray(_ body: (inout JSONReader) throws -> Void) throws {
         try expect(UInt8(ascii: "["))
+        try enter()
+        defer { depth -= 1 }
         if try peek() == UInt8(ascii: "]") {
             index += 1
             return
@@ -70,6 +77,11 @@ struct JSONReader {
             if next == UInt8(ascii: "]") { return }
             guard next == UInt8(ascii: ",") else { throw Unsupported() }
         }
+    }
+
+    private mutating func enter() throws {
+        depth += 1
+        if depth > BoundedJSONDecoder.maximumDepth { throw Unsupported() }
     }
 
     /// The bytes of a string without escapes (used for member names).

@@ -41,6 +41,16 @@ final class DirectStreamConnections: Sendable {
         var kind: Kind
         var receivedHead = false
         var receivedBody = false
+
+        /// The connection closed or was reset before any of the response arrived.
+        var closedBeforeAnswer: Bool {
+            guard !receivedHead else { return false }
+            switch kind {
+            case .connectionClosed: return true
+            case .channel(let error): return HTTPTransport.isClosedBeforeAnswer(error)
+            default: return false
+            }
+        }
     }
 
     /// A response that ended: its head, and the body of a non-2xx answer (bounded).
@@ -73,7 +83,27 @@ final class DirectStreamConnections: Sendable {
         written: @escaping @Sendable (ContinuousClock.Instant) -> Void,
         receive: @escaping @Sendable (ByteBuffer, ContinuousClock.Instant) throws -> Void
     ) async throws -> Outcome {
-        let connection = try await acquire()
+        var (connection, reused) = try await acquire(fresh: false)
+        while true {
+            do {
+                return try await exchange(
+                    on: connection, path: path, headers: headers, body: body, deadline: deadline, readTimeout: readTimeout,
+                    written: written, receive: receive)
+            } catch let failure as Failure where reused && failure.closedBeforeAnswer {
+                // The server had closed this kept-alive connection: the request reached no
+                // server, so it goes out again at once, once, on a new connection.
+                (connection, reused) = try await acquire(fresh: true)
+            }
+        }
+    }
+
+    /// One request and its response on `connection`.
+    private func exchange(
+        on connection: DirectStreamConnection, path: String, headers: HTTPHeaders, body: ByteBuffer,
+        deadline: ContinuousClock.Instant, readTimeout: Duration,
+        written: @escaping @Sendable (ContinuousClock.Instant) -> Void,
+        receive: @escaping @Sendable (ByteBuffer, ContinuousClock.Instant) throws -> Void
+    ) async throws -> Outcome {
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target.basePath + "/" + path)
         head.headers.reserveCapacity(headers.count + 2)
         head.headers.add(name: "host", value: target.hostHeader)
@@ -92,11 +122,12 @@ final class DirectStreamConnections: Sendable {
         return outcome
     }
 
-    /// An idle connection that is still open, or a new one.
-    private func acquire() async throws -> DirectStreamConnection {
+    /// An idle connection that is still open (`reused`), or a new one; always a new one when
+    /// `fresh` is set.
+    private func acquire(fresh: Bool) async throws -> (connection: DirectStreamConnection, reused: Bool) {
         let now = ContinuousClock.now
-        while let connection = idle.withLock({ $0.popLast() }) {
-            if connection.channel.isActive, now - connection.idleSince < idleTimeout { return connection }
+        while !fresh, let connection = idle.withLock({ $0.popLast() }) {
+            if connection.channel.isActive, now - connection.idleSince < idleTimeout { return (connection, true) }
             connection.channel.close(promise: nil)
         }
         let handler = DirectStreamHandler()
@@ -111,7 +142,7 @@ final class DirectStreamConnections: Sendable {
                     }
                 }
                 .connect(host: target.host, port: target.port).get()
-            return DirectStreamConnection(channel: channel, handler: handler)
+            return (DirectStreamConnection(channel: channel, handler: handler), false)
         } catch {
             throw Failure(kind: .channel(error))
         }

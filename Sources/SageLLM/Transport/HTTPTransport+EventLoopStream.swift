@@ -60,8 +60,9 @@ extension HTTPTransport {
             }
             var mapped = mapError(
                 error, endpoint: endpoint, requestID: requestID, started: started, limit: limit,
-                partialOutput: delegate.receivedBytes)
-            mapped.receivedResponseHead = delegate.status != nil
+                receivedHead: delegate.status != nil, partialOutput: delegate.receivedBytes)
+            // Body pieces went straight to the caller's `receive`: they were delivered.
+            mapped.receivedPartialOutput = delegate.receivedBytes
             throw mapped
         }
         if let status = delegate.status, !(200..<300).contains(status.code) {
@@ -79,7 +80,9 @@ extension HTTPTransport {
         if !(failure is SageLLMError) { mapped.underlying = "\(failure)" }
         mapped.endpoint = mapped.endpoint ?? endpoint
         mapped.requestID = mapped.requestID ?? requestID
-        mapped.receivedPartialOutput = true
+        mapped.receivedResponseHead = true
+        mapped.requestSent = true
+        mapped.receivedPartialOutput = true  // `receive` had been handed part of the body
         return mapped
     }
 
@@ -102,9 +105,9 @@ extension HTTPTransport {
         }
         var mapped = mapError(
             equivalent, endpoint: endpoint, requestID: requestID, started: started, limit: limit,
-            partialOutput: failure.receivedBody)
+            receivedHead: failure.receivedHead, partialOutput: failure.receivedBody)
         if equivalent is HTTPClientError { mapped.underlying = nil }
-        mapped.receivedResponseHead = failure.receivedHead
+        mapped.receivedPartialOutput = failure.receivedBody
         return mapped
     }
 }

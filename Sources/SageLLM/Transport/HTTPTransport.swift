@@ -5,6 +5,13 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One pooled AsyncHTTPClient and the rules for talking to one OpenAI-compatible base URL:
 /// headers, time limits, and turning every failure into a ``SageLLMError``.
@@ -21,6 +28,8 @@ package final class HTTPTransport: Sendable {
     private let missingKeyMessage: String?
     private let isShutDown = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
+    /// The pooled connections that have carried a request (see ``ConnectionProbe``).
+    private let usedConnections = UsedConnections()
 
     package init(
         baseURL: String, apiKey: APIKey?, configuration: TransportConfiguration, missingKeyMessage: String? = nil,
@@ -50,18 +59,33 @@ package final class HTTPTransport: Sendable {
         }
     }
 
-    /// Checks that `baseURL` is an http(s) URL with a host, and drops a trailing slash.
+    /// Checks that `baseURL` is an http(s) URL with a host and, if written, a port of
+    /// 1-65535, without user info, query or fragment; drops a trailing slash. Messages never
+    /// repeat user info.
     package static func normalize(baseURL: String) throws(SageLLMError) -> String {
         var url = baseURL.trimmingWhitespace()
         while url.hasSuffix("/") { url.removeLast() }
-        let lower = url.lowercased()
-        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
+        let shown = BaseURL.redactingUserInfo(baseURL)
+        guard let parts = BaseURL(url) else {
             throw .invalidConfiguration(
-                field: "baseURL", "the base URL must start with http:// or https://, got '\(baseURL)'")
+                field: "baseURL", "the base URL must start with http:// or https://, got '\(shown)'")
         }
-        let afterScheme = url.drop(while: { $0 != ":" }).dropFirst(3)
-        guard let first = afterScheme.first, first != "/" && first != ":" else {
-            throw .invalidConfiguration(field: "baseURL", "the base URL has no host: '\(baseURL)'")
+        guard parts.userInfo == nil else {
+            throw .invalidConfiguration(
+                field: "baseURL",
+                "the base URL must not hold user info (user:password@), got '\(shown)'; pass a key as apiKey (SAGE_CHAT_API_KEY) instead")
+        }
+        guard !parts.hasQuery, !parts.hasFragment else {
+            throw .invalidConfiguration(
+                field: "baseURL", "the base URL must not have a query (?) or fragment (#), got '\(shown)'")
+        }
+        guard !parts.host.isEmpty else {
+            throw .invalidConfiguration(field: "baseURL", "the base URL has no host: '\(shown)'")
+        }
+        do {
+            _ = try parts.port()
+        } catch {
+            throw .invalidConfiguration(field: "baseURL", "\(error.reason) in '\(shown)'")
         }
         return url
     }
@@ -113,11 +137,14 @@ package final class HTTPTransport: Sendable {
     }
 
     /// Sends a request and returns the whole response body; a non-2xx status is thrown.
+    /// `timeout` bounds this request (default: the request timeout); `deadline`, when given, is
+    /// the caller's end for all of its attempts, and bounds it too.
     package func send(
-        method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, timeout: Duration? = nil
+        method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, timeout: Duration? = nil,
+        deadline: ContinuousClock.Instant? = nil
     ) async throws(SageLLMError) -> ByteBuffer {
         let request = makeRequest(method: method, path: path, body: body, requestID: requestID, accept: "application/json")
-        let response = try await open(request, path: path, requestID: requestID, timeout: timeout)
+        let response = try await open(request, path: path, requestID: requestID, timeout: timeout, deadline: deadline)
         let reader = StreamingBodyReader(response)
         var collected = ByteBuffer()
         while var buffer = try await reader.next() {
@@ -136,34 +163,70 @@ package final class HTTPTransport: Sendable {
 
     /// Sends a request whose answer is a stream; a non-2xx status is thrown before any byte
     /// is handed out.
-    package func openStream(path: String, body: ByteBuffer, requestID: String, timeout: Duration? = nil)
-        async throws(SageLLMError) -> StreamingResponse
-    {
+    package func openStream(
+        path: String, body: ByteBuffer, requestID: String, timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil
+    ) async throws(SageLLMError) -> StreamingResponse {
         let request = makeRequest(
             method: .POST, path: path, body: body, requestID: requestID, accept: "text/event-stream")
-        return try await open(request, path: path, requestID: requestID, timeout: timeout)
+        return try await open(request, path: path, requestID: requestID, timeout: timeout, deadline: deadline)
     }
+
+    /// How many times in a row a request is sent again at once because the reused keep-alive
+    /// connection it went out on had been closed by the server. Each such try reached no
+    /// server; the pool's idle connections may all be stale, so a few are allowed.
+    static let maximumStaleConnectionResends = 8
 
     /// Sends `request` and waits for the response head (AsyncHTTPClient's deadline bounds this
     /// part); the body is left to a ``StreamingBodyReader``, which keeps to the same deadline.
-    private func open(_ request: HTTPClientRequest, path: String, requestID: String, timeout: Duration?)
-        async throws(SageLLMError) -> StreamingResponse
-    {
+    private func open(
+        _ request: HTTPClientRequest, path: String, requestID: String, timeout: Duration?,
+        deadline callerDeadline: ContinuousClock.Instant?
+    ) async throws(SageLLMError) -> StreamingResponse {
         let started = ContinuousClock.now
         let limit = timeout ?? configuration.requestTimeout
+        let deadline = min(started + limit, callerDeadline ?? started + limit)
         let endpoint = url(path)
         let lease = InFlightLease(self)
         try checkKey(endpoint: endpoint, requestID: requestID)
-        do {
-            let response = try await client.execute(request, deadline: NIODeadline.now() + .nanoseconds(limit.nanoseconds))
-            guard (200..<300).contains(response.status.code) else {
-                throw await statusError(response, endpoint: endpoint, requestID: requestID)
+        var staleResends = 0
+        while true {
+            let probe = ConnectionProbe()
+            do {
+                let remaining = deadline - ContinuousClock.now
+                let response = try await client.execute(
+                    request, deadline: NIODeadline.now() + .nanoseconds(remaining.nanoseconds), logger: probe.logger)
+                usedConnections.wasUsed(probe.connection)
+                guard (200..<300).contains(response.status.code) else {
+                    throw await statusError(response, endpoint: endpoint, requestID: requestID)
+                }
+                return StreamingResponse(
+                    transport: self, response: response, endpoint: endpoint, requestID: requestID, started: started,
+                    deadline: deadline, limit: limit, lease: lease)
+            } catch {
+                // A reused keep-alive connection that the server had closed: the request reached
+                // no server, so it goes out again at once (on another connection), uncounted.
+                if usedConnections.wasUsed(probe.connection), Self.isClosedBeforeAnswer(error),
+                    staleResends < Self.maximumStaleConnectionResends, ContinuousClock.now < deadline
+                {
+                    staleResends += 1
+                    logger.debug(
+                        "stale keep-alive connection, sending again",
+                        metadata: ["sage.request.id": "\(requestID)", "sage.resend": "\(staleResends)"])
+                    continue
+                }
+                throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
             }
-            return StreamingResponse(
-                transport: self, response: response, endpoint: endpoint, requestID: requestID, started: started,
-                deadline: started + limit, limit: limit, lease: lease)
-        } catch {
-            throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
+        }
+    }
+
+    /// Whether `error` is a connection that closed (or was reset) before any answer.
+    static func isClosedBeforeAnswer(_ error: any Error) -> Bool {
+        switch error {
+        case let error as HTTPClientError: return error == .remoteConnectionClosed
+        case let error as IOError: return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
+        case ChannelError.ioOnClosedChannel, ChannelError.eof, ChannelError.outputClosed, ChannelError.alreadyClosed:
+            return true
+        default: return false
         }
     }
 
@@ -226,50 +289,81 @@ package final class HTTPTransport: Sendable {
     }
 
     /// Turns any error met while talking to the server into a ``SageLLMError`` with context.
+    ///
+    /// `receivedHead` and `partialOutput` say how far the exchange got: the response head, and
+    /// body bytes. Whether the request may have reached the server (``SageLLMError/requestSent``)
+    /// follows from the error: a failure to connect did not send it; anything later may have.
     package func mapError(
         _ error: any Error, endpoint: String, requestID: String, started: ContinuousClock.Instant, limit: Duration,
-        partialOutput: Bool = false
+        receivedHead: Bool = false, partialOutput: Bool = false
     ) -> SageLLMError {
         var mapped: SageLLMError
+        let answered = receivedHead || partialOutput
         if let error = error as? SageLLMError {
             mapped = error
         } else if error is CancellationError {
             mapped = SageLLMError(code: .cancelled, reason: "the request was cancelled")
+            mapped.requestSent = true
         } else if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout:
-                mapped = SageLLMError(code: .timeout, reason: "could not connect in time")
-                mapped.timeoutKind = .connect
-                mapped.timeoutLimit = configuration.connectTimeout
-            case .readTimeout:
-                mapped = SageLLMError(code: .timeout, reason: "the server sent nothing for too long")
-                mapped.timeoutKind = .idleRead
-                mapped.timeoutLimit = configuration.readTimeout
-            case .deadlineExceeded:
-                mapped = Self.totalTimeout(limit)
-            case .cancelled:
-                mapped = SageLLMError(code: .cancelled, reason: "the request was cancelled")
-            case .remoteConnectionClosed where partialOutput:
-                mapped = SageLLMError(code: .streamInterrupted, reason: "the server closed the connection mid-stream")
-            case .remoteConnectionClosed:
-                mapped = SageLLMError(code: .connectionFailed, reason: "the server closed the connection")
-            default:
-                mapped = SageLLMError(code: .connectionFailed, reason: "the HTTP request failed")
-            }
+            mapped = mapClientError(error, limit: limit, answered: answered, partialOutput: partialOutput)
             mapped.underlying = "\(error)"
-        } else if partialOutput {
-            mapped = SageLLMError(code: .streamInterrupted, reason: "the stream failed after part of it arrived")
+        } else if answered {
+            mapped = SageLLMError(
+                code: .streamInterrupted,
+                reason: partialOutput ? "the response broke off after part of its body" : "the response broke off after its head")
+            mapped.underlying = "\(error)"
+        } else if Self.isClosedBeforeAnswer(error) {
+            mapped = SageLLMError(code: .connectionFailed, reason: "the server closed the connection before answering")
+            mapped.requestSent = true
             mapped.underlying = "\(error)"
         } else {
             mapped = SageLLMError(code: .connectionFailed, reason: "could not reach the server")
             mapped.underlying = "\(error)"
         }
-        if mapped.code == .streamInterrupted || (partialOutput && mapped.code != .cancelled) {
-            mapped.receivedPartialOutput = true
+        if answered {
+            mapped.receivedResponseHead = true
+            mapped.requestSent = true
         }
         mapped.endpoint = mapped.endpoint ?? endpoint
         mapped.requestID = mapped.requestID ?? requestID
         mapped.elapsed = mapped.elapsed ?? (ContinuousClock.now - started)
+        return mapped
+    }
+
+    /// An AsyncHTTPClient error as a ``SageLLMError``; see ``mapError(_:endpoint:requestID:started:limit:receivedHead:partialOutput:)``.
+    private func mapClientError(_ error: HTTPClientError, limit: Duration, answered: Bool, partialOutput: Bool)
+        -> SageLLMError
+    {
+        var mapped: SageLLMError
+        switch error {
+        case .connectTimeout, .tlsHandshakeTimeout, .socksHandshakeTimeout, .httpProxyHandshakeTimeout:
+            mapped = SageLLMError(code: .timeout, reason: "could not connect in time")
+            mapped.timeoutKind = .connect
+            mapped.timeoutLimit = configuration.connectTimeout
+            return mapped
+        case .readTimeout:
+            mapped = SageLLMError(
+                code: .timeout,
+                reason: answered ? "the server stopped sending mid-response" : "the server sent nothing for too long")
+            mapped.timeoutKind = .idleRead
+            mapped.timeoutLimit = configuration.readTimeout
+        case .deadlineExceeded:
+            mapped = Self.totalTimeout(limit)
+        case .cancelled:
+            mapped = SageLLMError(code: .cancelled, reason: "the request was cancelled")
+        case .remoteConnectionClosed where answered:
+            mapped = SageLLMError(
+                code: .streamInterrupted,
+                reason: partialOutput ? "the server closed the connection mid-response" : "the server closed the connection after the response head")
+        case .remoteConnectionClosed:
+            mapped = SageLLMError(code: .connectionFailed, reason: "the server closed the connection before answering")
+        case _ where answered:
+            mapped = SageLLMError(code: .streamInterrupted, reason: "the response broke off")
+        default:
+            mapped = SageLLMError(code: .connectionFailed, reason: "the HTTP request failed")
+            return mapped
+        }
+        mapped.requestSent = true
         return mapped
     }
 
@@ -332,11 +426,9 @@ package final class StreamingBodyReader: @unchecked Sendable {
             if buffer != nil { receivedBytes = true }
             return buffer
         } catch {
-            var mapped = stream.transport.mapError(
+            throw stream.transport.mapError(
                 error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started,
-                limit: stream.limit, partialOutput: receivedBytes)
-            mapped.receivedResponseHead = true
-            throw mapped
+                limit: stream.limit, receivedHead: true, partialOutput: receivedBytes)
         }
     }
 }
@@ -345,11 +437,16 @@ package final class StreamingBodyReader: @unchecked Sendable {
 package enum RetryAfter {
     package static func parse(_ value: String, now: Double? = nil) -> Duration? {
         let trimmed = value.trimmingWhitespace()
-        if let seconds = Double(trimmed), seconds >= 0 {
-            return .milliseconds(Int64(seconds * 1000))
+        // A server's number: NaN, infinite or negative is ignored; beyond the maximum is capped
+        // there (the retry policy's own deadline decides whether such a wait fits).
+        if let seconds = Double(trimmed) {
+            guard seconds.isFinite, seconds >= 0 else { return nil }
+            return OutsideNumber.duration(seconds: min(seconds, OutsideNumber.maximumSeconds), allowZero: true)
         }
         guard let date = HTTPDate.parse(trimmed) else { return nil }
         let current = now ?? HTTPDate.nowSecondsSince1970()
-        return .milliseconds(Int64(max(0, date - current) * 1000))
+        let wait = date - current
+        guard wait.isFinite else { return nil }
+        return OutsideNumber.duration(seconds: min(max(0, wait), OutsideNumber.maximumSeconds), allowZero: true)
     }
 }

@@ -36,8 +36,10 @@ public struct TransportConfiguration: Sendable, Hashable {
         for (field, value) in [
             ("connectTimeout", connectTimeout), ("readTimeout", readTimeout), ("requestTimeout", requestTimeout),
             ("idleConnectionTimeout", idleConnectionTimeout),
-        ] where value <= .zero {
-            throw .invalidConfiguration(field: field, "\(field) must be positive, got \(value)")
+        ] where value <= .zero || value.seconds > OutsideNumber.maximumSeconds {
+            throw .invalidConfiguration(
+                field: field,
+                "\(field) must be above 0 and at most \(Int(OutsideNumber.maximumSeconds)) seconds, got \(value)")
         }
         guard maximumConnectionsPerHost >= 1 else {
             throw .invalidConfiguration(
@@ -75,7 +77,13 @@ extension Duration {
     package var milliseconds: Double { seconds * 1000 }
     /// Milliseconds rounded to a tenth, as reports show them.
     package var reportedMilliseconds: Double { (milliseconds * 10).rounded() / 10 }
+    /// The duration in nanoseconds, saturating at `Int64.max` / `Int64.min` (about 292 years)
+    /// instead of trapping.
     package var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+        let (whole, overflow) = components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return components.seconds > 0 ? .max : .min }
+        let (sum, overflow2) = whole.addingReportingOverflow(components.attoseconds / 1_000_000_000)
+        if overflow2 { return components.seconds > 0 ? .max : .min }
+        return sum
     }
 }

@@ -23,7 +23,7 @@ public struct ErrorBody: Codable, Sendable, Hashable {
     /// Reads any of the accepted shapes; nil for an empty body.
     public static func parse(_ bytes: some Collection<UInt8>) -> ErrorBody? {
         let data = Data(bytes)
-        if let value = try? JSONDecoder().decode(JSONValue.self, from: data),  // not JSON: plain text below
+        if let value = try? BoundedJSONDecoder().decode(JSONValue.self, from: data),  // not JSON: plain text below
             let body = ErrorBody(json: value)
         {
             return body
@@ -51,7 +51,7 @@ public struct ErrorBody: Codable, Sendable, Hashable {
         switch fields["code"] {
         case .int(let code)?: self.code = String(code)
         case .string(let code)?: self.code = code
-        case .double(let code)?: self.code = String(Int(code))
+        case .double(let code)?: self.code = Int(exactly: code).map(String.init) ?? String(code)
         default: self.code = nil
         }
     }

@@ -14,7 +14,7 @@ public struct Usage: Codable, Sendable, Hashable {
     ) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
-        self.totalTokens = totalTokens ?? (promptTokens + completionTokens)
+        self.totalTokens = totalTokens ?? promptTokens.addingSaturating(completionTokens)
         self.promptTokensDetails = promptTokensDetails
         self.completionTokensDetails = completionTokensDetails
     }
@@ -32,7 +32,7 @@ public struct Usage: Codable, Sendable, Hashable {
         promptTokens = try container.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0
         completionTokens = try container.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
         totalTokens =
-            try container.decodeIfPresent(Int.self, forKey: .totalTokens) ?? (promptTokens + completionTokens)
+            try container.decodeIfPresent(Int.self, forKey: .totalTokens) ?? promptTokens.addingSaturating(completionTokens)
         promptTokensDetails = try container.decodeIfPresent(TokenDetails.self, forKey: .promptTokensDetails)
         completionTokensDetails = try container.decodeIfPresent(TokenDetails.self, forKey: .completionTokensDetails)
     }

@@ -43,7 +43,7 @@ public final class RequestLedger: Sendable {
     func received(body: ByteBuffer) {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+            value = try BoundedJSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
         } catch {
             value = .string(String(buffer: body))
         }

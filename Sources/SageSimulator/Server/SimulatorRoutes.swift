@@ -162,7 +162,7 @@ struct SimulatorRoutes: Sendable {
     }
 
     private func parse(_ body: ByteBuffer, kind: ChunkEncoder.Kind) -> Result<Parsed, ResponseError> {
-        let decoder = JSONDecoder()
+        let decoder = BoundedJSONDecoder()
         do {
             switch kind {
             case .chat:
@@ -349,7 +349,7 @@ struct SimulatorRoutes: Sendable {
         let body = try await request.body.collect(upTo: context.maxUploadSize)
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: body)
+            value = try BoundedJSONDecoder().decode(JSONValue.self, from: body)
         } catch {
             return Self.error(status: 400, message: "malformed JSON: \(error)")
         }
