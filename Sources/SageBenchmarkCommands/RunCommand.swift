@@ -105,14 +105,21 @@ struct RunCommand: AsyncParsableCommand {
                               ("--input-len", inputLen), ("--output-len", outputLen)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1, got \(value)") }
         }
-        if let requestRate, !(requestRate > 0) { throw ValidationError("--request-rate must be positive, got \(requestRate)") }
-        if !(burstiness > 0) { throw ValidationError("--burstiness must be positive, got \(burstiness)") }
-        if let duration, !(duration > 0) { throw ValidationError("--duration must be positive, got \(duration)") }
+        if let requestRate, !(requestRate >= 0.001) {
+            throw ValidationError("--request-rate must be at least 0.001 per second, got \(requestRate)")
+        }
+        if let requestRate { _ = try FlagNumber.rate(requestRate, "--request-rate") }
+        if !(burstiness > 0 && burstiness <= 1000) { throw ValidationError("--burstiness must be above 0 and at most 1000, got \(burstiness)") }
+        if let duration { _ = try FlagNumber.seconds(duration, "--duration") }
         if numPrompts != nil && duration != nil { throw ValidationError("give --num-prompts or --duration, not both") }
-        if !(timeout > 0) { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        _ = try FlagNumber.seconds(timeout, "--timeout")
+        _ = try FlagNumber.seconds(startupTimeout, "--startup-timeout")
+        _ = try FlagNumber.milliseconds(mockTTFT, "--mock-ttft-ms")
+        _ = try FlagNumber.milliseconds(mockTBT, "--mock-tbt-ms")
+        if !(0...1).contains(mockErrorRate) { throw ValidationError("--mock-error-rate must be from 0 to 1, got \(mockErrorRate)") }
+        if !(0..<1).contains(rangeRatio) { throw ValidationError("--range-ratio must be from 0 to below 1, got \(rangeRatio)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if sharedPrefix < 0 { throw ValidationError("--shared-prefix must not be negative, got \(sharedPrefix)") }
-        if !(startupTimeout > 0) { throw ValidationError("--startup-timeout must be positive, got \(startupTimeout)") }
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1-65535, got \(port)") }
         if local && baseURL != nil { throw ValidationError("--local starts its own server; leave out --base-url") }
         if concurrency != nil && requestRate != nil { throw ValidationError("give --concurrency or --request-rate, not both") }
@@ -126,7 +133,7 @@ struct RunCommand: AsyncParsableCommand {
             try await BackendFactory.with(
                 backend, baseURL: baseURL, model: model, apiKey: apiKey,
                 mock: (ttft: mockTTFT, tbt: mockTBT, errorRate: mockErrorRate, seed: seed),
-                local: local ? BackendFactory.Local(port: port, startupTimeout: .nanoseconds(Int64(startupTimeout * 1e9))) : nil,
+                local: local ? BackendFactory.Local(port: port, startupTimeout: try FlagNumber.seconds(startupTimeout, "--startup-timeout")) : nil,
                 cluster: cluster
             ) { client in
                 try await run(client, workloads: workloads, contracts: contracts, goodput: slo)
@@ -141,7 +148,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1 && !verbose)
             let session = BenchmarkSession(
-                client: client, workloads: workloads, seed: seed, timeout: .nanoseconds(Int64(timeout * 1e9)),
+                client: client, workloads: workloads, seed: seed, timeout: try FlagNumber.seconds(timeout, "--timeout"),
                 goodput: goodput, contracts: contracts,
                 progress: { name, completed, failed, total in progress.update(name, completed, failed, total) })
             let report = try await session.run()
@@ -158,6 +165,16 @@ struct RunCommand: AsyncParsableCommand {
             let written = try report.write(to: output)
             say(ReportFormat.table.render(report))
             say("\nwrote " + written.joined(separator: ", "))
+            // A run that measured nothing, or broke its contract, must not look like a pass to a script.
+            let failedContracts = report.verdicts.filter { !$0.passed }.map(\.contract)
+            let measured = report.requests.values.joined().contains { $0.success }
+            if !failedContracts.isEmpty || !measured {
+                var reasons: [String] = []
+                if !measured { reasons.append("every request failed") }
+                if !failedContracts.isEmpty { reasons.append("contract \(failedContracts.joined(separator: ", ")) failed") }
+                FileHandle.standardError.write(Data("error: \(reasons.joined(separator: "; "))\n".utf8))
+                throw ExitCode.failure
+            }
     }
 
     func format(_ value: Double?) -> String { value.map { String(($0 * 10).rounded() / 10) } ?? "n/a" }

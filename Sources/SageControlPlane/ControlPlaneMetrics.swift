@@ -1,3 +1,4 @@
+import SageLLM
 import Histogram
 import Metrics
 import Synchronization
@@ -144,7 +145,7 @@ final class ControlPlaneMetrics: Sendable {
         Counter(label: "sagellm_control_plane_requests_total", dimensions: dimensions).increment()
         if succeeded {
             Timer(label: "sagellm_control_plane_request_duration_seconds", dimensions: [("instance", lease.instance.id)])
-                .recordNanoseconds(Int64(latency.seconds * 1e9))
+                .recordNanoseconds(latency.nanoseconds)
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SageBenchmarkCommands
 import SageSimulator
 import ServiceLifecycle
 import UnixSignals
@@ -50,13 +51,14 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         if !(1...65535).contains(kvPort) { throw ValidationError("--kv-port must be 1-65535, got \(kvPort)") }
         var configuration = SimulatedEngineConfiguration(
-            model: model, ownedBy: ownedBy, ttft: .milliseconds(ttftMs), tbt: .milliseconds(tbtMs),
+            model: model, ownedBy: ownedBy, ttft: try FlagNumber.milliseconds(ttftMs, "--ttft-ms"),
+            tbt: try FlagNumber.milliseconds(tbtMs, "--tbt-ms"),
             prefillTokensPerSecond: prefillTPS, jitter: jitter, maxBatch: maxBatch, maxContext: maxContext,
             kvCacheTokens: max(262_144, maxContext), seed: seed, apiKey: apiKey,
             faults: FaultConfiguration(
                 failRate: failRate, failStatus: failStatus, failFirst: failFirst, retryAfterSeconds: retryAfter,
-                disconnectAfterTokens: disconnectAfter, stall: stallMs.map { .milliseconds($0) },
-                slowStart: slowStartMs.map { .milliseconds($0) }, omitStreamUsage: noStreamUsage))
+                disconnectAfterTokens: disconnectAfter, stall: try stallMs.map { try FlagNumber.milliseconds($0, "--stall-ms") },
+                slowStart: try slowStartMs.map { try FlagNumber.milliseconds($0, "--slow-start-ms") }, omitStreamUsage: noStreamUsage))
         configuration.role = engineRole
         configuration.kvSideChannelPort = kvPort
         do {

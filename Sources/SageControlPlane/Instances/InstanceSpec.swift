@@ -1,3 +1,5 @@
+import SageLLM
+
 /// What an inference instance does in a prefill/decode split.
 public enum InstanceType: String, Sendable, Hashable, Codable, CaseIterable {
     case general = "GENERAL"
@@ -84,10 +86,14 @@ public struct InstanceSpec: Sendable, Hashable {
         if maxConcurrentRequests < 1 {
             throw fail("max_concurrent_requests", "max_concurrent_requests must be at least 1, got \(maxConcurrentRequests)")
         }
-        if !(costPerGPUHour >= 0) { throw fail("cost_per_gpu_hour", "cost_per_gpu_hour must not be negative") }
-        let lower = baseURL.lowercased()
-        if !(lower.hasPrefix("http://") || lower.hasPrefix("https://")) {
-            throw fail("base_url", "the base URL must start with http:// or https://, got '\(baseURL)'")
+        if !(costPerGPUHour >= 0) || !costPerGPUHour.isFinite {
+            throw fail("cost_per_gpu_hour", "cost_per_gpu_hour must be a finite number, not negative")
+        }
+        // The client's own check: scheme, host, a port of 1-65535, no user info, query or fragment.
+        do {
+            _ = try HTTPTransport.normalize(baseURL: baseURL)
+        } catch {
+            throw fail("base_url", "instance \(id): \(error.reason)")
         }
     }
 

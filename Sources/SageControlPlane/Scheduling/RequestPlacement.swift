@@ -1,3 +1,4 @@
+import SageLLM
 /// How urgent a request is. Lower raw values are served first.
 public enum RequestPriority: Int, Sendable, Hashable, Comparable, CaseIterable, Codable, CustomStringConvertible {
     case critical = 0, high, normal, low, background
@@ -48,6 +49,6 @@ public struct RequestPlacement: Sendable, Hashable {
     /// `sloDeadlineMs` in milliseconds, as the originals took it.
     public init(priority: RequestPriority = .normal, sloDeadlineMs: Double?, sessionKey: String? = nil) {
         self.init(
-            priority: priority, sloDeadline: sloDeadlineMs.map { .microseconds(Int64($0 * 1000)) }, sessionKey: sessionKey)
+            priority: priority, sloDeadline: sloDeadlineMs.map { OutsideNumber.clampedDuration(seconds: $0 / 1000) }, sessionKey: sessionKey)
     }
 }

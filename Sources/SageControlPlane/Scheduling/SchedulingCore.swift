@@ -1,3 +1,4 @@
+import SageLLM
 /// Every scheduling and routing decision, with no locks, tasks or clock of its own: the
 /// time is passed in. The live ``Scheduler`` runs it under a lock with the real clock; the
 /// ``ClusterSimulation`` runs the very same code on a virtual clock.
@@ -326,14 +327,14 @@ struct SchedulingCore: Sendable {
             prediction = FastestPrediction(instances, positions: index.positionsByPool[pool] ?? [], pool: pool)
             fastest[pool] = (now, prediction)
         }
-        guard let seconds = prediction.latency(request), now + .nanoseconds(Int64(seconds * 1e9)) > deadline else { return nil }
+        guard let seconds = prediction.latency(request), now + OutsideNumber.clampedDuration(seconds: seconds) > deadline else { return nil }
         if configuration.shedsUnreachableDeadlines {
             waiting.remove(request.id)
             return .rejected(
                 requestID: request.id,
                 ControlPlaneError(
                     .deadlineUnreachable,
-                    "the request's SLO deadline can no longer be met: \(Self.format(max(.zero, deadline - now))) left, the fastest instance takes \(Self.format(.nanoseconds(Int64(seconds * 1e9))))"))
+                    "the request's SLO deadline can no longer be met: \(Self.format(max(.zero, deadline - now))) left, the fastest instance takes \(Self.format(OutsideNumber.clampedDuration(seconds: seconds)))"))
         }
         waiting.update(request.id) { $0.deadline = nil }
         return nil

@@ -247,10 +247,13 @@ public final class IntelligentLLMClient: Sendable {
                 failure.snippet = SageLLMError.snippet(text)
                 failure.endpoint = transport.url(path)
                 failure.requestID = requestID
-                throw failure
+                failure.receivedResponseHead = true
+                failure.requestSent = true
+                throw transport.cleaned(failure)
             }
-            throw SageLLMError.decoding(
-                what, snippet: text, endpoint: transport.url(path), requestID: requestID, underlying: "\(error)")
+            throw transport.cleaned(
+                SageLLMError.decoding(
+                    what, snippet: text, endpoint: transport.url(path), requestID: requestID, underlying: "\(error)"))
         }
     }
 

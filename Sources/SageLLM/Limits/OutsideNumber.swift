@@ -20,6 +20,14 @@ package enum OutsideNumber {
         return .nanoseconds(Int64((value * 1e9).rounded()))
     }
 
+    /// `value` seconds as a `Duration` for a computed figure (a prediction from scraped
+    /// metrics, say): NaN is zero, and the value is clamped to ±``maximumSeconds``.
+    package static func clampedDuration(seconds value: Double) -> Duration {
+        guard !value.isNaN else { return .zero }
+        let seconds = max(-maximumSeconds, min(maximumSeconds, value))
+        return .nanoseconds(Int64((seconds * 1e9).rounded()))
+    }
+
     /// `value` seconds as a `Duration`, or an error naming `setting` and the accepted range.
     package static func seconds(
         _ value: Double, setting: String, allowZero: Bool = false, maximum: Double = maximumSeconds

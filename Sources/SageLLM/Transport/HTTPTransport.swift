@@ -278,7 +278,13 @@ package final class HTTPTransport: Sendable {
         if let value = headers.first(name: "retry-after") {
             error.retryAfter = RetryAfter.parse(value)
         }
-        return error
+        return cleaned(error)
+    }
+
+    /// `error` with its server text safe to print: this client's key redacted, control
+    /// characters removed, lengths capped.
+    package func cleaned(_ error: SageLLMError) -> SageLLMError {
+        error.cleaningServerText(secrets: apiKey.map { [$0.secret] } ?? [])
     }
 
     static func totalTimeout(_ limit: Duration) -> SageLLMError {
@@ -327,7 +333,7 @@ package final class HTTPTransport: Sendable {
         mapped.endpoint = mapped.endpoint ?? endpoint
         mapped.requestID = mapped.requestID ?? requestID
         mapped.elapsed = mapped.elapsed ?? (ContinuousClock.now - started)
-        return mapped
+        return cleaned(mapped)
     }
 
     /// An AsyncHTTPClient error as a ``SageLLMError``; see ``mapError(_:endpoint:requestID:started:limit:receivedHead:partialOutput:)``.

@@ -158,11 +158,12 @@ public final class SimulatedEngine: Sendable {
             throw SimulatorError(code: .invalidRequest, message: "max_tokens must be at least 1, got \(maxTokens)")
         }
         let completion = request.maxTokens ?? 1
-        if prompt + completion > configuration.maxContext {
+        // Compared without adding: a client's max_tokens may be Int.max.
+        if completion > configuration.maxContext - prompt {
             throw SimulatorError(
                 code: .contextLengthExceeded,
                 message:
-                    "This model's maximum context length is \(configuration.maxContext) tokens. However, you requested \(prompt + completion) tokens (\(prompt) in the messages, \(completion) in the completion). Please reduce the length of the messages or completion."
+                    "This model's maximum context length is \(configuration.maxContext) tokens. However, you requested \(prompt.addingSaturating(completion)) tokens (\(prompt) in the messages, \(completion) in the completion). Please reduce the length of the messages or completion."
             )
         }
     }
@@ -316,6 +317,8 @@ public final class SimulatedEngine: Sendable {
 
 extension Duration {
     static func * (lhs: Duration, rhs: Double) -> Duration {
-        .nanoseconds(Int64(Double(lhs.components.seconds) * 1e9 * rhs + Double(lhs.components.attoseconds) / 1e9 * rhs))
+        let nanoseconds = Double(lhs.components.seconds) * 1e9 * rhs + Double(lhs.components.attoseconds) / 1e9 * rhs
+        guard nanoseconds.isFinite else { return .zero }
+        return .nanoseconds(Int64(max(-9.2e18, min(9.2e18, nanoseconds))))
     }
 }

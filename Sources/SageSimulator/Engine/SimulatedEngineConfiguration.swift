@@ -1,3 +1,4 @@
+import SageLLM
 /// How the simulated engine behaves: its model, speed, limits and faults.
 ///
 /// Time model: a request waits for a batch slot (at most ``maxBatch`` run at once), then
@@ -73,12 +74,17 @@ public struct SimulatedEngineConfiguration: Sendable, Hashable {
             SimulatorError(code: .invalidConfiguration, message: "\(field): \(reason)")
         }
         if model.isEmpty { throw fail("model", "the model name is empty") }
-        if ttft < .zero { throw fail("ttft", "must not be negative") }
-        if tbt < .zero { throw fail("tbt", "must not be negative") }
-        if prefillTokensPerSecond < 0 { throw fail("prefillTokensPerSecond", "must not be negative (0 = instant)") }
+        let longest = Duration.seconds(Int64(OutsideNumber.maximumSeconds))
+        if ttft < .zero || ttft > longest { throw fail("ttft", "must be from 0 to \(longest), got \(ttft)") }
+        if tbt < .zero || tbt > longest { throw fail("tbt", "must be from 0 to \(longest), got \(tbt)") }
+        if !(prefillTokensPerSecond >= 0) || !prefillTokensPerSecond.isFinite {
+            throw fail("prefillTokensPerSecond", "must be a finite number, not negative (0 = instant), got \(prefillTokensPerSecond)")
+        }
         if !(0..<1).contains(jitter) { throw fail("jitter", "must be in [0, 1), got \(jitter)") }
         if maxBatch < 1 { throw fail("maxBatch", "must be at least 1, got \(maxBatch)") }
-        if maxContext < 16 { throw fail("maxContext", "must be at least 16, got \(maxContext)") }
+        if maxContext < 16 || maxContext > 16_777_216 {
+            throw fail("maxContext", "must be from 16 to 16777216 tokens, got \(maxContext)")
+        }
         if kvCacheTokens < maxContext { throw fail("kvCacheTokens", "must hold at least one full context (\(maxContext))") }
         try faults.validate()
     }
@@ -137,7 +143,14 @@ public struct FaultConfiguration: Sendable, Hashable {
         if failFirst < 0 { throw fail("failFirst", "must not be negative") }
         if let retryAfterSeconds, retryAfterSeconds < 0 { throw fail("retryAfter", "must not be negative") }
         if let disconnectAfterTokens, disconnectAfterTokens < 0 { throw fail("disconnectAfter", "must not be negative") }
-        if let stall, stall < .zero { throw fail("stall", "must not be negative") }
+        let longest = Duration.seconds(Int64(OutsideNumber.maximumSeconds))
+        if let stall, stall < .zero || stall > longest { throw fail("stall", "must be from 0 to \(longest), got \(stall)") }
+        if let slowStart, slowStart < .zero || slowStart > longest {
+            throw fail("slowStart", "must be from 0 to \(longest), got \(slowStart)")
+        }
+        if let retryAfterSeconds, retryAfterSeconds > Int(OutsideNumber.maximumSeconds) {
+            throw fail("retryAfter", "must be at most \(Int(OutsideNumber.maximumSeconds)) seconds")
+        }
         if stallAfterTokens < 0 { throw fail("stallAfterTokens", "must not be negative") }
     }
 }
