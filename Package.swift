@@ -35,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // Layer 1: the base client. No server framework, no higher layer.
@@ -147,6 +148,13 @@ let package = Package(
             ],
             swiftSettings: sharedSwiftSettings
         ),
+        // The fuzz target of the streaming decoders: replays Fuzz/Corpus in a plain build, and is
+        // libFuzzer's target when Scripts/fuzz.sh builds it with -sanitize=fuzzer -DFUZZING.
+        .executableTarget(
+            name: "SageFuzz",
+            dependencies: ["SageLLM"],
+            swiftSettings: sharedSwiftSettings
+        ),
         .testTarget(
             name: "SageLLMTests",
             dependencies: [
@@ -156,6 +164,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"],  // recorded server responses, read by path
             swiftSettings: sharedSwiftSettings

@@ -40,6 +40,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var role = "general"
     @Option(name: .customLong("kv-port"), help: "prefill role: the KV side-channel port it advertises in remote_port.")
     var kvPort = 5600
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may sit idle between requests, or stall while sending one, before it is closed.")
+    var idleTimeout = 60.0
     @Flag(name: .customLong("no-stream-usage"), help: "Never send usage in streams, even when asked (as some servers do).")
     var noStreamUsage = false
     @Flag(name: .customLong("record-timings"), help: "Keep each generation request's time to first chunk, from its head read to its first bytes written at the socket, served at /debug/request-timings (for benchmark accuracy checks).")
@@ -72,6 +74,7 @@ struct SimulateCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try engineConfiguration()
         if !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535, got \(port)") }
+        _ = try FlagNumber.seconds(idleTimeout, "--idle-timeout")
     }
 
     func run() async throws {
@@ -82,7 +85,10 @@ struct SimulateCommand: AsyncParsableCommand {
         let model = self.model
         let ledger = RequestLedger()
         if recordTimings { ledger.recordTimings() }
-        let server = SimulatorServer(engine: engine, host: host, port: port, ledger: ledger, logger: logger) { port in
+        let server = SimulatorServer(
+            engine: engine, host: host, port: port, ledger: ledger, idleTimeout: try FlagNumber.seconds(idleTimeout, "--idle-timeout"),
+            logger: logger
+        ) { port in
             Terminal.error("Simulated engine '\(model)' serving at http://\(host):\(port)/v1 (Ctrl-C to stop)")
         }
         let group = ServiceGroup(

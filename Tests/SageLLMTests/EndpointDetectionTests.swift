@@ -6,6 +6,7 @@ import Testing
 
 /// `createAuto`: configured endpoints first, then local engines in priority order, then the cloud.
 /// Every candidate is a server on 127.0.0.1 with a free port, so the machine's own ports never matter.
+extension TimingSensitiveTests {
 @Suite("Endpoint detection")
 struct EndpointDetectionTests {
     static func candidates(_ urls: String...) -> DetectionOptions {
@@ -288,4 +289,5 @@ struct EndpointDetectionTests {
             #expect(down.recommendedAction.contains("SAGE_CHAT_API_KEY"))
         }
     }
+}
 }

@@ -2,6 +2,12 @@ import Synchronization
 import Foundation
 import SageLLM
 import SageSimulator
+import Testing
+
+/// Suites that must not run at the same time as each other: the keep-alive tests put
+/// thousands of requests on the two cores, and the detection tests measure probe time
+/// limits of a few hundred milliseconds.
+@Suite(.serialized) enum TimingSensitiveTests {}
 
 /// Runs `body` with a simulator on 127.0.0.1 (free port) and a client pointed at it.
 func withSimulatorAndClient<Result: Sendable>(

@@ -1,4 +1,5 @@
 import Foundation
+import SageLLM
 import Yams
 
 /// A cluster as a YAML file, mirroring the originals' `create_with_control_plane` arguments:
@@ -52,6 +53,11 @@ public struct ClusterConfiguration: Sendable, Hashable {
     /// Reads and checks a cluster file; every error names the file, the instance and the key.
     public static func load(file path: String) throws(ControlPlaneError) -> ClusterConfiguration {
         let text: String
+        if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size > maximumFileBytes {
+            throw ControlPlaneError(
+                .invalidConfiguration, "the cluster file is refused: it is \(size) bytes; at most \(maximumFileBytes) are read",
+                file: path)
+        }
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
@@ -60,14 +66,23 @@ public struct ClusterConfiguration: Sendable, Hashable {
         return try parse(text, file: path)
     }
 
+    /// The most a cluster file may hold: about 20,000 instances.
+    static let maximumFileBytes = 4 * 1024 * 1024
+    static let maximumFileLines = 200_000
+
     static func parse(_ text: String, file: String) throws(ControlPlaneError) -> ClusterConfiguration {
+        if let problem = YAMLLimits.problem(in: text, maximumBytes: maximumFileBytes, maximumLines: maximumFileLines) {
+            throw ControlPlaneError(.invalidConfiguration, "the cluster file is refused: \(problem)", file: file)
+        }
         let document: ClusterFile
         do {
             document = try YAMLDecoder().decode(ClusterFile.self, from: text)
         } catch let error as DecodingError {
             throw ControlPlaneError(.invalidConfiguration, Self.describe(error), file: file)
         } catch {
-            throw ControlPlaneError(.invalidConfiguration, "not valid YAML: \(error)", file: file)
+            // The parser quotes the offending line; it is left out of the message.
+            throw ControlPlaneError(
+                .invalidConfiguration, "not valid YAML: \(YAMLLimits.describeWithoutSource(error, source: text))", file: file)
         }
         func fail(_ field: String, _ message: String, instance: String? = nil) -> ControlPlaneError {
             ControlPlaneError(.invalidConfiguration, message, instanceID: instance, field: field, file: file)

@@ -1,4 +1,5 @@
 import Configuration
+import struct Foundation.FileAttributeKey
 import class Foundation.FileManager
 import struct Foundation.ObjCBool
 import SystemPackage
@@ -16,6 +17,17 @@ struct ConfigurationLayers: Sendable {
     let file: FileProvider<YAMLSnapshot>?
     /// The file read, if any.
     let filePath: String?
+    /// Whether the file was named (`--config`, `SAGE_CONFIG`) rather than found in a default place.
+    let fileWasNamed: Bool
+
+    /// Whether the file was found in the working directory (or another default place outside
+    /// the user's own `~/.config`) without being named: such a file may have come with a
+    /// checked-out project, so it is not trusted to say where the environment's keys go.
+    func fileIsUnvetted(home: String?) -> Bool {
+        guard let filePath, !fileWasNamed else { return false }
+        if let home, filePath.hasPrefix(home + "/.config/") { return false }
+        return true
+    }
 
     /// A value as text and where it came from.
     struct Found {
@@ -41,19 +53,23 @@ struct ConfigurationLayers: Sendable {
         let environmentProvider = EnvironmentVariablesProvider(
             environmentVariables: environment, secretsSpecifier: .specific(secretVariables))
 
-        let path = try locateFile(configFile: configFile, environment: environment, defaults: defaultFileLocations)
+        let located = try locateFile(configFile: configFile, environment: environment, defaults: defaultFileLocations)
+        let path = located?.path
         var fileProvider: FileProvider<YAMLSnapshot>?
         if let path {
+            let text = try readWithinLimits(path)
             let secretKeys = Set(SettingKey.all.filter { $0.kind == .secret }.flatMap { [$0.key] + $0.fileAliases })
             do {
                 fileProvider = try await FileProvider<YAMLSnapshot>(
                     parsingOptions: .init(secretsSpecifier: .specific(secretKeys)),
                     filePath: FilePath(path))
             } catch {
+                // The parser's message quotes the offending line, which may hold a key: it is
+                // left out.
                 var failure = SageLLMError.invalidConfiguration(
                     field: "file",
                     "the configuration file \(path) is not a valid YAML mapping of settings: "
-                        + "\(String(describing: error).trimmingWhitespace().trimmingSuffix(".")). "
+                        + "\(YAMLLimits.describeWithoutSource(error, source: text).trimmingSuffix(".")). "
                         + "Fix the file, or point SAGE_CONFIG / --config at another one.")
                 failure.file = path
                 throw failure
@@ -61,14 +77,36 @@ struct ConfigurationLayers: Sendable {
         }
         return ConfigurationLayers(
             arguments: InMemoryProvider(name: "arguments", values: values), environment: environmentProvider,
-            file: fileProvider, filePath: path)
+            file: fileProvider, filePath: path, fileWasNamed: located?.named ?? false)
+    }
+
+    /// The most a settings file may hold; a few dozen keys are all there are.
+    static let maximumFileBytes = 256 * 1024
+    static let maximumFileLines = 5_000
+
+    /// The file's text, refused when it is too large or could expand without bound.
+    private static func readWithinLimits(_ path: String) throws(SageLLMError) -> String {
+        func refuse(_ reason: String) -> SageLLMError {
+            var failure = SageLLMError.invalidConfiguration(
+                field: "file", "the configuration file \(path) is refused: \(reason)")
+            failure.file = path
+            return failure
+        }
+        let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int  // unreadable: caught below
+        if let size, size > maximumFileBytes { throw refuse("it is \(size) bytes; at most \(maximumFileBytes) are read") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw refuse("it cannot be read") }
+        let text = String(decoding: data, as: UTF8.self)
+        if let problem = YAMLLimits.problem(in: text, maximumBytes: maximumFileBytes, maximumLines: maximumFileLines) {
+            throw refuse(problem)
+        }
+        return text
     }
 
     /// The YAML file to read: `configFile` (`--config`), else `SAGE_CONFIG`, else the first
     /// default location that exists (`./sagellm.yaml`, `~/.config/sagellm/config.yaml`).
     /// A named file must exist and be readable; a default one may be absent.
     static func locateFile(configFile: String?, environment: [String: String], defaults: [String]?)
-        throws(SageLLMError) -> String?
+        throws(SageLLMError) -> (path: String, named: Bool)?
     {
         let files = FileManager.default
         let named: (path: String, by: String)? =
@@ -92,7 +130,7 @@ struct ConfigurationLayers: Sendable {
                 error.file = named.path
                 throw error
             }
-            return named.path
+            return (named.path, true)
         }
         let candidates =
             defaults ?? ["sagellm.yaml"] + (environment["HOME"].map { ["\($0)/.config/sagellm/config.yaml"] } ?? [])
@@ -103,7 +141,7 @@ struct ConfigurationLayers: Sendable {
                 error.file = candidate
                 throw error
             }
-            return candidate
+            return (candidate, false)
         }
         return nil
     }

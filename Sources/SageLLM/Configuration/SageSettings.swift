@@ -104,7 +104,33 @@ public struct SageSettings: Sendable, CustomStringConvertible {
         settings.tokensPerMinute = try reader.integer(.tokensPerMinute, minimum: 1)
         settings.maxConcurrent = try reader.integer(.maxConcurrent, minimum: 1)
         settings.origins = reader.origins
+        try settings.checkUnvettedFile(layers, home: (environment ?? ProcessInfo.processInfo.environment)["HOME"])
         return settings
+    }
+
+    /// A settings file found in the working directory without being named must not send a key
+    /// from the environment (or a flag) to a host of its choosing: a checked-out project could
+    /// carry one that points `chat.base_url` at a server that collects keys. Such a file may
+    /// name a remote endpoint only together with that endpoint's key; otherwise loading fails
+    /// and says how to trust the file.
+    private func checkUnvettedFile(_ layers: ConfigurationLayers, home: String?) throws(SageLLMError) {
+        guard layers.fileIsUnvetted(home: home), let path = layers.filePath else { return }
+        let routes: [(url: SettingKey, value: String?, keys: [SettingKey])] = [
+            (.chatBaseURL, chatBaseURL, [.chatAPIKey]),
+            (.cloudBaseURL, cloudBaseURL, [.chatAPIKey, .cloudAPIKey]),
+        ]
+        for route in routes {
+            guard origin(of: route.url).layer == .file, let url = route.value, !EndpointDetector.isLoopback(url) else { continue }
+            // The key that would go there: the first of `keys` that is set.
+            guard let key = route.keys.first(where: { origins[$0] != nil }), origin(of: key).layer != .file else { continue }
+            var error = SageLLMError.invalidConfiguration(
+                field: route.url.key,
+                "\(path) sets \(route.url.key) to \(BaseURL.redactingUserInfo(url)) but was found in the working directory, "
+                    + "not named; the key from \(origin(of: key)) would be sent there. If you trust this file, name it "
+                    + "(--config \(path) or SAGE_CONFIG=\(path)); or put the endpoint's key in the file itself")
+            error.file = path
+            throw error
+        }
     }
 
     /// The resilience settings for a client of `baseURL`: an unset request rate becomes

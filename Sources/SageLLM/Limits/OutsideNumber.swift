@@ -17,7 +17,10 @@ package enum OutsideNumber {
     {
         guard value.isFinite, allowZero ? value >= 0 : value > 0, value <= maximum else { return nil }
         // At most 1e6 s: the nanoseconds fit an Int64 with room to spare.
-        return .nanoseconds(Int64((value * 1e9).rounded()))
+        let nanoseconds = Int64((value * 1e9).rounded())
+        // A positive value below half a nanosecond is zero in effect: not "positive".
+        guard allowZero || nanoseconds > 0 else { return nil }
+        return .nanoseconds(nanoseconds)
     }
 
     /// `value` seconds as a `Duration` for a computed figure (a prediction from scraped

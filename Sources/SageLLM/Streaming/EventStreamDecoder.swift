@@ -131,7 +131,7 @@ extension FastStreamDecodable {
     /// The chunk one event carries, or nil for `[DONE]`. An event that is not valid JSON for
     /// the chunk is an error carrying the event's text; an `{"error": ...}` event is the
     /// server's error.
-    static func decodeEvent(_ event: ServerSentEventParser.EventView, what: String)
+    package static func decodeEvent(_ event: ServerSentEventParser.EventView, what: String)
         throws(SageLLMError) -> Self?
     {
         if event.isDone { return nil }

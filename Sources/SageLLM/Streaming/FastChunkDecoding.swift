@@ -3,13 +3,13 @@ import struct Foundation.Data
 /// A chunk type that can be decoded straight from bytes for the common shapes, without Foundation's
 /// JSONDecoder (which costs several microseconds per streamed event). `nil` means "not a common
 /// shape": the caller then uses JSONDecoder, so tolerance and error messages stay the same.
-protocol FastStreamDecodable: Decodable {
+package protocol FastStreamDecodable: Decodable {
     static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> Self?
 }
 
 extension FastStreamDecodable {
     /// The fast path, else JSONDecoder.
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws -> Self {
+    package static func decode(_ bytes: UnsafeRawBufferPointer) throws -> Self {
         if let chunk = fastDecode(bytes) { return chunk }
         return try BoundedJSONDecoder().decode(Self.self, from: Data(bytes))
     }
@@ -52,7 +52,7 @@ private func readEnvelopeMember<Envelope: StreamEnvelope>(
 }
 
 extension ChatCompletionChunk: FastStreamDecodable {
-    static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
+    package static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
         var reader = JSONReader(bytes)
         var chunk = ChatCompletionChunk(id: "", model: "", choices: [])
         do {
@@ -108,7 +108,7 @@ extension ChatCompletionChunk.Choice {
 }
 
 extension CompletionResponse: FastStreamDecodable {
-    static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> CompletionResponse? {
+    package static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> CompletionResponse? {
         var reader = JSONReader(bytes)
         var chunk = CompletionResponse(id: "", model: "", choices: [])
         do {

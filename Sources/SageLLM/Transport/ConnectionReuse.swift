@@ -10,7 +10,12 @@ import Synchronization
 /// later AsyncHTTPClient stops logging it, the id stays unknown and no request is ever sent
 /// twice: an unknown connection counts as new.
 final class ConnectionProbe: Sendable {
-    private let seen = Mutex<String?>(nil)
+    private let pool: UsedConnections
+    /// The connection's id and whether it had carried a request before, once known.
+    private let seen = Mutex<(id: String, reused: Bool)?>(nil)
+
+    /// A probe for one request on a connection of `pool`.
+    init(pool: UsedConnections) { self.pool = pool }
 
     /// The logger to hand AsyncHTTPClient for one request.
     var logger: Logger {
@@ -19,10 +24,17 @@ final class ConnectionProbe: Sendable {
         return logger
     }
 
-    /// The id of the connection that carried the request, once it is known.
-    var connection: String? { seen.withLock { $0 } }
+    /// Whether the request went out on a connection that had carried a request before. It is
+    /// recorded when AsyncHTTPClient schedules the request on the connection, on its event
+    /// loop, so a request that follows on the same connection always finds it recorded.
+    var reusedConnection: Bool { seen.withLock { $0?.reused ?? false } }
 
-    fileprivate func note(_ id: String) { seen.withLock { $0 = id } }
+    fileprivate func note(_ id: String) {
+        seen.withLock { seen in
+            guard seen == nil else { return }
+            seen = (id, pool.wasUsed(id))
+        }
+    }
 
     private struct Handler: LogHandler {
         let probe: ConnectionProbe

@@ -190,12 +190,11 @@ package final class HTTPTransport: Sendable {
         try checkKey(endpoint: endpoint, requestID: requestID)
         var staleResends = 0
         while true {
-            let probe = ConnectionProbe()
+            let probe = ConnectionProbe(pool: usedConnections)
             do {
                 let remaining = deadline - ContinuousClock.now
                 let response = try await client.execute(
                     request, deadline: NIODeadline.now() + .nanoseconds(remaining.nanoseconds), logger: probe.logger)
-                usedConnections.wasUsed(probe.connection)
                 guard (200..<300).contains(response.status.code) else {
                     throw await statusError(response, endpoint: endpoint, requestID: requestID)
                 }
@@ -205,7 +204,7 @@ package final class HTTPTransport: Sendable {
             } catch {
                 // A reused keep-alive connection that the server had closed: the request reached
                 // no server, so it goes out again at once (on another connection), uncounted.
-                if usedConnections.wasUsed(probe.connection), Self.isClosedBeforeAnswer(error),
+                if Self.neverWritten(error) || (probe.reusedConnection && Self.isClosedBeforeAnswer(error)),
                     staleResends < Self.maximumStaleConnectionResends, ContinuousClock.now < deadline
                 {
                     staleResends += 1
@@ -224,8 +223,16 @@ package final class HTTPTransport: Sendable {
         switch error {
         case let error as HTTPClientError: return error == .remoteConnectionClosed
         case let error as IOError: return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
-        case ChannelError.ioOnClosedChannel, ChannelError.eof, ChannelError.outputClosed, ChannelError.alreadyClosed:
-            return true
+        case ChannelError.eof: return true
+        default: return neverWritten(error)
+        }
+    }
+
+    /// Whether `error` says the request could not be written at all: the pooled connection
+    /// was already closed when it was to go out. No server saw such a request.
+    static func neverWritten(_ error: any Error) -> Bool {
+        switch error {
+        case ChannelError.ioOnClosedChannel, ChannelError.outputClosed, ChannelError.alreadyClosed: return true
         default: return false
         }
     }
@@ -317,6 +324,9 @@ package final class HTTPTransport: Sendable {
             mapped = SageLLMError(
                 code: .streamInterrupted,
                 reason: partialOutput ? "the response broke off after part of its body" : "the response broke off after its head")
+            mapped.underlying = "\(error)"
+        } else if Self.neverWritten(error) {
+            mapped = SageLLMError(code: .connectionFailed, reason: "the connection was closed before the request went out")
             mapped.underlying = "\(error)"
         } else if Self.isClosedBeforeAnswer(error) {
             mapped = SageLLMError(code: .connectionFailed, reason: "the server closed the connection before answering")

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import SageLLM
+import Synchronization
 
 /// The OpenAI-compatible HTTP API of a simulated engine (what vLLM serves).
 struct SimulatorRoutes: Sendable {
@@ -286,30 +287,40 @@ struct SimulatorRoutes: Sendable {
     ) async throws -> Response {
         let faults = engine.faults
         let channel = context.channel
-        var stalled = false
-        var logprobs: [[JSONValue]] = Array(repeating: [], count: parsed.engineRequest.n)
-        // Generated on the connection's event loop, timed by its timers, like a stream.
+        let engine = self.engine
+        let request = parsed.engineRequest
+        let wantsLogprobs = parsed.logprobs
+        let collected = WholeResponseProgress(choices: parsed.engineRequest.n)
+        // Generated on the connection's event loop, timed by its timers, like a stream; and
+        // given up as soon as the client's connection closes, even while queued or in prefill.
         let executor = EventLoopTaskExecutor(channel.eventLoop)
-        let completion = try await withTaskExecutorPreference(executor) {
-            try await engine.generate(parsed.engineRequest, waitUntil: executor.sleep) { step in
-                guard channel.isActive else { throw SimulatedDisconnect() }
-                if let stall = faults.stall, !stalled, step.generatedSoFar > faults.stallAfterTokens {
-                    stalled = true
-                    try await Task.sleep(for: stall)
-                }
-                if let limit = faults.disconnectAfterTokens, step.generatedSoFar >= limit {
-                    channel.close(promise: nil)
-                    throw SimulatedDisconnect()
-                }
-                if parsed.logprobs {
-                    for token in step.tokens {
-                        logprobs[token.choice].append([
-                            "token": .string(token.text), "logprob": .double(Self.logprob(token.text)), "top_logprobs": [],
-                        ])
+        let completion = try await Self.givingUpWhenClosed(channel) {
+            try await withTaskExecutorPreference(executor) {
+                try await engine.generate(request, waitUntil: executor.sleep) { step in
+                    guard channel.isActive else { throw SimulatedDisconnect() }
+                    if let stall = faults.stall, step.generatedSoFar > faults.stallAfterTokens, collected.stallOnce() {
+                        try await Task.sleep(for: stall)
+                    }
+                    if let limit = faults.disconnectAfterTokens, step.generatedSoFar >= limit {
+                        channel.close(promise: nil)
+                        throw SimulatedDisconnect()
+                    }
+                    if wantsLogprobs {
+                        collected.append(
+                            step.tokens.map { token in
+                                (
+                                    token.choice,
+                                    [
+                                        "token": .string(token.text), "logprob": .double(Self.logprob(token.text)),
+                                        "top_logprobs": [],
+                                    ] as JSONValue
+                                )
+                            })
                     }
                 }
             }
         }
+        let logprobs = collected.logprobs
         if !parsed.logprobs {
             var text = ChunkEncoder.wholeResponse(kind: kind, id: id, created: created, model: model, completion: completion)
             if parsed.prefillForRemoteDecode, text.hasSuffix("}"),
@@ -452,6 +463,53 @@ struct SimulatorRoutes: Sendable {
 
 /// Thrown to drop the connection: on purpose (fault injection) or because the client left.
 struct SimulatedDisconnect: Error {}
+
+extension SimulatorRoutes {
+    /// Runs `body` until it ends or `channel` closes, whichever comes first; a closed
+    /// connection cancels `body` (a non-streamed client that left stops its generation).
+    static func givingUpWhenClosed<Result: Sendable>(
+        _ channel: any Channel, _ body: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                // Ends when the connection closes, or when this task is cancelled (body ended).
+                let (closed, continuation) = AsyncStream<Void>.makeStream()
+                channel.closeFuture.whenComplete { _ in continuation.finish() }
+                for await _ in closed {}
+                throw SimulatedDisconnect()
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else { throw SimulatedDisconnect() }
+            return result
+        }
+    }
+}
+
+/// What a non-streamed generation collects step by step, shared with the task that runs it.
+final class WholeResponseProgress: Sendable {
+    private let state: Mutex<(logprobs: [[JSONValue]], stalled: Bool)>
+
+    init(choices: Int) { state = Mutex((Array(repeating: [], count: choices), false)) }
+
+    /// True the first time only: the stall fault happens once.
+    func stallOnce() -> Bool {
+        state.withLock { state in
+            defer { state.stalled = true }
+            return !state.stalled
+        }
+    }
+
+    func append(_ entries: [(choice: Int, entry: JSONValue)]) {
+        state.withLock { state in
+            for (choice, entry) in entries where state.logprobs.indices.contains(choice) {
+                state.logprobs[choice].append(entry)
+            }
+        }
+    }
+
+    var logprobs: [[JSONValue]] { state.withLock { $0.logprobs } }
+}
 
 enum HTTPRequestID {
     static func make() -> String {

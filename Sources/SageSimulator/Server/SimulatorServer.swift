@@ -1,6 +1,7 @@
 import Hummingbird
 public import Logging
 import NIOCore
+import SageLLM
 public import ServiceLifecycle
 import Synchronization
 
@@ -25,6 +26,9 @@ public struct SimulatorServer: Service {
     public let port: Int
     /// Generation requests answered, by status.
     public let ledger: RequestLedger
+    /// How long a keep-alive connection may sit idle between requests, and a request's head
+    /// or body may stall while it is being received, before the connection is closed.
+    public let idleTimeout: Duration
     private let logger: Logger
     private let onListening: @Sendable (_ port: Int) async -> Void
 
@@ -32,13 +36,14 @@ public struct SimulatorServer: Service {
     ///   - port: 0 picks a free port; `onListening` is told which.
     public init(
         engine: SimulatedEngine, host: String = "127.0.0.1", port: Int = 8000, ledger: RequestLedger = RequestLedger(),
-        logger: Logger = Logger(label: "sagellm.simulator"),
+        idleTimeout: Duration = .seconds(60), logger: Logger = Logger(label: "sagellm.simulator"),
         onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) {
         self.engine = engine
         self.host = host
         self.port = port
         self.ledger = ledger
+        self.idleTimeout = idleTimeout
         self.logger = logger
         self.onListening = onListening
     }
@@ -48,9 +53,13 @@ public struct SimulatorServer: Service {
         SimulatorRoutes(engine: engine, ledger: ledger).register(on: router)
         let onListening = self.onListening
         let ledger = self.ledger
+        let timeout = TimeAmount.nanoseconds(idleTimeout.nanoseconds)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [WireTimingHandler(ledger: ledger)])),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [WireTimingHandler(ledger: ledger), ClientConnectionGuard(readTimeout: timeout)],
+                    idleTimeout: timeout)),
             configuration: .init(address: .hostname(host, port: port), serverName: "sagellm-simulator"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -75,14 +84,15 @@ public struct RunningSimulator: Sendable {
 /// finish) for up to `shutdownGrace`, then by cancellation.
 public func withSimulatorServer<Result: Sendable>(
     configuration: SimulatedEngineConfiguration = SimulatedEngineConfiguration(), host: String = "127.0.0.1",
-    port: Int = 0, logger: Logger = SimulatorServer.quietLogger, shutdownGrace: Duration = .seconds(2),
+    port: Int = 0, idleTimeout: Duration = .seconds(60), logger: Logger = SimulatorServer.quietLogger,
+    shutdownGrace: Duration = .seconds(2),
     _ body: @Sendable (RunningSimulator) async throws -> Result
 ) async throws -> Result {
     let engine = try SimulatedEngine(configuration: configuration)
     let ledger = RequestLedger()
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let server = SimulatorServer(
-        engine: engine, host: host, port: port, ledger: ledger, logger: logger,
+        engine: engine, host: host, port: port, ledger: ledger, idleTimeout: idleTimeout, logger: logger,
         onListening: { port in
             portContinuation.yield(port)
             portContinuation.finish()

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The command line as users run it: the release build against a simulated engine on
+# 127.0.0.1, and hostile flags that must give a clear error, never a crash.
+# Usage: Scripts/smoke.sh [BIN_DIR]   (default: builds and uses .build/release)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -ge 1 ]; then
+    BIN="$1"
+else
+    swift build -c release --product sagellm >/dev/null && swift build -c release --product sagellm-benchmark >/dev/null || exit 1
+    BIN=".build/release"
+fi
+WORK="$(mktemp -d)"
+SIM_PID=""
+cleanup() { [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$WORK/out" ] && sed 's/^/     | /' "$WORK/out" | tail -15; }
+
+# expect_status WANT NAME COMMAND...: the command exits with WANT (or, for "error", 1-127:
+# a clear failure, not a signal such as 132 for a trap or 139 for a segmentation fault).
+expect_status() {
+    local want="$1" name="$2"
+    shift 2
+    timeout 120 "$@" >"$WORK/out" 2>&1
+    local status=$?
+    if [ "$want" = "error" ]; then
+        if [ "$status" -ge 1 ] && [ "$status" -lt 128 ] && [ "$status" -ne 124 ]; then pass "$name (exit $status)"; else fail "$name: exit $status, wanted a clear error"; fi
+    elif [ "$status" -eq "$want" ]; then pass "$name"; else fail "$name: exit $status, wanted $want"; fi
+}
+
+# A simulated engine on a free port.
+"$BIN/sagellm" simulate --port 0 --model smoke --ttft-ms 5 --tbt-ms 1 2>"$WORK/sim.log" &
+SIM_PID=$!
+URL=""
+for _ in $(seq 1 100); do
+    URL="$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$WORK/sim.log" | head -1)"
+    [ -n "$URL" ] && break
+    sleep 0.1
+done
+if [ -z "$URL" ]; then echo "the simulator did not start:"; cat "$WORK/sim.log"; exit 1; fi
+echo "simulator at $URL"
+
+expect_status 0 "chat" "$BIN/sagellm" chat --base-url "$URL" --max-tokens 8 "Hello"
+expect_status 0 "chat --repeat 20 --concurrency 4" "$BIN/sagellm" chat --base-url "$URL" --repeat 20 --concurrency 4 --max-tokens 4 "Hello"
+expect_status 0 "chat --json" "$BIN/sagellm" chat --base-url "$URL" --json --max-tokens 4 "Hello"
+expect_status 0 "models" "$BIN/sagellm" models --base-url "$URL"
+
+cat >"$WORK/cluster.yaml" <<YAML
+scheduling_policy: priority
+routing_strategy: load_balanced
+instances:
+  - {instance_id: a, base_url: "$URL", model_name: smoke}
+YAML
+expect_status 0 "cluster chat" "$BIN/sagellm" cluster chat --config "$WORK/cluster.yaml" --repeat 6 --concurrency 3 --max-tokens 4 "Hi"
+expect_status 0 "benchmark run" "$BIN/sagellm-benchmark" run --backend openai --base-url "$URL" --workload short --num-prompts 4 --contract none --output "$WORK/bench"
+expect_status 0 "demo" "$BIN/sagellm" demo
+
+# Numbers and URLs that once crashed the binaries: each must be a clear error.
+expect_status error "chat --timeout 1e10" "$BIN/sagellm" chat --base-url "$URL" --timeout 1e10 "Hi"
+expect_status error "chat --probe-timeout 1e10" "$BIN/sagellm" chat --probe-timeout 1e10 "Hi"
+expect_status error "SAGE_TIMEOUT=1e10" env SAGE_TIMEOUT=1e10 "$BIN/sagellm" chat --base-url "$URL" "Hi"
+expect_status error "chat --base-url with port 99999" "$BIN/sagellm" chat --base-url "http://127.0.0.1:99999/v1" "Hi"
+expect_status error "chat --base-url with user info" "$BIN/sagellm" chat --base-url "http://user:pw@127.0.0.1:1/v1" "Hi"
+expect_status error "simulate --ttft-ms nan" "$BIN/sagellm" simulate --port 0 --ttft-ms nan
+expect_status error "benchmark --timeout inf" "$BIN/sagellm-benchmark" run --backend mock --timeout inf --output "$WORK/b2"
+expect_status error "benchmark --duration 1e300" "$BIN/sagellm-benchmark" run --backend mock --duration 1e300 --output "$WORK/b3"
+expect_status error "benchmark --request-rate 1e-300" "$BIN/sagellm-benchmark" run --backend mock --request-rate 1e-300 --output "$WORK/b4"
+printf 'instances:\n  - {instance_id: x, base_url: "http://127.0.0.1:99999/v1", model_name: m}\n' >"$WORK/bad.yaml"
+expect_status error "cluster file with port 99999" "$BIN/sagellm" cluster chat --config "$WORK/bad.yaml" "Hi"
+printf 'chat:\n  api_key: "sk-smoke-secret\n' >"$WORK/broken.yaml"
+expect_status error "a broken settings file" "$BIN/sagellm" detect --config "$WORK/broken.yaml"
+if grep -q "sk-smoke-secret" "$WORK/out"; then fail "the broken file's key was printed"; else pass "the broken file's key is not printed"; fi
+# A request with max_tokens = Int.max: a clear 400 from the simulator, which stays up.
+if command -v curl >/dev/null; then
+curl -s -o "$WORK/out" -w '%{http_code}' -H 'content-type: application/json' \
+    -d '{"model":"smoke","messages":[{"role":"user","content":"hi"}],"max_tokens":9223372036854775807}' "$URL/chat/completions" >"$WORK/code" 2>/dev/null
+if [ "$(cat "$WORK/code")" = "400" ] && kill -0 "$SIM_PID" 2>/dev/null; then pass "max_tokens Int.max is a 400"; else fail "max_tokens Int.max: $(cat "$WORK/code")"; fi
+fi
+
+echo "smoke: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
