@@ -121,4 +121,36 @@ extension ClusterConfigurationTests {
             await cluster.shutdown()
         }
     }
+
+    @Test func portsOutsideTheRangeAndBombsAreErrorsNotCrashes() throws {
+        for instance in [
+            "{instance_id: a, base_url: \"http://127.0.0.1:99999/v1\", model_name: m}",
+            "{instance_id: a, host: 127.0.0.1, port: 99999, model_name: m}",
+            "{instance_id: a, host: 127.0.0.1, port: -1, model_name: m}",
+            "{instance_id: a, base_url: \"http://user:pw@127.0.0.1:8000/v1\", model_name: m}",
+        ] {
+            let path = try Self.file("instances:\n  - \(instance)\n")
+            #expect(throws: ControlPlaneError.self, "\(instance)") { _ = try ClusterConfiguration.load(file: path) }
+            do {
+                _ = try ClusterConfiguration.load(file: path)
+            } catch {
+                #expect(!"\(error)".contains(":pw@"), "user info is not repeated")
+            }
+        }
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            bomb += "l\(level): &l\(level) [" + Array(repeating: level == 1 ? "*a" : "*l\(level - 1)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        let started = ContinuousClock.now
+        let bombPath = try Self.file(bomb + "instances:\n  - {instance_id: a, base_url: \"http://127.0.0.1:1/v1\", model_name: m}\n")
+        #expect(throws: ControlPlaneError.self) { _ = try ClusterConfiguration.load(file: bombPath) }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let secretPath = try Self.file("instances:\n  - {instance_id: a, api_key: \"sk-cluster-secret-1111, model_name: m}\n")
+        do {
+            _ = try ClusterConfiguration.load(file: secretPath)
+            Issue.record("a broken file loaded")
+        } catch {
+            #expect(!"\(error)".contains("sk-cluster-secret"), "\(error)")
+        }
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOHTTP1
 import SageLLM
 import SageSimulator
+import Synchronization
 import Testing
 
 /// `createAuto`: configured endpoints first, then local engines in priority order, then the cloud.
@@ -287,6 +288,28 @@ struct EndpointDetectionTests {
                 settings: SageSettings(), candidates: [ProbeCandidate(baseURL: refused)])
             #expect(!down.localAvailable)
             #expect(down.recommendedAction.contains("SAGE_CHAT_API_KEY"))
+        }
+    }
+
+    @Test func theLocalKeyGoesOnlyToTheEndpointThatAsksForIt() async throws {
+        let key = "local-secret-5150"
+        let list = HostileHTTPServer.response(body: CannedHTTPServer.modelList("m", ownedBy: "vllm"))
+        let denied = HostileHTTPServer.response(status: "401 Unauthorized", body: #"{"error":{"message":"no key"}}"#)
+        try await HostileHTTPServer.with(respond: { request in
+            [.send(request.head.contains("Bearer \(key)") ? list : denied)]
+        }) { guarded, guardedRecord in
+            try await HostileHTTPServer.with(respond: { _ in [.send(list)] }) { open, openRecord in
+                var settings = SageSettings()
+                settings.localAPIKey = APIKey(key)
+                let client = try await IntelligentLLMClient.createAuto(
+                    settings: settings, detection: Self.candidates(guarded, open), refresh: true)
+                #expect(client.detection?.baseURL == guarded, "the guarded engine comes first and takes the key")
+                try await client.shutdown()
+                let guardedHeads = guardedRecord.heads.withLock { $0 }
+                #expect(guardedHeads.first?.contains(key) == false, "asked first without the key")
+                #expect(guardedHeads.contains { $0.contains(key) }, "then with it, after its 401")
+                #expect(!openRecord.heads.withLock { $0 }.contains { $0.lowercased().contains("authorization") }, "never to the other")
+            }
         }
     }
 }

@@ -100,14 +100,15 @@ struct HostileServerTests {
         try await HostileHTTPServer.with(respond: { _ in
             [.send(HostileHTTPServer.response(status: "429 Too Many Requests", headers: ["retry-after: \(retryAfter)"], body: #"{"error":{"message":"slow down"}}"#))]
         }) { url, record in
-            try await Self.withClient(url, requestTimeout: .seconds(2), retry: RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(5), maxDelay: .seconds(60), jitter: 0)) {
+            try await Self.withClient(url, requestTimeout: .seconds(3), retry: RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(5), maxDelay: .seconds(60), jitter: 0)) {
                 client in
                 let started = ContinuousClock.now
                 let error = await Self.failure { _ = try await client.chat("hi") }
-                #expect(error?.code == .httpStatus, "\(String(describing: error))")
-                #expect(error?.status == 429)
-                #expect(ContinuousClock.now - started < .seconds(3), "one deadline bounds attempts and waits")
-                #expect(error.map { $0.elapsed ?? .zero } ?? .zero >= .zero)
+                // The last 429, or, on a machine so loaded that the attempts used up the 3 s,
+                // the request's deadline: never a wait of the server's choosing.
+                let ended = error?.code == .httpStatus ? error?.status == 429 : error?.timeoutKind == .total
+                #expect(ended, "\(String(describing: error))")
+                #expect(ContinuousClock.now - started < .seconds(4), "one deadline bounds attempts and waits")
             }
             #expect(record.requests.load(ordering: .relaxed) >= 1)
         }
@@ -164,7 +165,7 @@ struct HostileServerTests {
 
     @Test func aPostThatWasWrittenAndThenStalledIsNotSentAgain() async throws {
         try await HostileHTTPServer.with(respond: { _ in [.hang] }) { url, record in
-            try await Self.withClient(url, readTimeout: .milliseconds(300)) { client in
+            try await Self.withClient(url, readTimeout: .seconds(1)) { client in
                 let error = await Self.failure { _ = try await client.chat("hi") }
                 #expect(error?.code == .timeout)
                 #expect(error?.requestSent == true)

@@ -358,7 +358,7 @@ extension CommandLineTests {
                 let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
                 #expect((json?["instances"] as? [[String: Any]])?.map { $0["instance_id"] as? String } == ["one", "two", "gone"])
                 let probes = json?["probes"] as? [String: Any]
-                #expect(probes?["one"] is NSNull && probes?["two"] is NSNull)
+                #expect(probes?["one"] is NSNull && probes?["two"] is NSNull, "\(String(describing: probes))")
                 #expect((probes?["gone"] as? String)?.isEmpty == false)
 
                 let chat = try await Self.run(

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import SageLLM
 
 /// How instances are watched.
 public struct HealthMonitorConfiguration: Sendable, Hashable {
@@ -110,7 +111,7 @@ public struct HealthMonitor: Service {
         var request = HTTPClientRequest(url: Self.root(spec.baseURL) + "/health")
         request.method = .GET
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(configuration.probeTimeout.seconds * 1e9)))
+            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(configuration.probeTimeout.nanoseconds))
             _ = try await response.body.collect(upTo: 1 << 20)
             return response.status.code == 200
                 ? (spec.id, true, "ok") : (spec.id, false, "/health answered \(response.status.code)")

@@ -111,8 +111,8 @@ public struct SageSettings: Sendable, CustomStringConvertible {
     /// A settings file found in the working directory without being named must not send a key
     /// from the environment (or a flag) to a host of its choosing: a checked-out project could
     /// carry one that points `chat.base_url` at a server that collects keys. Such a file may
-    /// name a remote endpoint only together with that endpoint's key; otherwise loading fails
-    /// and says how to trust the file.
+    /// name a remote endpoint only when the key that would go there comes from the file too
+    /// (or there is none); otherwise loading fails and says how to trust the file.
     private func checkUnvettedFile(_ layers: ConfigurationLayers, home: String?) throws(SageLLMError) {
         guard layers.fileIsUnvetted(home: home), let path = layers.filePath else { return }
         let routes: [(url: SettingKey, value: String?, keys: [SettingKey])] = [
@@ -127,7 +127,7 @@ public struct SageSettings: Sendable, CustomStringConvertible {
                 field: route.url.key,
                 "\(path) sets \(route.url.key) to \(BaseURL.redactingUserInfo(url)) but was found in the working directory, "
                     + "not named; the key from \(origin(of: key)) would be sent there. If you trust this file, name it "
-                    + "(--config \(path) or SAGE_CONFIG=\(path)); or put the endpoint's key in the file itself")
+                    + "(--config \(path) or SAGE_CONFIG=\(path))")
             error.file = path
             throw error
         }
