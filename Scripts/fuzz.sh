@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SECONDS_TO_RUN="${1:-60}"
 SCRATCH=.build-fuzz
 swift build --scratch-path "$SCRATCH" --product SageFuzz \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -parse-as-library
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 mkdir -p Fuzz/crashes
 "$SCRATCH/debug/SageFuzz" Fuzz/Corpus/stream -max_total_time="$SECONDS_TO_RUN" -max_len=65536 \
     -rss_limit_mb=4096 -artifact_prefix=Fuzz/crashes/ -print_final_stats=1

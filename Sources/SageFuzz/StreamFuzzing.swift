@@ -1,6 +1,4 @@
-#if !FUZZING
 import Foundation
-#endif
 import SageLLM
 
 /// One input through the streaming decoding path, as a server's body reaches the client: the
@@ -26,20 +24,37 @@ func decodeStream(_ bytes: UnsafeRawBufferPointer) {
     _ = ErrorBody.parse(bytes)
 }
 
-#if FUZZING
-/// libFuzzer's entry point (`Scripts/fuzz.sh` builds this with `-sanitize=fuzzer`).
+/// libFuzzer's entry point for one input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data else { return 0 }
     decodeStream(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
-#else
-/// Without the fuzzer: replays every file of the corpus directories given as arguments (by
-/// default `Fuzz/Corpus/stream`), so the corpus is a regression test in every build.
+
+#if FUZZING
+/// libFuzzer's driver (`-sanitize=fuzzer` links it in). SwiftPM names an executable's entry
+/// point after its module, so libFuzzer's own `main` is not used: ours hands it the arguments.
+/// Every parameter is a pointer and the result an `int`, which Swift passes as C does.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+#endif
+
+/// With `-DFUZZING` (`Scripts/fuzz.sh`): libFuzzer, with the arguments given. Without: replays
+/// every file of the corpus directories given as arguments (by default `Fuzz/Corpus/stream`),
+/// so the corpus is a regression test in every build.
 @main
-enum ReplayCorpus {
+enum StreamFuzzing {
     static func main() {
+        #if FUZZING
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(runFuzzerDriver(&argc, &argv, fuzzerTestOneInput))
+        #else
         let directories = CommandLine.arguments.count > 1 ? Array(CommandLine.arguments.dropFirst()) : ["Fuzz/Corpus/stream"]
         var replayed = 0
         for directory in directories {
@@ -51,6 +66,6 @@ enum ReplayCorpus {
             }
         }
         print("replayed \(replayed) inputs without a crash")
+        #endif
     }
 }
-#endif

@@ -65,7 +65,7 @@ struct ChatCommand: AsyncParsableCommand {
                     print(try Terminal.json(result.response))
                 } else if noStream {
                     let result = try await client.chat(messages, options: options)
-                    print(result.text)
+                    print(ServerText.forTerminal(result.text))
                     Terminal.error(
                         "[\(result.model) | \(result.usage?.completionTokens ?? 0) tokens | \(Terminal.milliseconds(result.latency)) | finish \(result.finishReason ?? "-")]")
                 } else {
@@ -77,7 +77,7 @@ struct ChatCommand: AsyncParsableCommand {
                         let delta = chunk.contentDelta
                         if !delta.isEmpty {
                             if firstToken == nil { firstToken = ContinuousClock.now - started }
-                            Terminal.write(delta)
+                            Terminal.write(ServerText.forTerminal(delta))
                         }
                     }
                     Terminal.write("\n")

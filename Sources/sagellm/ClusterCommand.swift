@@ -172,7 +172,7 @@ struct ClusterChatCommand: AsyncParsableCommand {
                     switch outcome {
                     case .success(let routed):
                         let path = routed.path == .direct ? "" : ", \(routed.path)"
-                        print("#\(index + 1) \(routed.instanceID) (\(routed.policy.rawValue), queued \(Terminal.milliseconds(routed.queueWait))\(path)): \(routed.text)")
+                        print("#\(index + 1) \(routed.instanceID) (\(routed.policy.rawValue), queued \(Terminal.milliseconds(routed.queueWait))\(path)): \(ServerText.forTerminal(routed.text))")
                     case .failure(let error): print("#\(index + 1) failed: \(error)")
                     }
                 }

@@ -46,7 +46,7 @@ struct DemoCommand: AsyncParsableCommand {
                         answer.add(chunk)
                         if !chunk.contentDelta.isEmpty {
                             if firstToken == nil { firstToken = ContinuousClock.now - started }
-                            Terminal.write(chunk.contentDelta)
+                            Terminal.write(ServerText.forTerminal(chunk.contentDelta))
                         }
                     }
                     let total = ContinuousClock.now - started

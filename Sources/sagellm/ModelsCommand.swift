@@ -21,7 +21,7 @@ struct ModelsCommand: AsyncParsableCommand {
                     print("The server at \(client.baseURL) lists no models.")
                 } else {
                     for model in models {
-                        print("\(model.id)\t\(model.ownedBy ?? "-")\t\(model.maxModelLen.map { "context \($0)" } ?? "")")
+                        print("\(ServerText.forTerminal(model.id))\t\(model.ownedBy ?? "-")\t\(model.maxModelLen.map { "context \($0)" } ?? "")")
                     }
                 }
             }

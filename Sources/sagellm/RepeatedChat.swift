@@ -37,7 +37,7 @@ struct RepeatedChat {
             }
             for item in results {
                 if item.ok {
-                    let text = (item.text ?? "").replacing("\n", with: " ")
+                    let text = ServerText.forTerminal(item.text ?? "").replacing("\n", with: " ")
                     Swift.print(
                         "#\(item.index) ok \(String(format1: item.latencyMilliseconds ?? 0, digits: 1)) ms, \(item.attempts) attempt(s), \(item.completionTokens.map(String.init) ?? "?") tokens: \(text.count > 60 ? text.prefix(60) + "..." : text)")
                 } else {

@@ -21,9 +21,9 @@ struct EndpointDetectionTests {
     }
 
     @Test func firstCandidateInPriorityOrderWinsEvenWhenALaterOneAnswersFirst() async throws {
-        // The slow one answers after 700 ms; the fast one, well before even on a loaded machine.
+        // The slow one answers after 1.5 s; the fast one, well before even on a loaded machine.
         // The probe limit of 5 s leaves the slow one room when the whole suite loads the 2 cores.
-        let slow = CannedHTTPServer.Reply(body: CannedHTTPServer.modelList("slow-model", ownedBy: "vllm"), delay: .milliseconds(700))
+        let slow = CannedHTTPServer.Reply(body: CannedHTTPServer.modelList("slow-model", ownedBy: "vllm"), delay: .milliseconds(1500))
         try await CannedHTTPServer.with(["/v1/models": slow]) { slowURL in
             try await withSimulatorServer(configuration: Self.engine("vllm", model: "fast-model")) { fast in
                 let detection = try await IntelligentLLMClient.detectEndpoint(

@@ -255,6 +255,11 @@ struct HostileServerTests {
         }
     }
 
+    @Test func answersWrittenToATerminalKeepLinesButNoEscapes() {
+        #expect(ServerText.forTerminal("a\u{1B}[2Jb\nc\td\u{07}\u{202E}e") == "a [2Jb\nc\td  e")
+        #expect(ServerText.forTerminal("plain text\n") == "plain text\n")
+    }
+
     @Test func aLongServerMessageIsCapped() async throws {
         let message = String(repeating: "x", count: 100_000)
         try await HostileHTTPServer.with(respond: { _ in

@@ -43,14 +43,20 @@ public struct StreamTimer: Sendable {
     /// An event arrived at `now` (for a client that stamps the bytes where they are read).
     public mutating func event(at now: ContinuousClock.Instant, hasChoices: Bool, text delta: String) {
         guard hasChoices else { return }
-        if let lastEvent, firstChoices != nil { itl.append((now - lastEvent).milliseconds) }
+        if let lastEvent, firstChoices != nil, itl.count < Self.maximumEvents { itl.append((now - lastEvent).milliseconds) }
         if firstChoices == nil { firstChoices = now }
         if firstContent == nil, !delta.isEmpty { firstContent = now }
         lastEvent = now
         if !delta.isEmpty { textEvents += 1 }
-        eventSeconds.append((now - runStart).seconds)
-        text += delta
+        // A server that never stops must not grow the client without bound: per request, the
+        // text kept and the per-event timings stop growing at their caps (counts go on).
+        if eventSeconds.count < Self.maximumEvents { eventSeconds.append((now - runStart).seconds) }
+        if text.utf8.count + delta.utf8.count <= Self.maximumTextBytes { text += delta }
     }
+
+    /// The most text kept per request (16 MiB) and the most events timed (1,000,000).
+    static let maximumTextBytes = 16 * 1024 * 1024
+    static let maximumEvents = 1_000_000
 
     /// A non-streamed answer arrived now, all at once.
     public mutating func wholeAnswer(text answer: String) {

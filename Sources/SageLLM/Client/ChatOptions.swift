@@ -59,8 +59,9 @@ public struct ChatOptions: Sendable, Hashable {
             throw .invalidRequest(field: "topP", "topP must be between 0 and 1, got \(topP)")
         }
         if let n, n < 1 { throw .invalidRequest(field: "n", "n must be at least 1, got \(n)") }
-        if let timeout, timeout <= .zero {
-            throw .invalidRequest(field: "timeout", "timeout must be positive, got \(timeout)")
+        if let timeout, timeout <= .zero || timeout.seconds > OutsideNumber.maximumSeconds {
+            throw .invalidRequest(
+                field: "timeout", "timeout must be above 0 and at most \(Int(OutsideNumber.maximumSeconds)) seconds, got \(timeout)")
         }
     }
 

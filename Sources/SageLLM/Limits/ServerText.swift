@@ -12,6 +12,15 @@ package enum ServerText {
         return String(cleaned.prefix(limit)) + "..."
     }
 
+    /// A model's answer (or any server text) fit to write to a terminal: line breaks and tabs
+    /// stay, every other control character (an escape sequence could move the cursor, rewrite
+    /// the screen or set the window title) and bidirectional override becomes a space.
+    package static func forTerminal(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { visible($0) != $0 && $0 != "\n" && $0 != "\t" }) else { return text }
+        return String(
+            String.UnicodeScalarView(text.unicodeScalars.map { $0 == "\n" || $0 == "\t" ? $0 : visible($0) }))
+    }
+
     /// `text` with every occurrence of each secret replaced by `<redacted>`; nothing else changes.
     package static func redact(_ text: String, secrets: [String]) -> String {
         var result = text
