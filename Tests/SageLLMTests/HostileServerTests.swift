@@ -8,6 +8,7 @@ import Testing
 /// checks the exact error code, that the message names the endpoint, how many times the
 /// server saw the request, and that the key is nowhere: not in the error, the logs or the
 /// metrics.
+extension TimingSensitiveTests {
 @Suite("Hostile servers")
 struct HostileServerTests {
     static let key = "sk-hostile-secret-4242"
@@ -172,7 +173,9 @@ struct HostileServerTests {
                 #expect(error?.attempts == 1)
                 #expect(error?.notRetriedBecause?.contains("had been sent") == true, "\(String(describing: error))")
             }
-            #expect(record.requests.load(ordering: .relaxed) == 1, "the engine got the request once")
+            // The server may read it a moment after the client gave up, on a loaded machine.
+            #expect(await eventually { record.requests.load(ordering: .relaxed) == 1 }, "the engine got the request")
+            #expect(record.requests.load(ordering: .relaxed) == 1, "once")
         }
     }
 
@@ -272,6 +275,7 @@ struct HostileServerTests {
             }
         }
     }
+}
 }
 
 /// The documented cap on a server's message in an error.

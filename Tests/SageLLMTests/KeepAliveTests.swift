@@ -11,24 +11,34 @@ extension TimingSensitiveTests {
 @Suite("Keep-alive connections closed by the server")
 struct KeepAliveTests {
     enum Closing: String, CaseIterable, Sendable {
-        /// Closes every connection right after its response, without `Connection: close`.
+        /// Closes every connection right after its response.
         case afterEachResponse
         /// Closes after the fifth response on a connection, as llama.cpp's server does.
         case afterFiveRequests
     }
 
-    static func steps(_ closing: Closing, _ request: HostileHTTPServer.Request, streamed: Bool) -> [HostileHTTPServer.Step] {
+    /// The server's answer, then its close. `announced` adds `Connection: close` to the
+    /// response that is followed by a close, as cpp-httplib (llama.cpp) and uvicorn do; without
+    /// it the close comes unannounced, the worst case.
+    ///
+    /// AsyncHTTPClient 1.37.0 is given announced closes only: when a server closes without
+    /// saying so at the instant the request's last write completes, its pool can trap ("A
+    /// connection that we don't know was released"), a defect of that library that no caller
+    /// can catch (see `Docs/ARCHITECTURE.md`). Unannounced closes are checked on the direct
+    /// connections, and, for AsyncHTTPClient, between requests (idle) below.
+    static func steps(
+        _ closing: Closing, _ request: HostileHTTPServer.Request, streamed: Bool, announced: Bool
+    ) -> [HostileHTTPServer.Step] {
+        let closes = closing == .afterEachResponse || request.numberOnConnection >= 5
+        let announcement = closes && announced ? ["connection: close"] : []
         let answer =
             streamed
-            ? HostileHTTPServer.streamHead
+            ? HostileHTTPServer.streamHead.replacing("\r\n\r\n", with: announcement.map { "\r\n" + $0 }.joined() + "\r\n\r\n")
                 + HostileHTTPServer.chunk(
                     #"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}"#
                         + "\n\ndata: [DONE]\n\n") + HostileHTTPServer.lastChunk
-            : HostileHTTPServer.response(body: HostileHTTPServer.goodChat)
-        switch closing {
-        case .afterEachResponse: return [.send(answer), .close]
-        case .afterFiveRequests: return request.numberOnConnection >= 5 ? [.send(answer), .close] : [.send(answer)]
-        }
+            : HostileHTTPServer.response(headers: announcement, body: HostileHTTPServer.goodChat)
+        return closes ? [.send(answer), .close] : [.send(answer)]
     }
 
     /// Sends `count` requests, `concurrency` at a time, and returns the failures.
@@ -68,7 +78,7 @@ struct KeepAliveTests {
 
     @Test(arguments: Closing.allCases)
     func wholeRequestsNeverFailOnAClosedConnection(closing: Closing) async throws {
-        try await HostileHTTPServer.with(respond: { Self.steps(closing, $0, streamed: false) }) { url, record in
+        try await HostileHTTPServer.with(respond: { Self.steps(closing, $0, streamed: false, announced: true) }) { url, record in
             let client = try Self.client(url)
             let failures = await Self.failures(count: 600, concurrency: 4) { _ = try await client.chat("hi") }
             try await client.shutdown()
@@ -79,17 +89,25 @@ struct KeepAliveTests {
 
     @Test(arguments: Closing.allCases)
     func streamsNeverFailOnAClosedConnection(closing: Closing) async throws {
-        try await HostileHTTPServer.with(respond: { Self.steps(closing, $0, streamed: true) }) { url, _ in
+        try await HostileHTTPServer.with(respond: { Self.steps(closing, $0, streamed: true, announced: true) }) { url, _ in
             let client = try Self.client(url)
             let failures = await Self.failures(count: 300, concurrency: 4) {
                 for try await _ in client.streamChat("hi") {}
             }
+            try await client.shutdown()
             #expect(failures.isEmpty, "\(failures.count) failed, e.g. \(failures.first ?? "")")
-            let direct = await Self.failures(count: 300, concurrency: 4) {
+        }
+    }
+
+    @Test(arguments: Closing.allCases)
+    func directConnectionsNeverFailOnAnUnannouncedClose(closing: Closing) async throws {
+        try await HostileHTTPServer.with(respond: { Self.steps(closing, $0, streamed: true, announced: false) }) { url, _ in
+            let client = try Self.client(url)
+            let failures = await Self.failures(count: 600, concurrency: 4) {
                 try await client.streamChatOnEventLoop([.user("hi")]) { _, _ in }
             }
             try await client.shutdown()
-            #expect(direct.isEmpty, "direct connections: \(direct.count) failed, e.g. \(direct.first ?? "")")
+            #expect(failures.isEmpty, "\(failures.count) failed, e.g. \(failures.first ?? "")")
         }
     }
 

@@ -256,4 +256,43 @@ struct ResilientClientTests {
             #expect(simulator.engine.statistics().admitted == 1, "the cancelled request was never sent")
         }
     }
+
+    @Test func theDeadlineAlsoBoundsTheWaitForASlot() async throws {
+        var base = SimulatedEngineConfiguration.instant(model: "m")
+        base.tbt = .milliseconds(20)
+        var resilience = Self.quickRetries()
+        resilience.maxConcurrent = 1
+        try await withSimulatorAndClient(base, resilience: resilience) { simulator, client in
+            // Busy for 10 s; cancelled at the end.
+            let busy = Task { try await client.chat("long", options: ChatOptions(maxTokens: 500)) }
+            #expect(await eventually { simulator.engine.statistics().running == 1 })
+            let started = ContinuousClock.now
+            let error = await sageError { _ = try await client.chat("waits", options: ChatOptions(maxTokens: 1, timeout: .milliseconds(300))) }
+            #expect(error?.code == .timeout)
+            #expect(error?.timeoutKind == .total)
+            #expect(error?.reason.contains("slot") == true, "\(String(describing: error))")
+            #expect(ContinuousClock.now - started < .seconds(5))
+            busy.cancel()
+            _ = await busy.result
+            // The slot is free again: nothing leaked.
+            let answer = try await client.chat("after", options: ChatOptions(maxTokens: 1))
+            #expect(answer.attempts == 1)
+        }
+    }
+
+    @Test func aRateLimitTurnAfterTheDeadlineFailsAtOnce() async throws {
+        var resilience = Self.quickRetries()
+        resilience.requestsPerMinute = 1
+        try await withSimulatorAndClient(resilience: resilience) { _, client in
+            _ = try await client.chat("first", options: ChatOptions(maxTokens: 1))
+            let started = ContinuousClock.now
+            let error = await sageError { _ = try await client.chat("second", options: ChatOptions(maxTokens: 1, timeout: .seconds(2))) }
+            #expect(error?.code == .timeout)
+            #expect(error?.reason.contains("rate-limit turn") == true, "\(String(describing: error))")
+            #expect(ContinuousClock.now - started < .seconds(1), "no wait for a turn that comes in about a minute")
+            var stream = client.streamChat("third", options: ChatOptions(maxTokens: 1, timeout: .seconds(2))).makeAsyncIterator()
+            let streamError = await sageError { _ = try await stream.next() }
+            #expect(streamError?.code == .timeout)
+        }
+    }
 }

@@ -5,8 +5,8 @@ import SageSimulator
 import Testing
 
 /// Suites that must not run at the same time as each other: the keep-alive tests put
-/// thousands of requests on the two cores, and the detection tests measure probe time
-/// limits of a few hundred milliseconds.
+/// thousands of requests on the two cores, while the detection tests measure probe time
+/// limits of a few hundred milliseconds and the hostile-server tests read timeouts of a second.
 @Suite(.serialized) enum TimingSensitiveTests {}
 
 /// Runs `body` with a simulator on 127.0.0.1 (free port) and a client pointed at it.

@@ -25,6 +25,39 @@ package final class FairSemaphore: Sendable {
     package var waiting: Int { state.withLock { $0.waiting.count } }
     package var peakRunning: Int { state.withLock { $0.peakRunning } }
 
+    /// Takes a slot if one is free and nobody waits; never waits.
+    package func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.running < limit && state.waiting.isEmpty else { return false }
+            state.running += 1
+            state.peakRunning = max(state.peakRunning, state.running)
+            return true
+        }
+    }
+
+    /// Waits for a slot until `deadline`; returns false when the deadline came first (and then
+    /// holds no slot: one handed over at that very moment is given back).
+    package func acquire(until deadline: ContinuousClock.Instant) async throws -> Bool {
+        if tryAcquire() { return true }
+        return try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.acquire()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                return false
+            }
+            // The first child to finish decides; `next()` cannot be nil with two children.
+            let acquired = try await group.next() ?? false
+            group.cancelAll()
+            if acquired { return true }
+            // The deadline came first: the waiter is cancelled, unless the slot reached it just then.
+            if (try? await group.next()) == true { release() }
+            return false
+        }
+    }
+
     /// Waits for a slot. Throws CancellationError if the task is cancelled while waiting.
     package func acquire() async throws {
         let id: UInt64? = state.withLock { state in

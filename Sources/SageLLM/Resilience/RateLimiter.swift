@@ -49,7 +49,7 @@ package final class RateLimiter: Sendable {
             bucket.updated = now
             // A cost above the capacity could never be paid; it waits for a full bucket instead.
             bucket.tokens -= min(cost, capacity)
-            return bucket.tokens >= 0 ? .zero : .nanoseconds(Int64(-bucket.tokens / rate * 1e9))
+            return bucket.tokens >= 0 ? .zero : OutsideNumber.clampedDuration(seconds: -bucket.tokens / rate)
         }
     }
 
@@ -64,11 +64,21 @@ package final class RateLimiter: Sendable {
         bucket.withLock { $0.tokens = min(capacity, $0.tokens + min(reserved, capacity) - min(used, capacity)) }
     }
 
+    /// The turn would come only after the caller's deadline; it was given back.
+    package struct TurnAfterDeadline: Error {
+        package let wait: Duration
+    }
+
     /// Waits for a turn. When the task is cancelled while waiting, the turn is given back and
-    /// the cancellation thrown.
-    package func acquire(cost: Double = 1) async throws {
+    /// the cancellation thrown. When the wait would last longer than `longest`, the turn is
+    /// given back at once and ``TurnAfterDeadline`` thrown.
+    package func acquire(cost: Double = 1, longest: Duration? = nil) async throws {
         let wait = reserve(cost: cost)
         guard wait > .zero else { return }
+        if let longest, wait > longest {
+            cancel(cost: cost)
+            throw TurnAfterDeadline(wait: wait)
+        }
         do {
             try await clock.sleep(for: wait)
         } catch {

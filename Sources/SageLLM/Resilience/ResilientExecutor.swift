@@ -43,30 +43,46 @@ package final class ResilientExecutor: Sendable {
 
     private static let cancelled = SageLLMError(code: .cancelled, reason: "the request was cancelled")
 
-    /// Waits for a slot under `maxConcurrent` (in arrival order).
-    package func enter() async throws(SageLLMError) {
+    /// Waits for a slot under `maxConcurrent` (in arrival order), until `deadline`.
+    package func enter(until deadline: ContinuousClock.Instant, limit: Duration) async throws(SageLLMError) {
         guard let concurrency else { return }
+        let acquired: Bool
         do {
-            try await concurrency.acquire()
+            acquired = try await concurrency.acquire(until: deadline)
         } catch {
             throw Self.cancelled
         }
+        if !acquired {
+            throw Self.deadlinePassed(while: "it waited for a slot under maxConcurrent (\(concurrency.limit))", limit: limit)
+        }
+    }
+
+    /// The request's one deadline passed (or would pass) before it could be sent.
+    static func deadlinePassed(while waiting: String, limit: Duration) -> SageLLMError {
+        var error = SageLLMError(code: .timeout, reason: "the request's deadline passed while \(waiting)")
+        error.timeoutKind = .total
+        error.timeoutLimit = limit
+        return error
     }
 
     package func leave() { concurrency?.release() }
 
-    /// Waits for the rate limiters' turn for one attempt costing `tokens`.
-    package func pace(tokens: Int) async throws(SageLLMError) {
+    /// Waits for the rate limiters' turn for one attempt costing `tokens`; a turn that would
+    /// come after `deadline` is given back at once.
+    package func pace(tokens: Int, until deadline: ContinuousClock.Instant, limit: Duration) async throws(SageLLMError) {
         do {
-            if let requestLimiter { try await requestLimiter.acquire() }
+            if let requestLimiter { try await requestLimiter.acquire(longest: deadline - .now) }
             if let tokenLimiter {
                 do {
-                    try await tokenLimiter.acquire(cost: Double(tokens))
+                    try await tokenLimiter.acquire(cost: Double(tokens), longest: deadline - .now)
                 } catch {
                     requestLimiter?.cancel()
                     throw error
                 }
             }
+        } catch let late as RateLimiter.TurnAfterDeadline {
+            throw Self.deadlinePassed(
+                while: "it waited for its rate-limit turn (due in \(SageLLMError.format(late.wait)))", limit: limit)
         } catch {
             throw Self.cancelled
         }
@@ -178,19 +194,22 @@ package final class ResilientExecutor: Sendable {
         let started = ContinuousClock.now
         let deadline = started + timeout
         do {
-            try await enter()
+            try await enter(until: deadline, limit: timeout)
         } catch {
-            finish(.cancelled, started: started, tokens: nil)
+            finish(RequestOutcome(error), error: error, started: started, tokens: nil)
             throw error
         }
         defer { leave() }
         var number = 1
         while true {
             do {
-                try await pace(tokens: estimatedTokens)
+                try await pace(tokens: estimatedTokens, until: deadline, limit: timeout)
             } catch {
-                finish(.cancelled, started: started, tokens: nil)
-                throw error
+                var failure = error
+                failure.attempts = number - 1
+                failure.elapsed = ContinuousClock.now - started
+                finish(RequestOutcome(failure), error: failure, started: started, tokens: nil)
+                throw failure
             }
             do {
                 let current = Attempt(

@@ -35,18 +35,20 @@ package final class StreamAdmission: @unchecked Sendable {
         if started == nil {
             started = ContinuousClock.now
             do {
-                try await executor.enter()
+                try await executor.enter(until: deadline, limit: timeout)
             } catch {
-                end(.cancelled, error: nil, tokens: nil)
+                end(RequestOutcome(error), error: error, tokens: nil)
                 throw error
             }
             holdsSlot = true
         }
         do {
-            try await executor.pace(tokens: estimatedTokens)
+            try await executor.pace(tokens: estimatedTokens, until: deadline, limit: timeout)
         } catch {
-            end(.cancelled, error: nil, tokens: nil)
-            throw error
+            var failure = error
+            failure.attempts = attempts
+            end(RequestOutcome(failure), error: failure, tokens: nil)
+            throw failure
         }
         attempts += 1
         let id = ResilientExecutor.attemptID(requestID, attempt: attempts)
