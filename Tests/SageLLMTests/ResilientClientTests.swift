@@ -236,45 +236,54 @@ struct ResilientClientTests {
         }
     }
 
-    @Test func cancellingARequestWaitingForASlotGivesItUp() async throws {
+    /// Runs `body` with a client whose one `maxConcurrent` slot is held by a request that
+    /// would take 10 s (far longer than any test needs, however loaded the machine); that
+    /// request is then cancelled, freeing the slot, and `afterwards` runs with the client.
+    static func withTheOnlySlotBusy(
+        _ body: @Sendable (RunningSimulator, IntelligentLLMClient) async throws -> Void,
+        afterwards: @Sendable (IntelligentLLMClient) async throws -> Void = { _ in }
+    ) async throws {
         var base = SimulatedEngineConfiguration.instant(model: "m")
         base.tbt = .milliseconds(20)
         var resilience = Self.quickRetries()
         resilience.maxConcurrent = 1
         try await withSimulatorAndClient(base, resilience: resilience) { simulator, client in
-            // Busy for 10 s, far longer than the test needs however loaded the machine is; cancelled at the end.
             let busy = Task { try await client.chat("long", options: ChatOptions(maxTokens: 500)) }
             #expect(await eventually { simulator.engine.statistics().running == 1 })
+            do {
+                try await body(simulator, client)
+            } catch {
+                busy.cancel()
+                throw error
+            }
+            busy.cancel()
+            _ = await busy.result
+            try await afterwards(client)
+        }
+    }
+
+    @Test func cancellingARequestWaitingForASlotGivesItUp() async throws {
+        try await Self.withTheOnlySlotBusy { simulator, client in
             let waiting = Task { try await client.chat("waits", options: ChatOptions(maxTokens: 1)) }
             #expect(await eventually { await client.healthCheck().requestsWaiting == 1 })
             waiting.cancel()
             let error = await sageError { _ = try await waiting.value }
             #expect(error?.code == .cancelled)
             #expect(client.metrics().cancelledRequests == 1)
-            busy.cancel()
-            _ = await busy.result
             #expect(simulator.engine.statistics().admitted == 1, "the cancelled request was never sent")
         }
     }
 
     @Test func theDeadlineAlsoBoundsTheWaitForASlot() async throws {
-        var base = SimulatedEngineConfiguration.instant(model: "m")
-        base.tbt = .milliseconds(20)
-        var resilience = Self.quickRetries()
-        resilience.maxConcurrent = 1
-        try await withSimulatorAndClient(base, resilience: resilience) { simulator, client in
-            // Busy for 10 s; cancelled at the end.
-            let busy = Task { try await client.chat("long", options: ChatOptions(maxTokens: 500)) }
-            #expect(await eventually { simulator.engine.statistics().running == 1 })
+        try await Self.withTheOnlySlotBusy { _, client in
             let started = ContinuousClock.now
             let error = await sageError { _ = try await client.chat("waits", options: ChatOptions(maxTokens: 1, timeout: .milliseconds(300))) }
             #expect(error?.code == .timeout)
             #expect(error?.timeoutKind == .total)
             #expect(error?.reason.contains("slot") == true, "\(String(describing: error))")
             #expect(ContinuousClock.now - started < .seconds(5))
-            busy.cancel()
-            _ = await busy.result
-            // The slot is free again: nothing leaked.
+        } afterwards: { client in
+            // The slot is free again: the timed-out waiter took none.
             let answer = try await client.chat("after", options: ChatOptions(maxTokens: 1))
             #expect(answer.attempts == 1)
         }
