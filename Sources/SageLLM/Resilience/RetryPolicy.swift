@@ -4,8 +4,9 @@
 /// the response arrived and the server cannot have acted on it.
 /// - Retried with backoff: failures to connect (refused, DNS, TLS, connect timeout), and the
 ///   statuses 408, 429 and 5xx, whose server said to try again.
-/// - Resent at once, once, without counting an attempt: a request whose reused keep-alive
-///   connection the server had closed before answering (the transport does this itself).
+/// - Resent at once, on another connection, without counting an attempt: a request that
+///   could not be written, or whose reused keep-alive connection the server had closed before
+///   answering (the transport does this itself; no server saw the request).
 /// - Not retried unless ``retriesAfterSend`` is set: a timeout or a closed connection after
 ///   the request was written and before any answer, since the server may be generating it.
 /// - Never retried: a failure after the response head arrived, other 4xx, undecodable
