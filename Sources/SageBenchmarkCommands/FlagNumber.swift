@@ -17,7 +17,7 @@ package enum FlagNumber {
     package static func milliseconds(_ value: Double, _ flag: String) throws -> Duration {
         guard value.isFinite, let duration = OutsideNumber.duration(seconds: value / 1000, allowZero: true) else {
             throw ValidationError(
-                "\(flag) must be a number of milliseconds from 0 to \(Int(OutsideNumber.maximumSeconds * 1000)), got \(value)")
+                "\(flag) must be a number of milliseconds from 0 to \(OutsideNumber.maximumWholeSeconds * 1000), got \(value)")
         }
         return duration
     }

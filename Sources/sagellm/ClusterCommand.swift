@@ -107,7 +107,7 @@ struct ClusterChatCommand: AsyncParsableCommand {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
         if RequestPriority(name: priority) == nil { throw ValidationError("--priority must be CRITICAL, HIGH, NORMAL, LOW or BACKGROUND, got \(priority)") }
         if let sloMs, !(sloMs > 0) || sloMs > OutsideNumber.maximumSeconds * 1000 {
-            throw ValidationError("--slo-ms must be above 0 and at most \(Int(OutsideNumber.maximumSeconds * 1000)), got \(sloMs)")
+            throw ValidationError("--slo-ms must be above 0 and at most \(OutsideNumber.maximumWholeSeconds * 1000), got \(sloMs)")
         }
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
     }

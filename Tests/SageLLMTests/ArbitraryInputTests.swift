@@ -26,7 +26,6 @@ struct ArbitraryInputTests {
                 #expect(!acceptable)
             }
             _ = OutsideNumber.clampedDuration(seconds: value)
-            _ = OutsideNumber.clampedInt(value)
             _ = RetryAfter.parse(String(value))
             _ = RetryPolicy(maxRetries: 3).delay(beforeRetry: 3, retryAfter: nil, random: abs(value.truncatingRemainder(dividingBy: 1)))
         }

@@ -1,4 +1,5 @@
 import NIOCore
+import SageLLM
 import NIOPosix
 import Synchronization
 
@@ -145,7 +146,7 @@ struct HostileHTTPServer {
             guard let step = steps.first else {
                 busy = false
                 if let idleClose {
-                    idleTimer = context.eventLoop.scheduleTask(in: Self.timeAmount(idleClose)) { [channel = context.channel] in
+                    idleTimer = context.eventLoop.scheduleTask(in: .nanoseconds(idleClose.nanoseconds)) { [channel = context.channel] in
                         channel.close(promise: nil)
                     }
                 }
@@ -164,7 +165,7 @@ struct HostileHTTPServer {
                 run(rest, context: context)
             case .pause(let duration):
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: Self.timeAmount(duration)) {
+                context.eventLoop.scheduleTask(in: .nanoseconds(duration.nanoseconds)) {
                     let (handler, context) = bound.value
                     handler.run(rest, context: context)
                 }
@@ -173,10 +174,6 @@ struct HostileHTTPServer {
             case .hang:
                 break
             }
-        }
-
-        static func timeAmount(_ duration: Duration) -> TimeAmount {
-            .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         }
 
         /// Where the first request's head ends and the whole request (with its body) ends.

@@ -95,7 +95,7 @@ extension BenchmarkClient {
             }
             if let outcome, outcome.errorKind != "cancelled" { return outcome }
             let seconds = timeout.seconds
-            let text = seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+            let text = Int(exactly: seconds).map(String.init) ?? String(seconds)
             return .failure(
                 request, error: "Timeout after \(text)s", kind: "timeout", start: (started - runStart).seconds,
                 end: (ContinuousClock.now - runStart).seconds,

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import SageLLM
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -57,7 +58,7 @@ public final class ManagedServer: Sendable {
         await server.stop()
         throw BenchmarkError(
             .backendUnavailable,
-            "\(command.joined(separator: " ")) was not healthy at \(root)/health within \(Int(startupTimeout.seconds)) s; its last output:\n\(output.text)")
+            "\(command.joined(separator: " ")) was not healthy at \(root)/health within \(SageLLMError.format(startupTimeout)); its last output:\n\(output.text)")
     }
 
     private init(command: [String], baseURL: String, process: Process, output: OutputTail) {

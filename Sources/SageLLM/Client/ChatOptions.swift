@@ -61,7 +61,7 @@ public struct ChatOptions: Sendable, Hashable {
         if let n, n < 1 { throw .invalidRequest(field: "n", "n must be at least 1, got \(n)") }
         if let timeout, timeout <= .zero || timeout.seconds > OutsideNumber.maximumSeconds {
             throw .invalidRequest(
-                field: "timeout", "timeout must be above 0 and at most \(Int(OutsideNumber.maximumSeconds)) seconds, got \(timeout)")
+                field: "timeout", "timeout must be above 0 and at most \(OutsideNumber.maximumWholeSeconds) seconds, got \(timeout)")
         }
     }
 

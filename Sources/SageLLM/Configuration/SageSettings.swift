@@ -214,7 +214,7 @@ private struct SettingReader {
             throw invalid(
                 setting, found,
                 (allowZero ? "zero or a positive" : "a positive")
-                    + " number of seconds up to \(Int(OutsideNumber.maximumSeconds)) (e.g. 1.5, 500ms, 2s, 1m)")
+                    + " number of seconds up to \(OutsideNumber.maximumWholeSeconds) (e.g. 1.5, 500ms, 2s, 1m)")
         }
         return duration
     }

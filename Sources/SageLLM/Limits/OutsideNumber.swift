@@ -3,12 +3,14 @@
 /// values beyond `Int`; so does `Duration.seconds(_:)`, and so does `a + b` on overflow. Every
 /// such number goes through here instead.
 ///
-/// Seconds are finite, not negative and at most ``maximumSeconds``; anything else is refused
-/// with an error that names the setting.
+/// Seconds are finite, not negative and at most ``maximumSeconds``; anything else is refused,
+/// and the caller's error names the setting (``secondsProblem(_:setting:allowZero:maximum:)``).
 package enum OutsideNumber {
     /// The longest time any setting, flag or server header may ask for: 1,000,000 s (about
     /// 11.6 days). Longer values are refused, not clamped, since they are typing mistakes.
-    package static let maximumSeconds: Double = 1_000_000
+    package static let maximumSeconds = Double(maximumWholeSeconds)
+    /// ``maximumSeconds`` as a whole number, for messages and integer settings.
+    package static let maximumWholeSeconds = 1_000_000
 
     /// `value` seconds as a `Duration`; nil for NaN, infinities, negatives, zero (unless
     /// `allowZero`) and values beyond `maximum`.
@@ -31,51 +33,12 @@ package enum OutsideNumber {
         return .nanoseconds(Int64((seconds * 1e9).rounded()))
     }
 
-    /// `value` seconds as a `Duration`, or an error naming `setting` and the accepted range.
-    package static func seconds(
-        _ value: Double, setting: String, allowZero: Bool = false, maximum: Double = maximumSeconds
-    ) throws(SageLLMError) -> Duration {
-        guard let duration = duration(seconds: value, allowZero: allowZero, maximum: maximum) else {
-            throw .invalidConfiguration(field: setting, secondsProblem(value, setting: setting, allowZero: allowZero, maximum: maximum))
-        }
-        return duration
-    }
-
-    /// `value` milliseconds as a `Duration`, checked as ``seconds(_:setting:allowZero:maximum:)``.
-    package static func milliseconds(_ value: Double, setting: String, allowZero: Bool = true) throws(SageLLMError)
-        -> Duration
-    {
-        guard value.isFinite else {
-            throw .invalidConfiguration(field: setting, "\(setting) must be a finite number of milliseconds, got \(value)")
-        }
-        return try seconds(value / 1000, setting: setting, allowZero: allowZero)
-    }
-
     /// Why `value` is not an accepted number of seconds, in words that name `setting`.
     package static func secondsProblem(_ value: Double, setting: String, allowZero: Bool, maximum: Double = maximumSeconds)
         -> String
     {
-        let range = (allowZero ? "from 0" : "above 0") + " to \(Int(maximum)) seconds"
+        let range = (allowZero ? "from 0" : "above 0") + " to \(Int(exactly: maximum).map(String.init) ?? String(maximum)) seconds"
         return "\(setting) must be a number of seconds \(range), got \(value)"
-    }
-
-    /// `value` as an `Int` when it is a whole number that fits; nil otherwise (NaN, infinite,
-    /// fractional, beyond `Int`).
-    package static func int(exactly value: Double) -> Int? { Int(exactly: value) }
-
-    /// `value` rounded down into `Int`'s range: NaN is 0, too large is `Int.max`, too small `Int.min`.
-    package static func clampedInt(_ value: Double) -> Int {
-        guard !value.isNaN else { return 0 }
-        if value >= 9.2e18 { return Int.max }
-        if value <= -9.2e18 { return Int.min }
-        return Int(value.rounded(.down))
-    }
-
-    /// `a + b`, or `Int.max` / `Int.min` where it would overflow.
-    package static func saturatingAdd(_ a: Int, _ b: Int) -> Int {
-        let (sum, overflow) = a.addingReportingOverflow(b)
-        guard overflow else { return sum }
-        return b > 0 ? Int.max : Int.min
     }
 
     /// A TCP port from outside: 1-65535, else nil.
@@ -84,5 +47,9 @@ package enum OutsideNumber {
 
 extension Int {
     /// `self + other`, saturating at `Int.max` / `Int.min` instead of trapping.
-    package func addingSaturating(_ other: Int) -> Int { OutsideNumber.saturatingAdd(self, other) }
+    package func addingSaturating(_ other: Int) -> Int {
+        let (sum, overflow) = addingReportingOverflow(other)
+        guard overflow else { return sum }
+        return other > 0 ? .max : .min
+    }
 }

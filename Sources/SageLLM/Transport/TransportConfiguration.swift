@@ -39,7 +39,7 @@ public struct TransportConfiguration: Sendable, Hashable {
         ] where value <= .zero || value.seconds > OutsideNumber.maximumSeconds {
             throw .invalidConfiguration(
                 field: field,
-                "\(field) must be above 0 and at most \(Int(OutsideNumber.maximumSeconds)) seconds, got \(value)")
+                "\(field) must be above 0 and at most \(OutsideNumber.maximumWholeSeconds) seconds, got \(value)")
         }
         guard maximumConnectionsPerHost >= 1 else {
             throw .invalidConfiguration(

@@ -74,7 +74,7 @@ public struct SimulatedEngineConfiguration: Sendable, Hashable {
             SimulatorError(code: .invalidConfiguration, message: "\(field): \(reason)")
         }
         if model.isEmpty { throw fail("model", "the model name is empty") }
-        let longest = Duration.seconds(Int64(OutsideNumber.maximumSeconds))
+        let longest = Duration.seconds(OutsideNumber.maximumWholeSeconds)
         if ttft < .zero || ttft > longest { throw fail("ttft", "must be from 0 to \(longest), got \(ttft)") }
         if tbt < .zero || tbt > longest { throw fail("tbt", "must be from 0 to \(longest), got \(tbt)") }
         if !(prefillTokensPerSecond >= 0) || !prefillTokensPerSecond.isFinite {
@@ -143,13 +143,13 @@ public struct FaultConfiguration: Sendable, Hashable {
         if failFirst < 0 { throw fail("failFirst", "must not be negative") }
         if let retryAfterSeconds, retryAfterSeconds < 0 { throw fail("retryAfter", "must not be negative") }
         if let disconnectAfterTokens, disconnectAfterTokens < 0 { throw fail("disconnectAfter", "must not be negative") }
-        let longest = Duration.seconds(Int64(OutsideNumber.maximumSeconds))
+        let longest = Duration.seconds(OutsideNumber.maximumWholeSeconds)
         if let stall, stall < .zero || stall > longest { throw fail("stall", "must be from 0 to \(longest), got \(stall)") }
         if let slowStart, slowStart < .zero || slowStart > longest {
             throw fail("slowStart", "must be from 0 to \(longest), got \(slowStart)")
         }
-        if let retryAfterSeconds, retryAfterSeconds > Int(OutsideNumber.maximumSeconds) {
-            throw fail("retryAfter", "must be at most \(Int(OutsideNumber.maximumSeconds)) seconds")
+        if let retryAfterSeconds, retryAfterSeconds > OutsideNumber.maximumWholeSeconds {
+            throw fail("retryAfter", "must be at most \(OutsideNumber.maximumWholeSeconds) seconds")
         }
         if stallAfterTokens < 0 { throw fail("stallAfterTokens", "must not be negative") }
     }
