@@ -108,6 +108,7 @@ let package = Package(
                 "SageSimulator",
                 "SageBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: sharedSwiftSettings
         ),
@@ -179,6 +180,11 @@ let package = Package(
         .testTarget(
             name: "SageBenchmarkTests",
             dependencies: ["SageLLM", "SageSimulator", "SageBenchmark"],
+            swiftSettings: sharedSwiftSettings
+        ),
+        .testTarget(
+            name: "SageCommandLineTests",
+            dependencies: ["sagellm", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

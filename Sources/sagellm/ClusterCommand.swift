@@ -3,30 +3,40 @@ import Logging
 import SageControlPlane
 import SageLLM
 import ServiceLifecycle
-import UnixSignals
 
-/// `sagellm cluster status | chat | watch --config FILE`: the control plane over a cluster
-/// file; `sagellm cluster simulate`: the control plane over a simulated fleet.
+/// `sagellm cluster status | chat | watch --config FILE` (or `sagellm cluster --config FILE
+/// status | chat | watch`): the control plane over a cluster file; `sagellm cluster simulate`:
+/// the control plane over a simulated fleet.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Run the control plane over the instances of a cluster file.",
         subcommands: [ClusterStatusCommand.self, ClusterChatCommand.self, ClusterWatchCommand.self, ClusterSimulateCommand.self])
+
+    @Option(name: .customLong("config"), help: "The cluster file for status, chat and watch (also accepted after the subcommand).")
+    var configFile: String?
 }
 
+/// `--config FILE`, after the subcommand or before it (`sagellm cluster --config FILE status`).
 struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "The cluster file (YAML: scheduling_policy, routing_strategy, instances).")
-    var configFile: String
+    var configFile: String?
 
-    func controlPlane() throws(ControlPlaneError) -> ControlPlaneClient {
-        try ControlPlaneClient(configuration: try ClusterConfiguration.load(file: configFile))
+    /// The file named here, else before the subcommand.
+    func path(_ parent: ClusterCommand) throws(ValidationError) -> String {
+        guard let path = configFile ?? parent.configFile else {
+            throw ValidationError("Missing expected argument '--config <config>' (the cluster file; see Docs/CONTROL_PLANE.md)")
+        }
+        return path
     }
 }
 
-/// Runs a command body; a control-plane or client error becomes one clear line and exit status 1.
+/// Runs a command body; a control-plane or client error becomes one clear line and exit status
+/// 1. When the command was interrupted (Ctrl-C), nothing is printed.
 func reportingClusterErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as ControlPlaneError {
+        if Task.isCancelled { throw CancellationError() }
         Terminal.error("error: \(error)")
         throw ExitCode.failure
     }
@@ -60,12 +70,15 @@ enum ClusterTable {
 
 struct ClusterStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Probe every instance once and show the table.")
+    @ParentCommand var parent: ClusterCommand
     @OptionGroup var cluster: ClusterOptions
     @Flag(help: "Print JSON.") var json = false
 
+    func validate() throws { _ = try cluster.path(parent) }
+
     func run() async throws {
         try await reportingClusterErrors {
-            let controlPlane = try cluster.controlPlane()
+            let controlPlane = try ControlPlaneClient(configuration: try ClusterConfiguration.load(file: try cluster.path(parent)))
             let probes = await HealthMonitor(controlPlane: controlPlane).probeAll()
             if json {
                 struct Status: Encodable {
@@ -92,6 +105,7 @@ struct ClusterStatusCommand: AsyncParsableCommand {
 
 struct ClusterChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "chat", abstract: "Send a prompt through the control plane.")
+    @ParentCommand var parent: ClusterCommand
     @OptionGroup var cluster: ClusterOptions
     @Option(help: "Send it this many times.") var `repeat` = 1
     @Option(help: "Requests in flight at once.") var concurrency = 1
@@ -103,6 +117,7 @@ struct ClusterChatCommand: AsyncParsableCommand {
     @Argument(help: "The prompt.") var prompt: String
 
     func validate() throws {
+        _ = try cluster.path(parent)
         if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
         if RequestPriority(name: priority) == nil { throw ValidationError("--priority must be CRITICAL, HIGH, NORMAL, LOW or BACKGROUND, got \(priority)") }
@@ -114,7 +129,7 @@ struct ClusterChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingClusterErrors {
-            let controlPlane = try cluster.controlPlane()
+            let controlPlane = try ControlPlaneClient(configuration: try ClusterConfiguration.load(file: try cluster.path(parent)))
             await HealthMonitor(controlPlane: controlPlane).checkNow()  // instances that do not answer get no traffic
             let placement = RequestPlacement(priority: RequestPriority(name: priority) ?? .normal, sloDeadlineMs: sloMs)
             let options = ChatOptions(model: model, maxTokens: maxTokens)
@@ -139,6 +154,10 @@ struct ClusterChatCommand: AsyncParsableCommand {
                     if next < `repeat` { start() }
                 }
                 return results.sorted { $0.0 < $1.0 }
+            }
+            if Task.isCancelled {  // interrupted: the requests were cancelled; nothing to report
+                await controlPlane.shutdown()
+                throw CancellationError()
             }
             let metrics = controlPlane.metrics()
             if json {
@@ -188,21 +207,19 @@ struct ClusterChatCommand: AsyncParsableCommand {
 struct ClusterWatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch", abstract: "Probe and scrape the instances, reload the file when it changes, and redraw the table every second until Ctrl-C.")
+    @ParentCommand var parent: ClusterCommand
     @OptionGroup var cluster: ClusterOptions
+
+    func validate() throws { _ = try cluster.path(parent) }
 
     func run() async throws {
         try await reportingClusterErrors {
-            let controlPlane = try cluster.controlPlane()
-            let logger = Terminal.quietLogger
-            let table = TablePrinter(controlPlane: controlPlane)
+            // The control plane as a Service runs its health monitor and reloads the file; Ctrl-C
+            // cancels the group (the command line's signal handling), which shuts it down.
+            let controlPlane = try ControlPlaneClient(clusterFile: try cluster.path(parent))
             let group = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        HealthMonitor(controlPlane: controlPlane), ClusterFileWatcher(controlPlane: controlPlane, path: cluster.configFile),
-                        table,
-                    ], gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))
+                configuration: .init(services: [controlPlane, TablePrinter(controlPlane: controlPlane)], logger: Terminal.quietLogger))
             try await group.run()
-            await controlPlane.shutdown()
         }
     }
 
@@ -210,10 +227,10 @@ struct ClusterWatchCommand: AsyncParsableCommand {
     struct TablePrinter: Service {
         let controlPlane: ControlPlaneClient
         func run() async throws {
-            try await cancelWhenGracefulShutdown {
+            await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
                     Terminal.write("\u{1B}[H\u{1B}[2J" + ClusterTable.render(controlPlane.instances()) + "\n")
-                    try await Task.sleep(for: .seconds(1))
+                    try? await Task.sleep(for: .seconds(1))  // cancelled: the loop ends
                 }
             }
         }

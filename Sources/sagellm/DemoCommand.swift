@@ -82,9 +82,13 @@ struct DemoCommand: AsyncParsableCommand {
             }
             try await controlPlaneDemo()
             try await disaggregationDemo()
-            say("Next: `swift run sagellm simulate --port 8001` in one terminal; in another, `swift run sagellm detect` shows it is found, and `swift run sagellm chat \"Hello\"` talks to it. `sagellm cluster --config FILE status` runs the control plane over your own instances.")
+            say(Self.nextSteps)
         }
     }
+
+    /// The demo's closing line: commands to try next, each runnable as printed.
+    static let nextSteps =
+        "Next: `swift run sagellm simulate --port 8001` in one terminal; in another, `swift run sagellm detect` shows it is found, and `swift run sagellm chat \"Hello\"` talks to it. `sagellm cluster --config FILE status` runs the control plane over your own instances."
 
     /// Step 4: three engines of different speeds behind the control plane, a burst with mixed priorities.
     func controlPlaneDemo() async throws {

@@ -8,4 +8,7 @@ struct SageLLMCommand: AsyncParsableCommand {
         abstract: "An LLM client for OpenAI-compatible servers, with a simulated engine to try it without a GPU.",
         subcommands: [DemoCommand.self, DetectCommand.self, ChatCommand.self, ModelsCommand.self, SimulateCommand.self, ClusterCommand.self, BenchmarkCommand.self],
         defaultSubcommand: nil)
+
+    /// Ctrl-C or SIGTERM cancels the command's requests and ends it with status 130 or 143.
+    static func main() async { await CommandLineMain.run(Self.self) }
 }

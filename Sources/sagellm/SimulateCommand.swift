@@ -5,7 +5,7 @@ import SageSimulator
 import ServiceLifecycle
 import UnixSignals
 
-struct SimulateCommand: AsyncParsableCommand {
+struct SimulateCommand: AsyncParsableCommand, HandlesItsOwnSignals {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Serve a simulated LLM engine with vLLM's OpenAI-compatible API until SIGINT/SIGTERM.")

@@ -57,6 +57,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as SageLLMError {
+        if Task.isCancelled { throw CancellationError() }  // interrupted (Ctrl-C): quietly
         Terminal.error("error: \(error)")
         throw ExitCode.failure
     }

@@ -105,10 +105,11 @@ extension ClusterConfigurationTests {
             }
             let path = try Self.file(yaml([0]))
             defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
-            let cluster = try ControlPlaneClient(configuration: try ClusterConfiguration.load(file: path))
-            let watcher = ClusterFileWatcher(controlPlane: cluster, path: path, interval: .milliseconds(20))
+            let cluster = try ControlPlaneClient(
+                configuration: try ClusterConfiguration.load(file: path),
+                clusterFile: ClusterFileWatching(path: path, interval: .milliseconds(20)))
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await watcher.run() }
+                group.addTask { try await cluster.run() }  // the control plane as a Service: its watcher reloads the file
                 try await Task.sleep(for: .milliseconds(100))  // a later modification time than the first read
                 try yaml([0, 1]).write(toFile: path, atomically: true, encoding: .utf8)
                 #expect(await eventually { cluster.instances().map(\.instanceID) == ["e0", "e1"] })

@@ -209,14 +209,13 @@ struct ControlPlaneTests {
         try await withSimulators([engine(tbtMs: 1), engine(tbtMs: 2)]) { simulators in
             var instances = specs(simulators, maxConcurrent: 4)
             instances.append(InstanceSpec(id: "dead", host: "127.0.0.1", port: deadPort, model: "m", maxConcurrentRequests: 4))
-            let cluster = try ControlPlaneClient(instances: instances, schedulingPolicy: .fifo, routingStrategy: .roundRobin)
-            let monitor = HealthMonitor(
-                controlPlane: cluster,
-                configuration: HealthMonitorConfiguration(
+            let cluster = try ControlPlaneClient(
+                instances: instances, schedulingPolicy: .fifo, routingStrategy: .roundRobin,
+                monitoring: HealthMonitorConfiguration(
                     probeInterval: .milliseconds(50), probeTimeout: .milliseconds(500), unhealthyAfter: 2, healthyAfter: 1,
                     scrapeInterval: .milliseconds(100)))
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await monitor.run() }
+                group.addTask { try await cluster.run() }  // the control plane as a Service: its monitor probes and scrapes
                 // Requests that land on the dead instance before it is marked fail over: none is lost.
                 let results = try await withThrowingTaskGroup(of: RoutedChatResult.self) { inner in
                     for index in 0..<12 {
@@ -271,17 +270,15 @@ extension ControlPlaneTests {
                     instances: [
                         InstanceSpec(id: "survivor", baseURL: survivors[0].baseURL, model: "m", maxConcurrentRequests: 4),
                         InstanceSpec(id: "doomed", baseURL: doomed.baseURL, model: "m", maxConcurrentRequests: 4),
-                    ], schedulingPolicy: .fifo, routingStrategy: .roundRobin)
+                    ], schedulingPolicy: .fifo, routingStrategy: .roundRobin,
+                    monitoring: HealthMonitorConfiguration(
+                        probeInterval: .milliseconds(30), probeTimeout: .milliseconds(300), unhealthyAfter: 2, scrapeInterval: nil))
                 for index in 0..<4 { _ = try await cluster.chat("before \(index)", options: ChatOptions(maxTokens: 2)) }
                 #expect(doomed.engine.statistics().completed == 2, "round robin used both")
                 return cluster
             }
-            let monitor = HealthMonitor(
-                controlPlane: cluster,
-                configuration: HealthMonitorConfiguration(
-                    probeInterval: .milliseconds(30), probeTimeout: .milliseconds(300), unhealthyAfter: 2, scrapeInterval: nil))
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await monitor.run() }
+                group.addTask { try await cluster.run() }
                 for index in 0..<10 {
                     let routed = try await cluster.routedChat([.user("after \(index)")], options: ChatOptions(maxTokens: 2))
                     #expect(routed.instanceID == "survivor")

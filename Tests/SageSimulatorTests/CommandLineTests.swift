@@ -393,3 +393,50 @@ extension CommandLineTests {
         }
     }
 }
+
+extension CommandLineTests {
+    /// Writes a cluster file over `baseURLs` and returns its path.
+    static func clusterFile(_ baseURLs: [String], model: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).yaml").path
+        try ("instances:\n" + baseURLs.enumerated().map { "  - {instance_id: i\($0.offset), base_url: \"\($0.element)\", model_name: \(model)}\n" }.joined())
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Ctrl-C during a long `cluster chat` cancels the request through the control plane: the
+    /// engine sees the abort, and the command ends quietly with status 130.
+    @Test func ctrlCDuringAClusterChatAbortsTheRequestAndExits130() async throws {
+        var configuration = SimulatedEngineConfiguration.instant(model: "m")
+        configuration.tbt = .milliseconds(5)  // 2000 tokens: 10 s unless cancelled
+        try await withSimulatorServer(configuration: configuration) { engine in
+            let path = try Self.clusterFile([engine.baseURL], model: "m")
+            defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
+            let (process, stdout, stderr) = try Self.start(["cluster", "--config", path, "chat", "--max-tokens", "2000", "Tell a long story."])
+            #expect(await eventually(timeout: .seconds(20)) { engine.engine.statistics().running == 1 }, "generation started")
+            process.interrupt()
+            #expect(await eventually { engine.engine.statistics().aborted == 1 }, "the engine saw the abort")
+            #expect(await eventually { !process.isRunning })
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 130, "\(stderr.text)")
+            #expect(engine.engine.statistics().completed == 0)
+            try await Task.sleep(for: .milliseconds(50))  // let the pipe handlers drain
+            #expect(stderr.text.isEmpty && stdout.text.isEmpty, "quietly: \(stdout.text) \(stderr.text)")
+        }
+    }
+
+    /// Ctrl-C ends `cluster watch` quietly with status 130 (it printed `Error: CancellationError()` before).
+    @Test func ctrlCEndsClusterWatchQuietly() async throws {
+        try await withSimulatorServer(configuration: .instant(model: "m")) { engine in
+            let path = try Self.clusterFile([engine.baseURL], model: "m")
+            defer { try? FileManager.default.removeItem(atPath: path) }  // cleanup only
+            let (process, stdout, stderr) = try Self.start(["cluster", "watch", "--config", path])
+            #expect(await eventually(timeout: .seconds(20)) { stdout.text.contains("i0") }, "the table is drawn")
+            process.interrupt()
+            #expect(await eventually { !process.isRunning })
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 130)
+            try await Task.sleep(for: .milliseconds(50))  // let the pipe handlers drain
+            #expect(stderr.text.isEmpty, "\(stderr.text)")
+        }
+    }
+}

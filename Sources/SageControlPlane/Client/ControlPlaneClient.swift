@@ -23,6 +23,10 @@ public final class ControlPlaneClient: Sendable {
     public let enablePDSeparation: Bool
     /// When and how requests are split.
     public let disaggregation: DisaggregationConfiguration
+    /// How ``run()`` probes and scrapes the instances.
+    public let monitoring: HealthMonitorConfiguration
+    /// The cluster file ``run()`` reloads when it changes (nil: none).
+    public let clusterFile: ClusterFileWatching?
     let scheduler: Scheduler
     let metricsTally: ControlPlaneMetrics
     private let clients = Mutex<[String: IntelligentLLMClient]>([:])
@@ -32,9 +36,12 @@ public final class ControlPlaneClient: Sendable {
     public init(
         instances: [InstanceSpec], schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
         enablePDSeparation: Bool = true, disaggregation: DisaggregationConfiguration = DisaggregationConfiguration(),
-        configuration: SchedulerConfiguration = SchedulerConfiguration(), logger: Logger = Logger(label: "sagellm.control-plane")
+        configuration: SchedulerConfiguration = SchedulerConfiguration(), monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration(),
+        clusterFile: ClusterFileWatching? = nil, logger: Logger = Logger(label: "sagellm.control-plane")
     ) throws(ControlPlaneError) {
         try disaggregation.validate()
+        self.monitoring = monitoring
+        self.clusterFile = clusterFile
         self.schedulingPolicy = schedulingPolicy
         self.routingStrategy = routingStrategy
         self.enablePDSeparation = enablePDSeparation

@@ -235,14 +235,26 @@ private struct ClusterFile: Decodable {
 }
 
 extension ControlPlaneClient {
-    /// A control plane over the instances of a cluster file.
-    public convenience init(configuration: ClusterConfiguration, scheduler: SchedulerConfiguration = SchedulerConfiguration())
-        throws(ControlPlaneError)
-    {
+    /// A control plane over the instances of a cluster configuration.
+    public convenience init(
+        configuration: ClusterConfiguration, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
+        monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration(), clusterFile: ClusterFileWatching? = nil
+    ) throws(ControlPlaneError) {
         try self.init(
             instances: configuration.instances, schedulingPolicy: configuration.schedulingPolicy,
             routingStrategy: configuration.routingStrategy, enablePDSeparation: configuration.enablePDSeparation,
-            disaggregation: configuration.disaggregation, configuration: scheduler)
+            disaggregation: configuration.disaggregation, configuration: scheduler, monitoring: monitoring, clusterFile: clusterFile)
+    }
+
+    /// A control plane over the instances of the cluster file at `path`, which ``run()``
+    /// reloads when it changes.
+    public convenience init(
+        clusterFile path: String, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
+        monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration()
+    ) throws(ControlPlaneError) {
+        try self.init(
+            configuration: try ClusterConfiguration.load(file: path), scheduler: scheduler, monitoring: monitoring,
+            clusterFile: ClusterFileWatching(path: path))
     }
 
     /// Brings the instances in line with `configuration`: new ones are added, missing ones

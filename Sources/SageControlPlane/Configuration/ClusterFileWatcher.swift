@@ -1,26 +1,26 @@
 import Foundation
 import Logging
-import ServiceLifecycle
 
-/// Reloads a cluster file when it changes (checked every `interval`), as a ServiceLifecycle
-/// `Service`: added instances join, removed ones drain and leave, changed ones are replaced.
-/// A file that no longer reads is logged and the running instances stay as they are. The
-/// scheduling policy and routing strategy are fixed at start.
-public struct ClusterFileWatcher: Service {
+/// Reloads a cluster file when it changes (checked every `interval`), for
+/// ``ControlPlaneClient/run()``: added instances join, removed ones drain and leave, changed
+/// ones are replaced. A file that no longer reads is logged and the running instances stay as
+/// they are. The scheduling policy and routing strategy are fixed at start.
+struct ClusterFileWatcher: Sendable {
     let controlPlane: ControlPlaneClient
-    public let path: String
-    public let interval: Duration
+    let path: String
+    let interval: Duration
 
-    public init(controlPlane: ControlPlaneClient, path: String, interval: Duration = .seconds(2)) {
+    init(controlPlane: ControlPlaneClient, path: String, interval: Duration = .seconds(2)) {
         self.controlPlane = controlPlane
         self.path = path
         self.interval = interval
     }
 
-    public func run() async throws {
+    /// Checks the file until the task is cancelled.
+    func runUntilCancelled() async {
         var last = Self.modificationDate(path)
-        while !Task.isCancelled {
-            try await Task.sleep(for: interval)
+        while true {
+            do { try await Task.sleep(for: interval) } catch { return }  // cancelled
             let current = Self.modificationDate(path)
             guard current != last else { continue }
             last = current

@@ -30,14 +30,9 @@ public struct HealthMonitorConfiguration: Sendable, Hashable {
 }
 
 /// Probes every instance's `/health` and scrapes its `/metrics` (vLLM's current and older
-/// names, SGLang's) on a schedule, as a ServiceLifecycle `Service`:
-///
-/// ```swift
-/// let monitor = HealthMonitor(controlPlane: cluster)
-/// let group = ServiceGroup(services: [monitor], logger: logger)
-/// try await group.run()
-/// ```
-public struct HealthMonitor: Service {
+/// names, SGLang's). ``ControlPlaneClient/run()`` does it on a schedule; ``probeAll()`` and
+/// ``checkNow()`` do it once.
+public struct HealthMonitor: Sendable {
     let controlPlane: ControlPlaneClient
     public let configuration: HealthMonitorConfiguration
 
@@ -46,14 +41,13 @@ public struct HealthMonitor: Service {
         self.configuration = configuration
     }
 
-    public func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await probeLoop() }
+    /// Probes and scrapes on the configured schedule until the task is cancelled.
+    func runUntilCancelled() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await probeLoop() }
             if let interval = configuration.scrapeInterval {
-                group.addTask { try await scrapeLoop(every: interval) }
+                group.addTask { await scrapeLoop(every: interval) }
             }
-            try await group.next()
-            group.cancelAll()
         }
     }
 
@@ -79,7 +73,7 @@ public struct HealthMonitor: Service {
         return probes
     }
 
-    private func probeLoop() async throws {
+    private func probeLoop() async {
         var streaks: [String: (ok: Int, failed: Int)] = [:]
         while !Task.isCancelled {
             let states = controlPlane.scheduler.instanceStates
@@ -103,7 +97,7 @@ public struct HealthMonitor: Service {
                     controlPlane.logger.warning("instance unhealthy", metadata: ["sage.instance": "\(id)", "sage.reason": "\(reason)"])
                 }
             }
-            try await Task.sleep(for: configuration.probeInterval)
+            try? await Task.sleep(for: configuration.probeInterval)  // cancelled: the loop ends
         }
     }
 
@@ -120,7 +114,7 @@ public struct HealthMonitor: Service {
         }
     }
 
-    private func scrapeLoop(every interval: Duration) async throws {
+    private func scrapeLoop(every interval: Duration) async {
         while !Task.isCancelled {
             let states = controlPlane.scheduler.instanceStates
             await withTaskGroup(of: Void.self) { group in
@@ -128,7 +122,7 @@ public struct HealthMonitor: Service {
                     group.addTask { await scrape(state.spec) }
                 }
             }
-            try await Task.sleep(for: interval)
+            try? await Task.sleep(for: interval)  // cancelled: the loop ends
         }
     }
 
