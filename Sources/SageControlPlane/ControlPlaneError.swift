@@ -1,3 +1,5 @@
+import SageLLM
+
 /// The one error type of the `SageControlPlane` module.
 public struct ControlPlaneError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -26,8 +28,9 @@ public struct ControlPlaneError: Error, Sendable, CustomStringConvertible {
     public var instanceID: String?
     public var field: String?
     public var file: String?
-    /// The instance's error, when one failed the request.
-    public var underlying: String?
+    /// The instance's error, when one failed the request: typed, with its status, the
+    /// server's message and body, and `retryAfter` when the server sent one.
+    public var underlying: SageLLMError?
 
     public init(_ code: Code, _ message: String, instanceID: String? = nil, field: String? = nil, file: String? = nil) {
         self.code = code

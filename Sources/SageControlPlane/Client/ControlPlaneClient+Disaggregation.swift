@@ -49,33 +49,23 @@ extension ControlPlaneClient {
         split.requestID = options.requestID ?? HTTPTransport.makeRequestID()
         var prefillRequest = request
         prefillRequest.phase = .prefill
-        let lease: Lease
-        do {
-            lease = try await scheduler.acquire(prefillRequest)
-        } catch let error as ControlPlaneError {
-            if error.code == .cancelled || error.code == .shutDown || error.code == .deadlineUnreachable { throw error }
-            return try fallback(request, options, "no prefill instance took it: \(error.message)")
-        } catch {
-            throw ControlPlaneError(.cancelled, "the request was cancelled while it waited")
-        }
-        guard let client = client(for: lease.instance.id) else {
-            scheduler.release(lease, outcome: .cancelled)
-            return try fallback(request, options, "prefill instance \(lease.instance.id) was removed")
-        }
+        // The prefill half goes through the same dispatch path; it does not fail over: a failed
+        // prefill serves the request whole instead (when allowed).
+        var machine = DispatchMachine(request: prefillRequest, maxFailovers: 0)
+        let instance: Dispatched
         let result: ChatResult
-        do {
-            result = try await client.chat(messages, options: KVTransferProtocol.prefillOptions(split))
+        do throws(ControlPlaneError) {
+            (instance, result) = try await runPrefill(&machine, messages, options: KVTransferProtocol.prefillOptions(split))
         } catch {
-            if error.code == .cancelled {
-                scheduler.release(lease, outcome: .cancelled)
-                throw ControlPlaneError(.cancelled, "the request was cancelled during its prefill", instanceID: lease.instance.id)
-            }
-            scheduler.release(lease, outcome: .instanceFailure)
-            return try fallback(request, options, "prefill instance \(lease.instance.id) failed: \(error)")
+            if error.code == .cancelled || error.code == .shutDown || error.code == .deadlineUnreachable { throw error }
+            let reason =
+                if let underlying = error.underlying { "\(error.message): \(underlying)" } else { "no prefill instance took it: \(error.message)" }
+            return try fallback(request, options, reason)
         }
+        let lease = instance.lease
         let finished = ContinuousClock.now
         let own = finished - lease.dispatched
-        scheduler.release(lease, outcome: .success(latency: own, timeToFirstToken: own, outputTokens: nil))
+        settle(machine.succeeded(.success(latency: own, timeToFirstToken: own, outputTokens: nil)), prepared: nil, firstToken: nil)
         switch KVTransferProtocol.transferParameters(of: result.response) {
         case .failure(let missing):
             return try fallback(request, options, "prefill instance \(lease.instance.id): \(missing.reason)")
@@ -89,6 +79,20 @@ extension ControlPlaneClient {
             return PreparedRequest(
                 request: decode, options: KVTransferProtocol.decodeOptions(split, transferParameters: parameters),
                 path: .disaggregated(prefillInstanceID: lease.instance.id), prefill: phase, waitingSince: finished)
+        }
+    }
+
+    /// Sends the prefill half: an instance from the machine, then its answer.
+    private func runPrefill(_ machine: inout DispatchMachine, _ messages: [ChatMessage], options: ChatOptions)
+        async throws(ControlPlaneError) -> (Dispatched, ChatResult)
+    {
+        let ended = ControlPlaneError(.cancelled, "the request had already ended")
+        guard let instance = try await advance(&machine, machine.start(), prepared: nil) else { throw ended }
+        do {
+            return (instance, try await instance.client.chat(messages, options: options))
+        } catch {
+            _ = try await advance(&machine, machine.failed(error), prepared: nil)  // throws the failure
+            throw ended
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import ServiceLifecycle
 
 /// A cluster file to reload when it changes.
@@ -5,10 +6,14 @@ public struct ClusterFileWatching: Sendable, Hashable {
     public var path: String
     /// How often the file's modification date is checked.
     public var interval: Duration
+    /// The file's modification date when this was made (read the file after making it): a
+    /// later change is reloaded even when it comes before ``ControlPlaneClient/run()`` starts.
+    let loadedVersion: Date?
 
     public init(path: String, interval: Duration = .seconds(2)) {
         self.path = path
         self.interval = interval
+        loadedVersion = ClusterFileWatcher.modificationDate(path)
     }
 }
 
@@ -30,7 +35,7 @@ extension ControlPlaneClient: Service {
                 group.addTask { await HealthMonitor(controlPlane: self, configuration: self.monitoring).runUntilCancelled() }
                 if let clusterFile = self.clusterFile {
                     group.addTask {
-                        await ClusterFileWatcher(controlPlane: self, path: clusterFile.path, interval: clusterFile.interval).runUntilCancelled()
+                        await ClusterFileWatcher(controlPlane: self, watching: clusterFile).runUntilCancelled()
                     }
                 }
             }

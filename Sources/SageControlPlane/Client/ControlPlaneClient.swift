@@ -140,55 +140,30 @@ public final class ControlPlaneClient: Sendable {
             throw error
         }
         metricsTally.recordPath(prepared.path)
-        var request = prepared.request
-        var attempt = 0
-        while true {
-            let lease: Lease
+        var machine = DispatchMachine(request: prepared.request, maxFailovers: scheduler.configuration.maxFailovers)
+        var action = machine.start()
+        while let instance = try await advance(&machine, action, prepared: prepared) {
+            let result: ChatResult
             do {
-                lease = try await scheduler.acquire(request)
-            } catch let error as ControlPlaneError {
-                metricsTally.recordRejected(error.code)
-                throw error
+                result = try await instance.client.chat(messages, options: prepared.options)
             } catch {
-                throw ControlPlaneError(.cancelled, "the request was cancelled while it waited")
-            }
-            guard let client = client(for: lease.instance.id) else {
-                scheduler.release(lease, outcome: .cancelled)
-                request.excluded.insert(lease.instance.id)
+                action = machine.failed(error)
                 continue
             }
-            do {
-                var result = try await client.chat(messages, options: prepared.options)
-                let now = ContinuousClock.now
-                let latency = now - lease.arrival
-                // The instance is judged on its own time; the caller's latency includes the queue (and the prefill).
-                scheduler.release(
-                    lease, outcome: .success(latency: now - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens))
-                metricsTally.recordCompletion(lease, latency: latency, timeToFirstToken: nil, queueWait: prepared.queueWait(lease), succeeded: true)
-                result.latency = latency
-                return RoutedChatResult(
-                    result: result, instanceID: lease.instance.id,
-                    queueWait: prepared.queueWait(lease), policy: lease.policy,
-                    attempts: attempt + 1, path: prepared.path, prefill: prepared.prefill)
-            } catch {
-                if error.code == .cancelled {
-                    scheduler.release(lease, outcome: .cancelled)
-                    throw ControlPlaneError(.cancelled, "the request was cancelled", instanceID: lease.instance.id)
-                }
-                scheduler.release(lease, outcome: .instanceFailure)
-                attempt += 1
-                if RetryPolicy.isRetryable(error) && attempt <= scheduler.configuration.maxFailovers {
-                    logger.debug("failing over", metadata: ["sage.instance": "\(lease.instance.id)", "sage.error": "\(error.code)"])
-                    request.excluded.insert(lease.instance.id)
-                    continue
-                }
-                metricsTally.recordCompletion(
-                    lease, latency: ContinuousClock.now - lease.arrival, timeToFirstToken: nil, queueWait: prepared.queueWait(lease), succeeded: false)
-                var failure = ControlPlaneError(.instanceFailed, "instance \(lease.instance.id) failed the request", instanceID: lease.instance.id)
-                failure.underlying = "\(error)"
-                throw failure
-            }
+            let finished = ContinuousClock.now
+            let lease = instance.lease
+            // The instance is judged on its own time; the caller's latency includes the queue (and the prefill).
+            _ = try await advance(
+                &machine,
+                machine.succeeded(.success(latency: finished - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens)),
+                prepared: prepared)
+            var answered = result
+            answered.latency = finished - lease.arrival
+            return RoutedChatResult(
+                result: answered, instanceID: lease.instance.id, queueWait: prepared.queueWait(lease), policy: lease.policy,
+                attempts: machine.attempts, path: prepared.path, prefill: prepared.prefill)
         }
+        throw ControlPlaneError(.cancelled, "the request had already ended")  // the machine ends only through an answer or an error
     }
 
     /// Sends a chat; the answer is the chosen instance's.

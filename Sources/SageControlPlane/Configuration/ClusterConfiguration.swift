@@ -252,9 +252,9 @@ extension ControlPlaneClient {
         clusterFile path: String, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
         monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration()
     ) throws(ControlPlaneError) {
+        let watching = ClusterFileWatching(path: path)  // before reading: a change while it is read is reloaded
         try self.init(
-            configuration: try ClusterConfiguration.load(file: path), scheduler: scheduler, monitoring: monitoring,
-            clusterFile: ClusterFileWatching(path: path))
+            configuration: try ClusterConfiguration.load(file: path), scheduler: scheduler, monitoring: monitoring, clusterFile: watching)
     }
 
     /// Brings the instances in line with `configuration`: new ones are added, missing ones

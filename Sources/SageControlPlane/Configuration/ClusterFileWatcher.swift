@@ -7,20 +7,19 @@ import Logging
 /// they are. The scheduling policy and routing strategy are fixed at start.
 struct ClusterFileWatcher: Sendable {
     let controlPlane: ControlPlaneClient
-    let path: String
-    let interval: Duration
+    let watching: ClusterFileWatching
+    var path: String { watching.path }
 
-    init(controlPlane: ControlPlaneClient, path: String, interval: Duration = .seconds(2)) {
+    init(controlPlane: ControlPlaneClient, watching: ClusterFileWatching) {
         self.controlPlane = controlPlane
-        self.path = path
-        self.interval = interval
+        self.watching = watching
     }
 
     /// Checks the file until the task is cancelled.
     func runUntilCancelled() async {
-        var last = Self.modificationDate(path)
+        var last = watching.loadedVersion
         while true {
-            do { try await Task.sleep(for: interval) } catch { return }  // cancelled
+            do { try await Task.sleep(for: watching.interval) } catch { return }  // cancelled
             let current = Self.modificationDate(path)
             guard current != last else { continue }
             last = current
