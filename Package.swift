@@ -38,10 +38,17 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
+        // Utilities the modules share (seeded generator, binary heap, waiting room, HTTP dates); not a product.
+        .target(
+            name: "SageSupport",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: sharedSwiftSettings
+        ),
         // Layer 1: the base client. No server framework, no higher layer.
         .target(
             name: "SageLLM",
             dependencies: [
+                "SageSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -61,6 +68,7 @@ let package = Package(
             name: "SageControlPlane",
             dependencies: [
                 "SageLLM",
+                "SageSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -77,6 +85,7 @@ let package = Package(
             name: "SageSimulator",
             dependencies: [
                 "SageLLM",
+                "SageSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -91,6 +100,7 @@ let package = Package(
             name: "SageBenchmark",
             dependencies: [
                 "SageLLM",
+                "SageSupport",
                 "SageSimulator",
                 "SageControlPlane",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -160,6 +170,7 @@ let package = Package(
             name: "SageLLMTests",
             dependencies: [
                 "SageLLM",
+                "SageSupport",
                 "SageSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

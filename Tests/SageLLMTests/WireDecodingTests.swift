@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import SageSupport
 import Testing
 
 @testable import SageLLM

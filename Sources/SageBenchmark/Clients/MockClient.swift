@@ -1,4 +1,5 @@
 import SageLLM
+import SageSupport
 import Synchronization
 
 /// An in-process backend with no network: it sleeps a jittered TTFT, then emits one token

@@ -1,5 +1,6 @@
 import Foundation
 import SageLLM
+import SageSupport
 
 /// When each request of an open-loop run is due, as offsets from the start: inter-arrival
 /// gaps drawn from a gamma distribution with shape `burstiness` and scale

@@ -1,4 +1,5 @@
 import SageLLM
+import SageSupport
 
 /// Runs a workload against a client: builds the requests, sends the warm-up, then the
 /// measured requests in a closed loop (fixed concurrency) or an open loop (an absolute

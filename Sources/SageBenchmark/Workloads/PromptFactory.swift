@@ -1,4 +1,5 @@
 import SageLLM
+import SageSupport
 /// Prompts of a given length in tokens.
 ///
 /// Without the server's tokenizer the length is built from short English words, each one

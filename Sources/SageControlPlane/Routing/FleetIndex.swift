@@ -1,4 +1,5 @@
 import SageLLM
+import SageSupport
 
 /// Lookups over the instance table, rebuilt when instances come, go or change health (rare),
 /// so that a routing decision does not scan the whole fleet.

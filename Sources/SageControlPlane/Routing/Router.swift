@@ -1,4 +1,5 @@
 import SageLLM
+import SageSupport
 
 /// Chooses an instance for a request. Owned by the scheduler and used under its lock; works
 /// on positions in the instance table and an eligibility test (healthy, free slot, not

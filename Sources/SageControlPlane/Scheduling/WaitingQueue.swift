@@ -1,3 +1,5 @@
+import SageSupport
+
 /// The admission queue: per pool (model and phase) a binary heap ordered by the policy's
 /// key, so that adding, taking the first and removing cost O(log n) however long the queue
 /// grows. Every key is fixed when the request is queued (aging and deadlines are measured

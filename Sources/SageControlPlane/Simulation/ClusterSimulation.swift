@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import SageLLM
+import SageSupport
 
 /// One policy, routing and PD setting to simulate.
 public struct SimulationVariant: Sendable, Hashable {

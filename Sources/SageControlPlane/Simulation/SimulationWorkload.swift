@@ -1,5 +1,6 @@
 import Foundation
 import SageLLM
+import SageSupport
 
 /// One request of a simulated workload.
 struct SimulatedRequest: Sendable {

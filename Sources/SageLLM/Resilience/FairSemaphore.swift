@@ -1,38 +1,37 @@
 import DequeModule
-import Synchronization
+import SageSupport
 
 /// At most `limit` holders at a time; the rest wait in arrival order (fair FIFO). Waiting is
 /// cancellation-safe: a cancelled waiter leaves the queue at once. Used for the client's
 /// `maxConcurrent` and the simulated engine's batch.
 package final class FairSemaphore: Sendable {
-    private struct Waiter {
-        let id: UInt64
-        let continuation: CheckedContinuation<Void, any Error>
-    }
-    private struct State {
+    private struct Slots: Sendable {
         var running = 0
         var peakRunning = 0
-        var nextID: UInt64 = 0
-        var waiting = Deque<Waiter>()
-        var cancelledBeforeEnqueue = Set<UInt64>()
+        var waiting = Deque<UInt64>()
+
+        /// Takes a slot if one is free and nobody waits.
+        mutating func take(limit: Int) -> Bool {
+            guard running < limit && waiting.isEmpty else { return false }
+            running += 1
+            peakRunning = max(peakRunning, running)
+            return true
+        }
     }
-    private let state = Mutex(State())
+
+    private let room = WaitingRoom<Slots, Void>(Slots())
     package let limit: Int
 
     package init(limit: Int) { self.limit = limit }
 
-    package var running: Int { state.withLock { $0.running } }
-    package var waiting: Int { state.withLock { $0.waiting.count } }
-    package var peakRunning: Int { state.withLock { $0.peakRunning } }
+    package var running: Int { room.withState { $0.running } }
+    package var waiting: Int { room.withState { $0.waiting.count } }
+    package var peakRunning: Int { room.withState { $0.peakRunning } }
 
     /// Takes a slot if one is free and nobody waits; never waits.
     package func tryAcquire() -> Bool {
-        state.withLock { state in
-            guard state.running < limit && state.waiting.isEmpty else { return false }
-            state.running += 1
-            state.peakRunning = max(state.peakRunning, state.running)
-            return true
-        }
+        let limit = limit
+        return room.withState { $0.take(limit: limit) }
     }
 
     /// Waits for a slot until `deadline`; returns false when the deadline came first (and then
@@ -60,54 +59,29 @@ package final class FairSemaphore: Sendable {
 
     /// Waits for a slot. Throws CancellationError if the task is cancelled while waiting.
     package func acquire() async throws {
-        let id: UInt64? = state.withLock { state in
-            if state.running < limit && state.waiting.isEmpty {
-                state.running += 1
-                state.peakRunning = max(state.peakRunning, state.running)
-                return nil
-            }
-            state.nextID += 1
-            return state.nextID
-        }
-        guard let id else { return }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let cancelled = state.withLock { state in
-                    if state.cancelledBeforeEnqueue.remove(id) != nil { return true }
-                    if state.running < limit && state.waiting.isEmpty {
-                        state.running += 1
-                        state.peakRunning = max(state.peakRunning, state.running)
-                        continuation.resume()
-                        return false
-                    }
-                    state.waiting.append(Waiter(id: id, continuation: continuation))
-                    return false
-                }
-                if cancelled { continuation.resume(throwing: CancellationError()) }
-            }
-        } onCancel: {
-            let removed: Waiter? = state.withLock { state in
-                if let index = state.waiting.firstIndex(where: { $0.id == id }) {
-                    return state.waiting.remove(at: index)
-                }
-                state.cancelledBeforeEnqueue.insert(id)
-                return nil
-            }
-            removed?.continuation.resume(throwing: CancellationError())
-        }
-        // A slot handed over after cancellation was already counted; nothing to undo here.
-        state.withLock { _ = $0.cancelledBeforeEnqueue.remove(id) }
+        let id = room.makeID()
+        let limit = limit
+        try await room.wait(
+            id: id,
+            admit: { slots in
+                if slots.take(limit: limit) { return (.ready(()), []) }
+                slots.waiting.append(id)
+                return (.park, [])
+            },
+            withdraw: { slots in
+                if let index = slots.waiting.firstIndex(of: id) { slots.waiting.remove(at: index) }
+            },
+            cancelled: { CancellationError() })
     }
 
     /// Frees a slot and hands it to the longest waiter.
     package func release() {
-        let next: Waiter? = state.withLock { state in
-            if let waiter = state.waiting.popFirst() {
-                return waiter  // the slot passes on: running stays the same
+        room.update { slots in
+            if let next = slots.waiting.popFirst() {
+                return ((), [.init(next, .success(()))])  // the slot passes on: running stays the same
             }
-            state.running -= 1
-            return nil
+            slots.running -= 1
+            return ((), [])
         }
-        next?.continuation.resume()
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SageSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc

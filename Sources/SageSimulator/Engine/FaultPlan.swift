@@ -1,4 +1,5 @@
 import SageLLM
+import SageSupport
 import Synchronization
 
 /// A failure the simulator decided to inject into one request.

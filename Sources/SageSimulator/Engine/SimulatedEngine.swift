@@ -1,5 +1,6 @@
 import Foundation
 import SageLLM
+import SageSupport
 import Synchronization
 
 /// One request to the engine, already tokenized.

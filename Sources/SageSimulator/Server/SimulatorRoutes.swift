@@ -1,3 +1,4 @@
+import SageSupport
 import struct Foundation.Data
 import class Foundation.JSONDecoder
 import class Foundation.JSONEncoder

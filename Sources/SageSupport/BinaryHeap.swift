@@ -1,17 +1,19 @@
 /// An element of a ``BinaryHeap``: which of two goes first.
-protocol HeapOrdered: Sendable {
+package protocol HeapOrdered: Sendable {
     func precedes(_ other: Self) -> Bool
 }
 
 /// A binary min-heap: push and pop in O(log n), the first element in O(1).
-struct BinaryHeap<Element: HeapOrdered>: Sendable {
-    private(set) var elements: [Element] = []
+package struct BinaryHeap<Element: HeapOrdered>: Sendable {
+    package private(set) var elements: [Element] = []
 
-    var first: Element? { elements.first }
-    var count: Int { elements.count }
-    var isEmpty: Bool { elements.isEmpty }
+    package init() {}
 
-    mutating func push(_ element: Element) {
+    package var first: Element? { elements.first }
+    package var count: Int { elements.count }
+    package var isEmpty: Bool { elements.isEmpty }
+
+    package mutating func push(_ element: Element) {
         elements.append(element)
         var child = elements.count - 1
         while child > 0 {
@@ -23,7 +25,7 @@ struct BinaryHeap<Element: HeapOrdered>: Sendable {
     }
 
     @discardableResult
-    mutating func pop() -> Element? {
+    package mutating func pop() -> Element? {
         guard !elements.isEmpty else { return nil }
         let top = elements[0]
         let last = elements.removeLast()
