@@ -30,7 +30,7 @@ extension SagePerformance {
         case asyncHTTPClient = "AsyncHTTPClient (baseline)"
 
         func run<Result>(_ body: () async throws -> Result) async throws -> Result {
-            try await HTTPTransport.$streamsThroughAsyncHTTPClient.withValue(self == .asyncHTTPClient) { try await body() }
+            try await HTTPTransport.$automaticEngine.withValue(self == .asyncHTTPClient ? .asyncHTTPClient : .automatic) { try await body() }
         }
     }
 

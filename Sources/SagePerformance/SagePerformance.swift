@@ -28,6 +28,7 @@ struct SagePerformance {
         print("sagellm-perf: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(seconds) s per measurement\n")
         if only == nil || only == "parser" { parserBenchmark() }
         if only == nil || only == "chat" { try await chatBenchmark(duration: duration) }
+        if only == "chat-client" { try await clientOnlyChat(duration: duration) }
         if only == nil || only == "stream" { try await streamBenchmark(duration: duration) }
         if only == nil || only == "detect" { try await detectionBenchmark() }
         if only == nil || only == "resilience" { try await resilienceBenchmark(duration: duration) }
@@ -103,6 +104,22 @@ struct SagePerformance {
             try await bare.shutdown()
         }
         print("")
+    }
+
+    /// The client's side of the chat benchmark alone, at concurrency 64, to profile it
+    /// (`perf record -g .build/release/sagellm-perf --only chat-client`).
+    static func clientOnlyChat(duration: Duration) async throws {
+        try await withSimulatorServer(configuration: .instant(model: "perf")) { simulator in
+            let client = try IntelligentLLMClient(
+                configuration: LLMClientConfiguration(
+                    baseURL: simulator.baseURL, model: "perf", transport: TransportConfiguration(maximumConnectionsPerHost: 256)))
+            let options = ChatOptions(maxTokens: 16)
+            let rate = try await closedLoop(concurrency: 64, duration: duration) {
+                _ = try await client.chat("Benchmark prompt number one.", options: options)
+            }
+            print("client alone, concurrency 64: \(fmt(rate)) req/s")
+            try await client.shutdown()
+        }
     }
 
     static func bareRequest(_ client: HTTPClient, url: String, body: Data) async throws {

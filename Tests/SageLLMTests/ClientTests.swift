@@ -133,15 +133,15 @@ struct ClientTests {
         }
     }
 
-    @Test func totalDeadlineBoundsAStreamingBody() async throws {
+    @Test func aStreamsOwnTimeoutBoundsItsBody() async throws {
         let engine = SimulatedEngineConfiguration(model: "slow", ttft: .zero, tbt: .milliseconds(50), jitter: 0)
         // 3 s for a 10 s answer whose first token is due after 50 ms: room for the whole suite
         // loading the 2 cores.
-        let transport = TransportConfiguration(readTimeout: .seconds(30), requestTimeout: .seconds(3))
+        let transport = TransportConfiguration(readTimeout: .seconds(30))
         try await withSimulatorAndClient(engine, transport: transport) { simulator, client in
             var received = 0
             let error = await sageError {
-                for try await chunk in client.streamChat("hi", options: ChatOptions(maxTokens: 200)) {
+                for try await chunk in client.streamChat("hi", options: ChatOptions(maxTokens: 200, timeout: .seconds(3))) {
                     if !chunk.contentDelta.isEmpty { received += 1 }
                 }
             }
@@ -152,6 +152,20 @@ struct ClientTests {
             let elapsed = try #require(error?.elapsed)
             #expect(elapsed >= .seconds(3) && elapsed < .seconds(7))
             #expect(await eventually { simulator.engine.statistics().running == 0 })
+        }
+    }
+
+    /// A healthy stream has no total deadline unless it asks for one: the request timeout bounds
+    /// the wait for its head, and every silence is bounded by the read timeout.
+    @Test func aHealthyStreamOutlivesTheRequestTimeout() async throws {
+        let engine = SimulatedEngineConfiguration(model: "slow", ttft: .zero, tbt: .milliseconds(20), jitter: 0)
+        let transport = TransportConfiguration(readTimeout: .seconds(30), requestTimeout: .seconds(1))
+        try await withSimulatorAndClient(engine, transport: transport) { _, client in
+            var answer = ChatStreamAccumulator()
+            let started = ContinuousClock.now
+            for try await chunk in client.streamChat("hi", options: ChatOptions(maxTokens: 75)) { answer.add(chunk) }
+            #expect(ContinuousClock.now - started > .seconds(1), "it ran past the request timeout")
+            #expect(answer.usage?.completionTokens == 75 && answer.finishReason == "length")
         }
     }
 

@@ -75,12 +75,22 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
                     finished = true
                 }
             } catch {
-                self.reader = nil  // releasing the body cancels the HTTP request
+                reader.cancel()  // the connection closes: the server stops generating
+                self.reader = nil
                 try await retryOrEnd(contextualize(error, reader: reader))
                 continue
             }
-            if finished { self.reader = nil }
+            if finished {
+                await reader.finishAfterTheLastEvent()
+                self.reader = nil
+            }
         }
+    }
+
+    deinit {
+        // The consumer stopped reading before the end (Swift tells a pull-based sequence only
+        // this way): the exchange ends and the server stops generating.
+        reader?.cancel()
     }
 
     /// Starts over after a failed attempt when the retry policy allows it and nothing has
@@ -112,9 +122,9 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
 
     private func contextualize(_ error: any Error, reader: StreamingBodyReader) -> SageLLMError {
         let stream = reader.stream
-        return stream.transport.mapError(
-            error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started, limit: stream.limit,
-            receivedHead: true, partialOutput: reader.receivedBytes)
+        let failure = error as? SageLLMError ?? SageLLMError(code: .decoding, reason: "the stream could not be read: \(error)")
+        return stream.transport.contextualize(
+            failure, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started)
     }
 }
 

@@ -14,23 +14,30 @@ import Musl
 import Darwin
 #endif
 
-/// One pooled AsyncHTTPClient and the rules for talking to one OpenAI-compatible base URL:
-/// headers, time limits, and turning every failure into a ``SageLLMError``.
+/// The rules for talking to one OpenAI-compatible base URL over an ``HTTPEngine``: headers,
+/// the key, one timeout model, resending a request that met a stale keep-alive connection,
+/// and one mapping of every transport failure to a ``SageLLMError``. The client, the control
+/// plane and the benchmark all send through it.
+///
+/// Time limits: connecting is bounded by `connectTimeout`, every silence of the server by
+/// `readTimeout`, and a whole response by its total deadline (`requestTimeout`, a request's
+/// own `timeout`, or the caller's deadline over its attempts). A stream has a total deadline
+/// only when a `timeout` is asked for; otherwise only its head is bounded by the caller's
+/// deadline, and a healthy stream runs as long as the server sends.
 package final class HTTPTransport: Sendable {
     /// The base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
     package let baseURL: String
     package let configuration: TransportConfiguration
     private let apiKey: APIKey?
-    let client: HTTPClient
-    /// Streams to an `http://` base URL go over these (see ``DirectStreamConnections``).
-    let directStreams: DirectStreamConnections?
+    /// What moves the bytes: SwiftNIO's HTTP/1.1 for `http://`, AsyncHTTPClient otherwise.
+    package let engine: any HTTPEngine
+    /// The base URL's path, e.g. `/v1`.
+    private let basePath: String
     private let logger: Logger
     /// Requests fail at once with this (a required key is missing).
     private let missingKeyMessage: String?
     private let isShutDown = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
-    /// The pooled connections that have carried a request (see ``ConnectionProbe``).
-    private let usedConnections = UsedConnections()
 
     package init(
         baseURL: String, apiKey: APIKey?, configuration: TransportConfiguration, missingKeyMessage: String? = nil,
@@ -42,23 +49,24 @@ package final class HTTPTransport: Sendable {
         self.missingKeyMessage = missingKeyMessage
         self.configuration = configuration
         self.logger = logger
-        var http = HTTPClient.Configuration()
-        http.timeout = .init(
-            connect: .nanoseconds(configuration.connectTimeout.nanoseconds),
-            read: .nanoseconds(configuration.readTimeout.nanoseconds))
-        http.connectionPool = .init(
-            idleTimeout: .nanoseconds(configuration.idleConnectionTimeout.nanoseconds),
-            concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maximumConnectionsPerHost)
-        // A refused connection fails at once; retrying is the retry policy's decision, not the pool's.
-        http.connectionPool.retryConnectionEstablishment = false
-        http.decompression = .disabled
-        self.client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: http)
-        self.directStreams = DirectStreamConnections.Target(baseURL: self.baseURL).map {
-            DirectStreamConnections(
-                target: $0, connectTimeout: configuration.connectTimeout,
-                idleTimeout: configuration.idleConnectionTimeout, maximumIdle: configuration.maximumConnectionsPerHost)
+        let plain = NIOHTTP1Engine.Target(baseURL: self.baseURL)
+        basePath = plain?.basePath ?? ""  // AsyncHTTPClient takes the whole URL
+        switch (configuration.engine == .automatic ? Self.automaticEngine : configuration.engine, plain) {
+        case (.automatic, let target?), (.swiftNIO, let target?):
+            engine = NIOHTTP1Engine(
+                target: target, connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleConnectionTimeout,
+                maximumIdle: configuration.maximumConnectionsPerHost)
+        case (.swiftNIO, nil):
+            throw .invalidConfiguration(
+                field: "transport.engine", "the SwiftNIO engine speaks plain http:// only; '\(self.baseURL)' needs the automatic or AsyncHTTPClient engine")
+        default:
+            engine = AsyncHTTPClientEngine(configuration: configuration)
         }
     }
+
+    /// What `.automatic` means for transports made in this task: tests and the benchmark's
+    /// same-run baselines run the same requests on each engine with it.
+    @TaskLocal package static var automaticEngine = TransportConfiguration.Engine.automatic
 
     /// Checks that `baseURL` is an http(s) URL with a host and, if written, a port of
     /// 1-65535, without user info, query or fragment; drops a trailing slash. Messages never
@@ -93,6 +101,9 @@ package final class HTTPTransport: Sendable {
 
     package func url(_ path: String) -> String { baseURL + "/" + path }
 
+    /// The path of `path` on the server, with the base URL's.
+    func enginePath(_ path: String) -> String { basePath + "/" + path }
+
     /// Requests sent and not yet finished (for HTTP/1.1, the pooled connections in use).
     package var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
 
@@ -110,16 +121,6 @@ package final class HTTPTransport: Sendable {
     package static func makeRequestID() -> String {
         let hex = String(UInt64.random(in: .min ... .max), radix: 16)
         return "sage-" + String(repeating: "0", count: 16 - hex.count) + hex
-    }
-
-    private func makeRequest(method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, accept: String)
-        -> HTTPClientRequest
-    {
-        var request = HTTPClientRequest(url: url(path))
-        request.method = method
-        request.headers = headers(requestID: requestID, accept: accept, hasBody: body != nil)
-        if let body { request.body = .bytes(body) }
-        return request
     }
 
     /// The headers of every request: the configured extras, the request id, what is accepted,
@@ -144,32 +145,60 @@ package final class HTTPTransport: Sendable {
         method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, timeout: Duration? = nil,
         deadline: ContinuousClock.Instant? = nil
     ) async throws(SageLLMError) -> ByteBuffer {
-        let request = makeRequest(method: method, path: path, body: body, requestID: requestID, accept: "application/json")
-        let response = try await open(request, path: path, requestID: requestID, timeout: timeout, deadline: deadline)
-        let reader = StreamingBodyReader(response)
-        var collected = ByteBuffer()
-        while var buffer = try await reader.next() {
-            guard collected.readableBytes + buffer.readableBytes <= configuration.maximumResponseBytes else {
+        let started = ContinuousClock.now
+        let limit = timeout ?? configuration.requestTimeout
+        let end = min(started + limit, deadline ?? started + limit)
+        let request = engineRequest(method: method, path: path, body: body, requestID: requestID, accept: "application/json", deadline: end)
+        let lease = InFlightLease(self)
+        defer { withExtendedLifetime(lease) {} }
+        let response = try await exchange(request, requestID: requestID, started: started, limit: limit)
+        do {
+            guard let collected = try await response.body.collect(upTo: configuration.maximumResponseBytes) else {
                 var error = SageLLMError(
                     code: .decoding,
                     reason: "the response is larger than maximumResponseBytes (\(configuration.maximumResponseBytes))")
-                error.endpoint = response.endpoint
+                error.endpoint = request.url
                 error.requestID = requestID
+                error.requestSent = true
+                error.receivedResponseHead = true
                 throw error
             }
-            collected.writeBuffer(&buffer)
+            return collected
+        } catch let failure as TransportFailure {
+            throw mapError(failure, endpoint: request.url, requestID: requestID, started: started, limit: limit)
+        } catch {
+            throw error as? SageLLMError ?? SageLLMError(code: .streamInterrupted, reason: "\(error)")
         }
-        return collected
     }
 
     /// Sends a request whose answer is a stream; a non-2xx status is thrown before any byte
-    /// is handed out.
+    /// is handed out. The stream has a total deadline only when `timeout` is given (then the
+    /// caller's `deadline` over its attempts bounds it too); otherwise `deadline` bounds only
+    /// the wait for the response head.
     package func openStream(
         path: String, body: ByteBuffer, requestID: String, timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil
     ) async throws(SageLLMError) -> StreamingResponse {
-        let request = makeRequest(
-            method: .POST, path: path, body: body, requestID: requestID, accept: "text/event-stream")
-        return try await open(request, path: path, requestID: requestID, timeout: timeout, deadline: deadline)
+        let started = ContinuousClock.now
+        var request = engineRequest(
+            method: .POST, path: path, body: body, requestID: requestID, accept: "text/event-stream",
+            deadline: timeout.map { min(started + $0, deadline ?? started + $0) })
+        request.headDeadline = deadline
+        let limit = timeout ?? deadline.map { $0 - started } ?? configuration.requestTimeout
+        let lease = InFlightLease(self)
+        let response = try await exchange(request, requestID: requestID, started: started, limit: limit)
+        return StreamingResponse(
+            transport: self, body: response.body, endpoint: request.url, requestID: requestID, started: started, limit: limit,
+            lease: lease)
+    }
+
+    /// The request for the engine, with this transport's headers.
+    private func engineRequest(
+        method: HTTPMethod, path: String, body: ByteBuffer?, requestID: String, accept: String, deadline: ContinuousClock.Instant?
+    ) -> EngineRequest {
+        EngineRequest(
+            method: method, url: url(path), path: enginePath(path),
+            headers: headers(requestID: requestID, accept: accept, hasBody: body != nil), body: body, deadline: deadline,
+            readTimeout: configuration.readTimeout)
     }
 
     /// How many times in a row a request is sent again at once because the reused keep-alive
@@ -177,64 +206,36 @@ package final class HTTPTransport: Sendable {
     /// server; the pool's idle connections may all be stale, so a few are allowed.
     static let maximumStaleConnectionResends = 8
 
-    /// Sends `request` and waits for the response head (AsyncHTTPClient's deadline bounds this
-    /// part); the body is left to a ``StreamingBodyReader``, which keeps to the same deadline.
-    private func open(
-        _ request: HTTPClientRequest, path: String, requestID: String, timeout: Duration?,
-        deadline callerDeadline: ContinuousClock.Instant?
-    ) async throws(SageLLMError) -> StreamingResponse {
-        let started = ContinuousClock.now
-        let limit = timeout ?? configuration.requestTimeout
-        let deadline = min(started + limit, callerDeadline ?? started + limit)
-        let endpoint = url(path)
-        let lease = InFlightLease(self)
-        try checkKey(endpoint: endpoint, requestID: requestID)
+    /// Sends `request` until its response head arrives, and throws a non-2xx status as the
+    /// server's error. A request that met a stale keep-alive connection (it reached no
+    /// server) goes out again at once, on a new connection, uncounted by the retry policy.
+    func exchange(
+        _ request: EngineRequest, receiver: BodyReceiver? = nil, requestID: String, started: ContinuousClock.Instant,
+        limit: Duration
+    ) async throws(SageLLMError) -> EngineResponse {
+        try checkKey(endpoint: request.url, requestID: requestID)
+        var request = request
         var staleResends = 0
         while true {
-            let probe = ConnectionProbe(pool: usedConnections)
+            let response: EngineResponse
             do {
-                let remaining = deadline - ContinuousClock.now
-                let response = try await client.execute(
-                    request, deadline: NIODeadline.now() + .nanoseconds(remaining.nanoseconds), logger: probe.logger)
-                guard (200..<300).contains(response.status.code) else {
-                    throw await statusError(response, endpoint: endpoint, requestID: requestID)
-                }
-                return StreamingResponse(
-                    transport: self, response: response, endpoint: endpoint, requestID: requestID, started: started,
-                    deadline: deadline, limit: limit, lease: lease)
+                response = try await engine.open(request, receiver: receiver)
             } catch {
-                // A reused keep-alive connection that the server had closed: the request reached
-                // no server, so it goes out again at once (on another connection), uncounted.
-                if Self.neverWritten(error) || (probe.reusedConnection && Self.isClosedBeforeAnswer(error)),
-                    staleResends < Self.maximumStaleConnectionResends, ContinuousClock.now < deadline
-                {
+                let moreTime = request.deadline.map { ContinuousClock.now < $0 } ?? true
+                if error.isStaleConnection, staleResends < Self.maximumStaleConnectionResends, moreTime {
                     staleResends += 1
+                    request.freshConnection = true
                     logger.debug(
                         "stale keep-alive connection, sending again",
                         metadata: ["sage.request.id": "\(requestID)", "sage.resend": "\(staleResends)"])
                     continue
                 }
-                throw mapError(error, endpoint: endpoint, requestID: requestID, started: started, limit: limit)
+                throw mapError(error, endpoint: request.url, requestID: requestID, started: started, limit: limit)
             }
-        }
-    }
-
-    /// Whether `error` is a connection that closed (or was reset) before any answer.
-    static func isClosedBeforeAnswer(_ error: any Error) -> Bool {
-        switch error {
-        case let error as HTTPClientError: return error == .remoteConnectionClosed
-        case let error as IOError: return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
-        case ChannelError.eof: return true
-        default: return neverWritten(error)
-        }
-    }
-
-    /// Whether `error` says the request could not be written at all: the pooled connection
-    /// was already closed when it was to go out. No server saw such a request.
-    static func neverWritten(_ error: any Error) -> Bool {
-        switch error {
-        case ChannelError.ioOnClosedChannel, ChannelError.outputClosed, ChannelError.alreadyClosed: return true
-        default: return false
+            guard (200..<300).contains(response.status.code) else {
+                throw await statusError(response, endpoint: request.url, requestID: requestID)
+            }
+            return response
         }
     }
 
@@ -251,17 +252,18 @@ package final class HTTPTransport: Sendable {
     static let errorBodyLimit = 65_536
 
     /// Reads (a bounded part of) an error response and makes the error from it.
-    private func statusError(_ response: HTTPClientResponse, endpoint: String, requestID: String) async -> SageLLMError {
+    private func statusError(_ response: EngineResponse, endpoint: String, requestID: String) async -> SageLLMError {
         var bytes: [UInt8] = []
         do {
-            for try await buffer in response.body {
-                bytes.append(contentsOf: buffer.readableBytesView.prefix(Self.errorBodyLimit - bytes.count))
+            while let piece = try await response.body.next() {
+                bytes.append(contentsOf: piece.bytes.readableBytesView.prefix(Self.errorBodyLimit - bytes.count))
                 if bytes.count >= Self.errorBodyLimit { break }
             }
         } catch {
             // The status is what matters here: a body cut short still leaves it, and what was read.
-            logger.debug("error body unreadable", metadata: ["sage.error": "\(error)"])
+            logger.debug("error body unreadable", metadata: ["sage.error": "\(error.kind)"])
         }
+        response.body.cancel()  // what is left of it is not wanted
         return statusError(response.status, headers: response.headers, body: bytes, endpoint: endpoint, requestID: requestID)
     }
 
@@ -302,151 +304,132 @@ package final class HTTPTransport: Sendable {
         return error
     }
 
-    /// Turns any error met while talking to the server into a ``SageLLMError`` with context.
+    /// Turns a transport failure into a ``SageLLMError`` with context: the one place where
+    /// what happened on the wire becomes what the caller is told.
     ///
-    /// `receivedHead` and `partialOutput` say how far the exchange got: the response head, and
-    /// body bytes. Whether the request may have reached the server (``SageLLMError/requestSent``)
-    /// follows from the error: a failure to connect did not send it; anything later may have.
+    /// Whether the request may have reached the server (``SageLLMError/requestSent``) follows
+    /// from how far the exchange got: a failure to connect did not send it; anything later may have.
     package func mapError(
-        _ error: any Error, endpoint: String, requestID: String, started: ContinuousClock.Instant, limit: Duration,
-        receivedHead: Bool = false, partialOutput: Bool = false
+        _ failure: TransportFailure, endpoint: String, requestID: String, started: ContinuousClock.Instant, limit: Duration
     ) -> SageLLMError {
         var mapped: SageLLMError
-        let answered = receivedHead || partialOutput
-        if let error = error as? SageLLMError {
-            mapped = error
-        } else if error is CancellationError {
+        let answered = failure.receivedHead || failure.receivedBody
+        var sent = failure.requestWritten
+        switch failure.kind {
+        case .connectTimeout:
+            mapped = SageLLMError(code: .timeout, reason: "could not connect in time")
+            mapped.timeoutKind = .connect
+            mapped.timeoutLimit = configuration.connectTimeout
+        case .connectFailed:
+            mapped = SageLLMError(code: .connectionFailed, reason: "could not reach the server")
+        case .idleRead:
+            mapped = SageLLMError(
+                code: .timeout,
+                reason: answered ? "the server stopped sending mid-response" : "the server sent nothing for too long")
+            mapped.timeoutKind = .idleRead
+            mapped.timeoutLimit = configuration.readTimeout
+            sent = true
+        case .deadline:
+            mapped = Self.totalTimeout(limit)
+            sent = true
+        case .cancelled:
             mapped = SageLLMError(code: .cancelled, reason: "the request was cancelled")
-            mapped.requestSent = true
-        } else if let error = error as? HTTPClientError {
-            mapped = mapClientError(error, limit: limit, answered: answered, partialOutput: partialOutput)
-            mapped.underlying = "\(error)"
-        } else if answered {
+            sent = true
+        case .closed where answered:
             mapped = SageLLMError(
                 code: .streamInterrupted,
-                reason: partialOutput ? "the response broke off after part of its body" : "the response broke off after its head")
-            mapped.underlying = "\(error)"
-        } else if Self.neverWritten(error) {
+                reason: failure.receivedBody ? "the server closed the connection mid-response" : "the server closed the connection after the response head")
+        case .closed where !failure.requestWritten:
             mapped = SageLLMError(code: .connectionFailed, reason: "the connection was closed before the request went out")
-            mapped.underlying = "\(error)"
-        } else if Self.isClosedBeforeAnswer(error) {
+        case .closed:
             mapped = SageLLMError(code: .connectionFailed, reason: "the server closed the connection before answering")
-            mapped.requestSent = true
-            mapped.underlying = "\(error)"
-        } else {
-            mapped = SageLLMError(code: .connectionFailed, reason: "could not reach the server")
-            mapped.underlying = "\(error)"
+        case .malformedResponse:
+            mapped =
+                answered
+                ? SageLLMError(code: .streamInterrupted, reason: "the response broke off: what followed its head is not valid HTTP")
+                : SageLLMError(code: .connectionFailed, reason: "the server's answer is not a valid HTTP response")
+        case .receiverFailed:
+            mapped = failure.underlying as? SageLLMError ?? SageLLMError(code: .decoding, reason: "the stream could not be read")
+            if failure.underlying is SageLLMError { break }
         }
-        if answered {
+        if let underlying = failure.underlying, failure.kind != .receiverFailed { mapped.underlying = "\(underlying)" }
+        if answered || failure.kind == .receiverFailed {
             mapped.receivedResponseHead = true
-            mapped.requestSent = true
+            sent = true
         }
+        // Output counts as delivered only when the body went to a receiver; a reader's
+        // consumer says itself what reached it.
+        if failure.kind == .receiverFailed { mapped.receivedPartialOutput = true }
+        mapped.requestSent = mapped.requestSent || sent
         mapped.endpoint = mapped.endpoint ?? endpoint
         mapped.requestID = mapped.requestID ?? requestID
         mapped.elapsed = mapped.elapsed ?? (ContinuousClock.now - started)
         return cleaned(mapped)
     }
 
-    /// An AsyncHTTPClient error as a ``SageLLMError``; see ``mapError(_:endpoint:requestID:started:limit:receivedHead:partialOutput:)``.
-    private func mapClientError(_ error: HTTPClientError, limit: Duration, answered: Bool, partialOutput: Bool)
-        -> SageLLMError
-    {
-        var mapped: SageLLMError
-        switch error {
-        case .connectTimeout, .tlsHandshakeTimeout, .socksHandshakeTimeout, .httpProxyHandshakeTimeout:
-            mapped = SageLLMError(code: .timeout, reason: "could not connect in time")
-            mapped.timeoutKind = .connect
-            mapped.timeoutLimit = configuration.connectTimeout
-            return mapped
-        case .readTimeout:
-            mapped = SageLLMError(
-                code: .timeout,
-                reason: answered ? "the server stopped sending mid-response" : "the server sent nothing for too long")
-            mapped.timeoutKind = .idleRead
-            mapped.timeoutLimit = configuration.readTimeout
-        case .deadlineExceeded:
-            mapped = Self.totalTimeout(limit)
-        case .cancelled:
-            mapped = SageLLMError(code: .cancelled, reason: "the request was cancelled")
-        case .remoteConnectionClosed where answered:
-            mapped = SageLLMError(
-                code: .streamInterrupted,
-                reason: partialOutput ? "the server closed the connection mid-response" : "the server closed the connection after the response head")
-        case .remoteConnectionClosed:
-            mapped = SageLLMError(code: .connectionFailed, reason: "the server closed the connection before answering")
-        case _ where answered:
-            mapped = SageLLMError(code: .streamInterrupted, reason: "the response broke off")
-        default:
-            mapped = SageLLMError(code: .connectionFailed, reason: "the HTTP request failed")
-            return mapped
-        }
+    /// A failure met while reading a response (a parser's, a decoder's) with the request's context.
+    package func contextualize(
+        _ error: SageLLMError, endpoint: String, requestID: String, started: ContinuousClock.Instant
+    ) -> SageLLMError {
+        var mapped = error
+        mapped.receivedResponseHead = true
         mapped.requestSent = true
-        return mapped
+        mapped.endpoint = mapped.endpoint ?? endpoint
+        mapped.requestID = mapped.requestID ?? requestID
+        mapped.elapsed = mapped.elapsed ?? (ContinuousClock.now - started)
+        return cleaned(mapped)
     }
 
+    /// Closes the engine's pooled connections. Requests afterwards fail.
     package func shutdown() async throws {
         guard !isShutDown.exchange(true, ordering: .relaxed) else { return }
-        directStreams?.shutdown()
-        try await client.shutdown()
-    }
-
-    deinit {
-        // A client dropped without shutdown() (a shared client cleared from the cache) still
-        // closes its connections; the HTTP client keeps itself alive until that is done.
-        if !isShutDown.load(ordering: .relaxed) {
-            directStreams?.shutdown()
-            client.shutdown(queue: .global()) { _ in }
-        }
+        await engine.shutdown()
     }
 }
 
-/// A response whose body is read piece by piece, within the request's total deadline.
+/// A response whose body is read piece by piece.
 package struct StreamingResponse: Sendable {
     package let transport: HTTPTransport
-    package let response: HTTPClientResponse
+    package let body: ResponseBody
     package let endpoint: String
     package let requestID: String
     package let started: ContinuousClock.Instant
-    package let deadline: ContinuousClock.Instant
     package let limit: Duration
     /// Keeps the request counted in flight until the last copy of the response is gone.
     package let lease: HTTPTransport.InFlightLease
 }
 
-/// Reads a streamed body with the total deadline enforced even while the server is silent:
-/// when less time is left than the idle read timeout, each read races the deadline.
+/// Reads a streamed body, with every failure as a ``SageLLMError``.
 package final class StreamingBodyReader: @unchecked Sendable {
-    // Safety: used by one consumer at a time (a stream's `next()` calls never overlap),
-    // and the racing child task is awaited before `next(...)` returns.
-    private var iterator: HTTPClientResponse.Body.AsyncIterator
+    // Safety: used by one consumer at a time (a stream's `next()` calls never overlap).
     package let stream: StreamingResponse
     /// Whether any body bytes have been read.
     package private(set) var receivedBytes = false
 
-    package init(_ stream: StreamingResponse) {
-        self.stream = stream
-        self.iterator = stream.response.body.makeAsyncIterator()
-    }
+    package init(_ stream: StreamingResponse) { self.stream = stream }
 
     package func next() async throws(SageLLMError) -> ByteBuffer? {
-        let remaining = stream.deadline - ContinuousClock.now
         do {
-            let buffer: ByteBuffer?
-            if remaining > stream.transport.configuration.readTimeout {
-                buffer = try await iterator.next()
-            } else {
-                let limit = stream.limit
-                buffer = try await withDeadline(stream.deadline, onTimeout: { HTTPTransport.totalTimeout(limit) }) {
-                    try await self.iterator.next()
-                }
-            }
-            if buffer != nil { receivedBytes = true }
-            return buffer
+            guard let piece = try await stream.body.next() else { return nil }
+            receivedBytes = true
+            return piece.bytes
         } catch {
             throw stream.transport.mapError(
-                error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started,
-                limit: stream.limit, receivedHead: true, partialOutput: receivedBytes)
+                error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started, limit: stream.limit)
         }
+    }
+
+    /// Ends the exchange: the connection closes and the server sees the request go away.
+    package func cancel() { stream.body.cancel() }
+
+    /// After the stream's last event (`[DONE]`): reads the end of the body, so that the
+    /// connection can carry another request, or ends the exchange if more keeps coming.
+    package func finishAfterTheLastEvent() async {
+        for _ in 0..<4 {
+            guard let piece = try? await stream.body.next() else { return }  // the end, or an error: the exchange is over
+            if piece.bytes.readableBytes > 0 { break }
+        }
+        cancel()
     }
 }
 

@@ -4,7 +4,9 @@ public struct TransportConfiguration: Sendable, Hashable {
     public var connectTimeout: Duration
     /// Longest silence while waiting for the response head or the next body bytes. Default 120 s.
     public var readTimeout: Duration
-    /// Total time for one request, including a streamed body. Default 600 s.
+    /// Total time for one whole (non-streamed) request. A stream has a total limit only when
+    /// it asks for one (`ChatOptions.timeout`); until its head arrives it keeps to this one.
+    /// Default 600 s.
     public var requestTimeout: Duration
     /// Connections per host in the pool (AsyncHTTPClient's default of 8 would cap LLM
     /// concurrency at 8). Default 64.
@@ -15,13 +17,27 @@ public struct TransportConfiguration: Sendable, Hashable {
     public var maximumResponseBytes: Int
     /// Headers sent with every request (beside `Authorization` and `x-request-id`).
     public var extraHeaders: [String: String]
+    /// What moves the bytes (default: SwiftNIO's HTTP/1.1 for `http://`, AsyncHTTPClient for
+    /// `https://`).
+    public var engine: Engine
+
+    /// The HTTP engines the transport can use.
+    public enum Engine: String, Sendable, Hashable, CaseIterable {
+        /// SwiftNIO's HTTP/1.1 for plain `http://` (less CPU per request), AsyncHTTPClient otherwise.
+        case automatic
+        /// AsyncHTTPClient for every URL (https, HTTP/2).
+        case asyncHTTPClient
+        /// SwiftNIO's HTTP/1.1 pool; plain `http://` only.
+        case swiftNIO
+    }
 
     public init(
         connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(120),
         requestTimeout: Duration = .seconds(600), maximumConnectionsPerHost: Int = 64,
         idleConnectionTimeout: Duration = .seconds(60), maximumResponseBytes: Int = 64 * 1024 * 1024,
-        extraHeaders: [String: String] = [:]
+        extraHeaders: [String: String] = [:], engine: Engine = .automatic
     ) {
+        self.engine = engine
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.requestTimeout = requestTimeout
