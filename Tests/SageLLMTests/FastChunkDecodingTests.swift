@@ -15,7 +15,7 @@ struct FastChunkDecodingTests {
         return events
     }
 
-    static func fast<T: FastStreamDecodable>(_ type: T.Type, _ json: String) -> T? {
+    static func fast<T: FastJSONDecodable>(_ type: T.Type, _ json: String) -> T? {
         Array(json.utf8).withUnsafeBytes { T.fastDecode($0) }
     }
 

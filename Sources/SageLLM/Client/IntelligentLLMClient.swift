@@ -225,6 +225,7 @@ public final class IntelligentLLMClient: Sendable {
     // MARK: Encoding
 
     func encode(_ value: some Encodable) throws(SageLLMError) -> ByteBuffer {
+        if let request = value as? ChatCompletionRequest, let body = request.fastEncode() { return body }
         do {
             return try JSONEncoder().encodeAsByteBuffer(value, allocator: ByteBufferAllocator())
         } catch {
@@ -235,6 +236,11 @@ public final class IntelligentLLMClient: Sendable {
     func decode<Value: Decodable>(_ type: Value.Type, _ buffer: ByteBuffer, what: String, path: String, requestID: String)
         throws(SageLLMError) -> Value
     {
+        if let fast = type as? any FastJSONDecodable.Type,
+            let value = buffer.withUnsafeReadableBytes({ fast.fastDecode($0) }) as? Value
+        {
+            return value
+        }
         do {
             return try BoundedJSONDecoder().decode(type, from: buffer.readableBytesView)
         } catch {

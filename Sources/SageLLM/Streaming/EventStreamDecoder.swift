@@ -130,14 +130,14 @@ final class EventStreamDecoder<Chunk: MeteredChunk>: @unchecked Sendable {
 
 /// A streamed chunk the resilience layer can measure: its usage report, and whether it
 /// carries generated text (for the time to first token).
-protocol MeteredChunk: FastStreamDecodable, Sendable {
+protocol MeteredChunk: FastJSONDecodable, Sendable {
     var usage: Usage? { get }
     var carriesText: Bool { get }
     /// Whether a choice says why generation stopped (the answer is complete).
     var carriesFinishReason: Bool { get }
 }
 
-extension FastStreamDecodable {
+extension FastJSONDecodable {
     /// The chunk one event carries, or nil for `[DONE]`. An event that is not valid JSON for
     /// the chunk is an error carrying the event's text; an `{"error": ...}` event is the
     /// server's error.

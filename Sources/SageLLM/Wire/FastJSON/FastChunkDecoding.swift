@@ -1,13 +1,14 @@
 import struct Foundation.Data
 
-/// A chunk type that can be decoded straight from bytes for the common shapes, without Foundation's
-/// JSONDecoder (which costs several microseconds per streamed event). `nil` means "not a common
-/// shape": the caller then uses JSONDecoder, so tolerance and error messages stay the same.
-package protocol FastStreamDecodable: Decodable {
+/// A wire type that can be decoded straight from bytes for the common shapes, without
+/// Foundation's JSONDecoder (which costs microseconds per streamed event, tens of them per
+/// whole response). `nil` means "not a common shape": the caller then uses JSONDecoder, so
+/// tolerance and error messages stay the same.
+package protocol FastJSONDecodable: Decodable {
     static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> Self?
 }
 
-extension FastStreamDecodable {
+extension FastJSONDecodable {
     /// The fast path, else JSONDecoder.
     package static func decode(_ bytes: UnsafeRawBufferPointer) throws -> Self {
         if let chunk = fastDecode(bytes) { return chunk }
@@ -51,7 +52,7 @@ private func readEnvelopeMember<Envelope: StreamEnvelope>(
     return true
 }
 
-extension ChatCompletionChunk: FastStreamDecodable {
+extension ChatCompletionChunk: FastJSONDecodable {
     package static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
         var reader = JSONReader(bytes)
         var chunk = ChatCompletionChunk(id: "", model: "", choices: [])
@@ -107,7 +108,7 @@ extension ChatCompletionChunk.Choice {
     }
 }
 
-extension CompletionResponse: FastStreamDecodable {
+extension CompletionResponse: FastJSONDecodable {
     package static func fastDecode(_ bytes: UnsafeRawBufferPointer) -> CompletionResponse? {
         var reader = JSONReader(bytes)
         var chunk = CompletionResponse(id: "", model: "", choices: [])
@@ -146,7 +147,7 @@ extension CompletionResponse: FastStreamDecodable {
 }
 
 extension Usage {
-    fileprivate static func read(_ reader: inout JSONReader) throws -> Usage {
+    static func read(_ reader: inout JSONReader) throws -> Usage {
         var prompt = 0
         var completion = 0
         var total: Int?
