@@ -4,7 +4,7 @@ import SageLLM
 /// A whole benchmark: each workload run in turn against one client, the metrics of each,
 /// the contracts checked, and the report that `run` writes.
 public struct BenchmarkSession: Sendable {
-    public var client: any BenchmarkClient
+    public var client: any BenchmarkBackend
     public var workloads: [Workload]
     public var seed: UInt64
     public var timeout: Duration
@@ -14,7 +14,7 @@ public struct BenchmarkSession: Sendable {
     public var progress: (@Sendable (String, Int, Int, Int?) -> Void)?
 
     public init(
-        client: any BenchmarkClient, workloads: [Workload], seed: UInt64 = 0, timeout: Duration = .seconds(600),
+        client: any BenchmarkBackend, workloads: [Workload], seed: UInt64 = 0, timeout: Duration = .seconds(600),
         goodput: GoodputSLO? = nil, contracts: [Contract] = [.year1], prompts: PromptFactory = PromptFactory(),
         progress: (@Sendable (String, Int, Int, Int?) -> Void)? = nil
     ) {

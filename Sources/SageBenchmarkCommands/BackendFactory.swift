@@ -14,14 +14,14 @@ enum BackendFactory {
     static func with(
         _ backend: String, baseURL: String?, model: String?, apiKey: String?,
         mock: (ttft: Double, tbt: Double, errorRate: Double, seed: UInt64), local: Local?, cluster: String? = nil,
-        _ body: (any BenchmarkClient) async throws -> Void
+        _ body: (any BenchmarkBackend) async throws -> Void
     ) async throws {
-        let client: any BenchmarkClient
+        let client: any BenchmarkBackend
         if backend.lowercased() == "control-plane" {
             guard let cluster else {
                 throw BenchmarkError(.invalidArgument, "the control-plane backend needs --cluster FILE (a cluster YAML file)", field: "cluster")
             }
-            client = try await ControlPlaneBenchmarkClient.load(clusterFile: cluster)
+            client = try await ControlPlaneBackend.load(clusterFile: cluster)
         } else if let local {
             client = try await startLocal(backend, model: model, local: local)
         } else {
@@ -30,20 +30,20 @@ enum BackendFactory {
         do {
             try await body(client)
         } catch {
-            await client.close()
+            await client.shutdown()
             throw error
         }
-        await client.close()
+        await client.shutdown()
     }
 
-    static func startLocal(_ backend: String, model: String?, local: Local) async throws(BenchmarkError) -> any BenchmarkClient {
+    static func startLocal(_ backend: String, model: String?, local: Local) async throws(BenchmarkError) -> any BenchmarkBackend {
         guard let model else {
             throw BenchmarkError(.invalidArgument, "--local needs --model (the model the server loads)", field: "model")
         }
         switch backend.lowercased() {
-        case "vllm": return try await VLLMClient.local(model: model, port: local.port ?? 8000, startupTimeout: local.startupTimeout)
+        case "vllm": return try await VLLMBackend.local(model: model, port: local.port ?? 8000, startupTimeout: local.startupTimeout)
         case "lmdeploy":
-            return try await LMDeployClient.local(model: model, port: local.port ?? 23333, startupTimeout: local.startupTimeout)
+            return try await LMDeployBackend.local(model: model, port: local.port ?? 23333, startupTimeout: local.startupTimeout)
         default:
             throw BenchmarkError(.invalidArgument, "--local starts vllm or lmdeploy, not '\(backend)'", field: "local")
         }
@@ -52,24 +52,24 @@ enum BackendFactory {
     static func make(
         _ backend: String, baseURL: String?, model: String?, apiKey: String?,
         mock: (ttft: Double, tbt: Double, errorRate: Double, seed: UInt64)
-    ) throws(BenchmarkError) -> any BenchmarkClient {
+    ) throws(BenchmarkError) -> any BenchmarkBackend {
         switch backend.lowercased() {
         case "mock":
-            return try MockClient(ttftMs: mock.ttft, tbtMs: mock.tbt, errorRate: mock.errorRate, seed: mock.seed)
+            return try MockBackend(ttftMs: mock.ttft, tbtMs: mock.tbt, errorRate: mock.errorRate, seed: mock.seed)
         case "openai":
             guard let baseURL else {
                 throw BenchmarkError(.invalidArgument, "the openai backend needs --base-url (the API root, e.g. http://127.0.0.1:8000/v1)", field: "base-url")
             }
-            return try OpenAIClient(baseURL: baseURL, apiKey: apiKey, model: model)
+            return try OpenAIBackend(baseURL: baseURL, apiKey: apiKey, model: model)
         case "vllm":
-            return try VLLMClient(baseURL: baseURL ?? "http://127.0.0.1:8000/v1", apiKey: apiKey, model: model)
+            return try VLLMBackend(baseURL: baseURL ?? "http://127.0.0.1:8000/v1", apiKey: apiKey, model: model)
         case "lmdeploy":
-            return try LMDeployClient.server(baseURL: baseURL ?? "http://127.0.0.1:23333/v1", apiKey: apiKey, model: model)
+            return try LMDeployBackend.server(baseURL: baseURL ?? "http://127.0.0.1:23333/v1", apiKey: apiKey, model: model)
         case "sagellm":
             do {
                 var configuration = SimulatedEngineConfiguration()
                 if let model { configuration.model = model }
-                return SageLLMClient(engine: try SimulatedEngine(configuration: configuration))
+                return InProcessEngineBackend(engine: try SimulatedEngine(configuration: configuration))
             } catch {
                 throw BenchmarkError(.invalidArgument, "the simulated engine could not start: \(error)", field: "backend")
             }

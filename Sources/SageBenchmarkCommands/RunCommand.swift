@@ -141,7 +141,7 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    func run(_ client: any BenchmarkClient, workloads: [Workload], contracts: [Contract], goodput: GoodputSLO?) async throws {
+    func run(_ client: any BenchmarkBackend, workloads: [Workload], contracts: [Contract], goodput: GoodputSLO?) async throws {
             guard await client.healthCheck() else {
                 throw BenchmarkError(
                     .backendUnavailable, "the \(backend) backend does not answer at \(baseURL ?? "its default address"); is the server running?")

@@ -87,9 +87,9 @@ extension SagePerformance {
         } else {
             (outcome, serverMilliseconds) = try await withSimulatorServer(configuration: configuration) { simulator in
                 simulator.ledger.recordTimings()
-                let client = try VLLMClient(baseURL: simulator.baseURL, model: "acc")
+                let client = try VLLMBackend(baseURL: simulator.baseURL, model: "acc")
                 let outcome = try await path.run { try await LoadRunner(client: client, seed: 1).run(workload) }
-                await client.close()
+                await client.shutdown()
                 return (outcome, simulator.ledger.requestTimings.compactMapValues { $0.timeToFirstChunk?.milliseconds })
             }
         }
@@ -135,9 +135,9 @@ extension SagePerformance {
             [sagellm, "simulate", "--port", String(port), "--model", "acc", "--ttft-ms", "50", "--tbt-ms", String(tbtMs), "--jitter", String(jitter),
              "--prefill-tps", "0", "--max-batch", "512", "--record-timings"],
             root: "http://127.0.0.1:\(port)", startupTimeout: .seconds(30))
-        let client = try VLLMClient(baseURL: server.baseURL, model: "acc")
+        let client = try VLLMBackend(baseURL: server.baseURL, model: "acc")
         let outcome = try await path.run { try await LoadRunner(client: client, seed: 1).run(workload) }
-        await client.close()
+        await client.shutdown()
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/debug/request-timings")
         request.method = .GET
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
@@ -154,12 +154,12 @@ extension SagePerformance {
         configuration.maxBatch = 512
         for path in ClientPath.allCases {
             try await withSimulatorServer(configuration: configuration) { simulator in
-                let client = try VLLMClient(baseURL: simulator.baseURL, model: "fast")
+                let client = try VLLMBackend(baseURL: simulator.baseURL, model: "fast")
                 let workload = Workload(name: "ceiling", inputTokens: 32, outputTokens: 256, numPrompts: 4096, arrival: .concurrency(256))
                 let cpuBefore = cpuSeconds()
                 let outcome = try await path.run { try await LoadRunner(client: client, seed: 2).run(workload) }
                 let cpu = cpuSeconds() - cpuBefore
-                await client.close()
+                await client.shutdown()
                 let metrics = RunMetrics(outcome, backend: "vllm", model: "fast")
                 let chunks = outcome.results.reduce(0) { $0 + $1.eventSeconds.count }
                 print("  Client ceiling, \(path.rawValue), simulator TTFT = TBT = 0, concurrency 256, 4096 requests x 256 tokens (client and server share 2 cores):")
@@ -181,7 +181,7 @@ extension SagePerformance {
                 model: "cost", ttft: .zero, tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
             configuration.maxBatch = 512
             return try await withSimulatorServer(configuration: configuration) { simulator in
-                let client = try VLLMClient(baseURL: simulator.baseURL, model: "cost")
+                let client = try VLLMBackend(baseURL: simulator.baseURL, model: "cost")
                 let runner = LoadRunner(client: client, seed: 4)
                 let workload = Workload(
                     name: "cost", inputTokens: 64, outputTokens: outputTokens, numPrompts: count, arrival: .concurrency(concurrency))
@@ -193,7 +193,7 @@ extension SagePerformance {
                     let outcome = try await runner.run(workload)
                     return (outcome, cpuSeconds() - before)
                 }
-                await client.close()
+                await client.shutdown()
                 guard outcome.results.allSatisfy(\.success) else { throw BenchmarkError(.backendUnavailable, "a cost request failed") }
                 return spent
             }
@@ -235,7 +235,7 @@ extension SagePerformance {
 }
 
 /// A backend that answers at once, to measure the load generator alone.
-struct InstantClient: BenchmarkClient {
+struct InstantClient: BenchmarkBackend {
     var backendName: String { "instant" }
     var modelName: String? { nil }
     func generate(_ request: BenchmarkRequest, runStart: ContinuousClock.Instant, scheduled: ContinuousClock.Instant?) async
@@ -246,5 +246,5 @@ struct InstantClient: BenchmarkClient {
         return timer.success(requestID: request.requestID, completionTokens: 1, promptTokens: 8)
     }
     func healthCheck() async -> Bool { true }
-    func close() async {}
+    func shutdown() async {}
 }

@@ -69,7 +69,7 @@ extension SagePerformance {
             for _ in 0..<rounds { _ = try await IntelligentLLMClient.shared(key: "perf", settings: settings, logger: quiet) }
             let shared = (ContinuousClock.now - sharedStarted).seconds / Double(rounds) * 1e6
             print("  shared(key:) after the first call: \(fmt(shared)) µs per call")
-            IntelligentLLMClient.clearCache()
+            await IntelligentLLMClient.clearCache()
         }
 
         // Silent candidates: they accept the connection and never answer, so every probe runs to its timeout.

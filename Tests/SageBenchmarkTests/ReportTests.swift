@@ -7,7 +7,7 @@ import Testing
 @Suite("Benchmark contracts and reports")
 struct ReportTests {
     static func session(errorRate: Double = 0) async throws -> BenchmarkReport {
-        let client = try MockClient(ttftMs: 5, tbtMs: 2, errorRate: errorRate, seed: 11)
+        let client = try MockBackend(ttftMs: 5, tbtMs: 2, errorRate: errorRate, seed: 11)
         let workloads = [
             Workload(name: "short_input", inputTokens: 32, outputTokens: 8, numPrompts: 4),
             Workload(name: "stress_test", inputTokens: 32, outputTokens: 8, numPrompts: 8, arrival: .concurrency(4)),

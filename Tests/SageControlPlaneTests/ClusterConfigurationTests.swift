@@ -1,8 +1,9 @@
 import Foundation
-import SageControlPlane
 import SageLLM
 import SageSimulator
 import Testing
+
+@testable import SageControlPlane
 
 @Suite("Cluster files")
 struct ClusterConfigurationTests {
@@ -92,6 +93,31 @@ struct ClusterConfigurationTests {
             #expect(cluster.instances().map(\.instanceID) == ["b"])
             let routed = try await cluster.routedChat([.user("hi")], options: ChatOptions(maxTokens: 2))
             #expect(routed.instanceID == "b")
+            #expect(cluster.clients.retiredCount == 0, "the removed instance's idle client was shut down")
+            await cluster.shutdown()
+        }
+    }
+
+    /// A replaced instance's client keeps serving the stream it has, and is shut down (its
+    /// connections closed) when that stream ends, not when something lets go of it.
+    @Test func aReplacedClientIsShutDownAfterItsLastRequest() async throws {
+        try await withSimulators([engine(tbtMs: 5)]) { simulators in
+            let spec = InstanceSpec(id: "a", baseURL: simulators[0].baseURL, model: "m", maxConcurrentRequests: 2)
+            let cluster = try ControlPlaneClient(configuration: ClusterConfiguration(schedulingPolicy: .fifo, instances: [spec]))
+            var iterator = cluster.streamChat("hi", options: ChatOptions(maxTokens: 20)).makeAsyncIterator()
+            _ = try await iterator.next()  // the stream holds the first client
+            let old = try #require(cluster.clients.current("a"))
+            var changed = spec
+            changed.maxConcurrentRequests = 3
+            let changes = try cluster.apply(ClusterConfiguration(schedulingPolicy: .fifo, instances: [changed]))
+            #expect(changes.changed == ["a"])
+            #expect(cluster.clients.retiredCount == 1, "retired, still serving")
+            #expect(cluster.clients.current("a") !== old)
+            var chunks = 1
+            while try await iterator.next() != nil { chunks += 1 }
+            #expect(chunks > 2, "the stream ran to its end on the old client")
+            #expect(cluster.clients.retiredCount == 0, "shut down after its last request")
+            _ = try await cluster.chat("again", options: ChatOptions(maxTokens: 2))
             await cluster.shutdown()
         }
     }

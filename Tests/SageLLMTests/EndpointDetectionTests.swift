@@ -263,13 +263,15 @@ struct EndpointDetectionTests {
             #expect(IntelligentLLMClient.sharedKeys.contains(key))
             let answer = try await clients[0].chat("hi", options: ChatOptions(maxTokens: 2))
             #expect(answer.model == "shared-model")
-            #expect(IntelligentLLMClient.clearCache() >= 1)
+            #expect(await IntelligentLLMClient.clearCache() >= 1)
             #expect(!IntelligentLLMClient.sharedKeys.contains(key))
-            // A dropped client keeps working for whoever still holds it.
-            let again = try await clients[0].chat("hi", options: ChatOptions(maxTokens: 2))
-            #expect(again.text.isEmpty == false)
+            // Clearing shuts the shared clients down: a holder is told so, clearly.
+            let closed = await sageError { _ = try await clients[0].chat("hi", options: ChatOptions(maxTokens: 2)) }
+            #expect(closed?.description.contains("the client was shut down") == true, "\(String(describing: closed))")
             let fresh = try await IntelligentLLMClient.shared(key: key, settings: settings)
             #expect(fresh !== clients[0])
+            #expect(try await fresh.chat("hi", options: ChatOptions(maxTokens: 2)).text.isEmpty == false)
+            await IntelligentLLMClient.clearCache()
         }
     }
 

@@ -5,7 +5,7 @@ import SageSupport
 /// measured requests in a closed loop (fixed concurrency) or an open loop (an absolute
 /// arrival schedule), and returns every result, failures included, in request order.
 public struct LoadRunner: Sendable {
-    public var client: any BenchmarkClient
+    public var client: any BenchmarkBackend
     public var seed: UInt64
     /// A request taking longer is a failed result "Timeout after Xs".
     public var timeout: Duration
@@ -14,7 +14,7 @@ public struct LoadRunner: Sendable {
     public var progress: (@Sendable (Int, Int, Int?) -> Void)?
 
     public init(
-        client: any BenchmarkClient, seed: UInt64 = 0, timeout: Duration = .seconds(600), prompts: PromptFactory = PromptFactory(),
+        client: any BenchmarkBackend, seed: UInt64 = 0, timeout: Duration = .seconds(600), prompts: PromptFactory = PromptFactory(),
         progress: (@Sendable (Int, Int, Int?) -> Void)? = nil
     ) {
         self.client = client

@@ -29,7 +29,7 @@ public final class ControlPlaneClient: Sendable {
     public let clusterFile: ClusterFileWatching?
     let scheduler: Scheduler
     let metricsTally: ControlPlaneMetrics
-    private let clients = Mutex<[String: IntelligentLLMClient]>([:])
+    let clients = InstanceClients()
     private let nextRequestID = Atomic<UInt64>(0)
     let logger: Logger
 
@@ -59,31 +59,36 @@ public final class ControlPlaneClient: Sendable {
     /// Adds an instance at run time.
     public func add(_ spec: InstanceSpec) throws(ControlPlaneError) {
         try spec.validate()
-        let client: IntelligentLLMClient
+        try scheduler.add(spec)
         do {
-            client = try IntelligentLLMClient(
+            let client = try IntelligentLLMClient(
                 configuration: LLMClientConfiguration(
                     baseURL: spec.baseURL, model: spec.model,
                     transport: TransportConfiguration(maximumConnectionsPerHost: max(spec.maxConcurrentRequests, 8)),
                     // The control plane fails over to another instance itself.
                     resilience: ResilienceConfiguration(retry: .none)),
                 logger: logger)
+            // A replaced client keeps serving the requests it has, and is shut down after the
+            // last of them (or at the control plane's shutdown).
+            clients.set(client, for: spec.id)
         } catch {
+            _ = scheduler.drain(spec.id, remove: true)
             throw ControlPlaneError(.invalidConfiguration, "\(error)", instanceID: spec.id, field: "base_url")
         }
-        try scheduler.add(spec)
-        // A replaced client stays alive for the requests still using it, and closes its pool
-        // when the last of them lets go.
-        clients.withLock { $0[spec.id] = client }
     }
 
     /// Stops sending requests to `id`; those it runs finish. Returns false for an unknown id.
     @discardableResult
     public func drain(_ id: String) -> Bool { scheduler.drain(id, remove: false) }
 
-    /// Drains `id` and forgets it once its requests have finished.
+    /// Drains `id` and forgets it once its requests have finished; its connections are closed
+    /// after the last of them.
     @discardableResult
-    public func remove(_ id: String) -> Bool { scheduler.drain(id, remove: true) }
+    public func remove(_ id: String) -> Bool {
+        guard scheduler.drain(id, remove: true) else { return false }
+        clients.remove(id)
+        return true
+    }
 
     /// Every instance: the originals' fields plus latency, health and its reason.
     public func instances() -> [InstanceSnapshot] { scheduler.instanceStates.map(InstanceSnapshot.init) }
@@ -95,7 +100,18 @@ public final class ControlPlaneClient: Sendable {
             adaptive: schedulingPolicy == .adaptive ? scheduler.adaptiveSummary : nil)
     }
 
-    func client(for id: String) -> IntelligentLLMClient? { clients.withLock { $0[id] } }
+    /// Shuts down the clients of removed or replaced instances that no request uses any more.
+    func closeRetiredClients() async {
+        for client in clients.takeIdleRetired() { await close(client) }
+    }
+
+    private func close(_ client: IntelligentLLMClient) async {
+        do {
+            try await client.shutdown()
+        } catch {
+            logger.debug("closing an instance client failed", metadata: ["sage.error": "\(error)"])
+        }
+    }
 
     // MARK: Requests
 
@@ -157,6 +173,7 @@ public final class ControlPlaneClient: Sendable {
                 &machine,
                 machine.succeeded(.success(latency: finished - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens)),
                 prepared: prepared)
+            await closeRetiredClients()
             var answered = result
             answered.latency = finished - lease.arrival
             return RoutedChatResult(
@@ -211,20 +228,12 @@ public final class ControlPlaneClient: Sendable {
         streamChat([.user(prompt)], options: options, placement: placement)
     }
 
-    /// Refuses new requests, fails the waiting ones, and closes every instance's connections.
+    /// Refuses new requests, fails the waiting ones, and closes every instance's connections
+    /// (of removed and replaced instances too). The one way to end a control plane; ``run()``
+    /// calls it when it stops.
     public func shutdown() async {
         scheduler.shutdown()
-        let all = clients.withLock { clients in
-            defer { clients.removeAll() }
-            return Array(clients.values)
-        }
-        for client in all {
-            do {
-                try await client.shutdown()
-            } catch {
-                logger.debug("closing an instance client failed", metadata: ["sage.error": "\(error)"])
-            }
-        }
+        for client in clients.takeAll() { await close(client) }
     }
 }
 

@@ -92,6 +92,7 @@ final class RoutedStream: @unchecked Sendable {
             if instance == nil { finished = true }
         }
         instance = try await controlPlane.advance(&current, action, prepared: prepared, firstToken: firstToken)
+        if instance == nil { await controlPlane.closeRetiredClients() }
     }
 
     deinit {

@@ -25,6 +25,7 @@ struct ClusterFileWatcher: Sendable {
             last = current
             do {
                 let changes = try controlPlane.apply(try ClusterConfiguration.load(file: path))
+                await controlPlane.closeRetiredClients()  // replaced clients that were idle already
                 controlPlane.logger.info(
                     "cluster file reloaded",
                     metadata: [

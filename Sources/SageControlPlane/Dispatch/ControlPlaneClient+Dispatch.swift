@@ -24,7 +24,7 @@ extension ControlPlaneClient {
             case .acquire(let request):
                 do {
                     let lease = try await scheduler.acquire(request)
-                    let client = client(for: lease.instance.id)
+                    let client = clients.checkOut(lease)
                     action = machine.slotGranted(lease, instanceFound: client != nil)
                     if case .send(let granted) = action, let client { return Dispatched(lease: granted, client: client) }
                 } catch let error as ControlPlaneError {
@@ -34,13 +34,14 @@ extension ControlPlaneClient {
                 }
             case .send(let lease):
                 // Reached only from `slotGranted`, which returns above when the client is known.
-                guard let client = client(for: lease.instance.id) else {
+                guard let client = clients.checkOut(lease) else {
                     action = machine.slotGranted(lease, instanceFound: false)
                     continue
                 }
                 return Dispatched(lease: lease, client: client)
             case .retry(let lease, let outcome, let request):
                 logger.debug("failing over", metadata: ["sage.instance": "\(lease.instance.id)"])
+                clients.checkIn(lease)
                 scheduler.release(lease, outcome: outcome)
                 action = .acquire(request)
             case .finish, .surface:
@@ -59,10 +60,14 @@ extension ControlPlaneClient {
         let error: ControlPlaneError?
         switch action {
         case .finish(let released, let outcome, let recording):
+            clients.checkIn(released)
             scheduler.release(released, outcome: outcome)
             (lease, record, error) = (released, recording, nil)
         case .surface(let failure, let released, let outcome, let recording):
-            if let released { scheduler.release(released, outcome: outcome) }
+            if let released {
+                clients.checkIn(released)
+                scheduler.release(released, outcome: outcome)
+            }
             (lease, record, error) = (released, recording, failure)
         case .acquire, .send, .retry:
             return nil

@@ -76,13 +76,20 @@ extension IntelligentLLMClient {
     /// The keys of the shared clients.
     public static var sharedKeys: [String] { AutoDetectionState.clients.keys }
 
-    /// Forgets the shared clients and the cached detections; returns how many clients were
-    /// dropped. A dropped client keeps working for whoever holds it, and closes its
-    /// connections when the last holder lets it go.
+    /// Forgets the cached detections, and shuts down the shared clients (their connections
+    /// close; a holder's next request fails as shut down). Returns how many clients it shut down.
     @discardableResult
-    public static func clearCache() -> Int {
-        AutoDetectionState.detections.removeAll()
-        return AutoDetectionState.clients.removeAll()
+    public static func clearCache() async -> Int {
+        _ = AutoDetectionState.detections.removeAll()
+        let clients = AutoDetectionState.clients.removeAll()
+        for client in clients {
+            do {
+                try await client.shutdown()
+            } catch {
+                // Already shut down by its holder.
+            }
+        }
+        return clients.count
     }
 
     /// Probes the local candidates (whatever is configured) and says what is available and what to do.

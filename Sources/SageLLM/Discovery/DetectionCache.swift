@@ -89,10 +89,10 @@ final class ClientRegistry: Sendable {
 
     /// Drops every client; returns how many there were. A dropped client stays usable by whoever
     /// still holds it and closes its connections when the last holder lets go.
-    func removeAll() -> Int {
+    func removeAll() -> [IntelligentLLMClient] {
         clients.withLock { clients in
             defer { clients.removeAll() }
-            return clients.count
+            return Array(clients.values)
         }
     }
 }

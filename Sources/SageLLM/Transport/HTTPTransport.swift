@@ -214,6 +214,12 @@ package final class HTTPTransport: Sendable {
         limit: Duration
     ) async throws(SageLLMError) -> EngineResponse {
         try checkKey(endpoint: request.url, requestID: requestID)
+        guard !isShutDown.load(ordering: .relaxed) else {
+            var error = SageLLMError(code: .invalidConfiguration, reason: "the client was shut down; make a new one to send more requests")
+            error.endpoint = request.url
+            error.requestID = requestID
+            throw error
+        }
         var request = request
         var staleResends = 0
         while true {

@@ -6,7 +6,7 @@ import Synchronization
 /// per jittered TBT (never faster than `throughputTps` allows), and fails `errorRate` of the
 /// requests. Its metrics are measured from this simulated stream like any other client's,
 /// so they include the real scheduling delays of this machine.
-public final class MockClient: BenchmarkClient {
+public final class MockBackend: BenchmarkBackend {
     public let ttft: Duration
     public let tbt: Duration
     public let throughputTps: Double
@@ -74,6 +74,6 @@ public final class MockClient: BenchmarkClient {
 
     public func backendPeakMemoryMegabytes() async -> Double? { ProcessMemory.peakMegabytes() }
 
-    public func close() async {}
+    public func shutdown() async {}
 }
 

@@ -4,7 +4,7 @@ import SageLLM
 /// Benchmarks a fleet through the control plane (`--backend control-plane --cluster FILE`):
 /// the same measurements as any client, with the control plane's queueing and routing inside
 /// them. The instances' model must be the same; the first one's is used.
-public final class ControlPlaneBenchmarkClient: BenchmarkClient {
+public final class ControlPlaneBackend: BenchmarkBackend {
     public let controlPlane: ControlPlaneClient
     public var backendName: String { "control-plane" }
     public let modelName: String?
@@ -15,11 +15,11 @@ public final class ControlPlaneBenchmarkClient: BenchmarkClient {
     }
 
     /// A control plane over the instances of a cluster file, with a startup health check.
-    public static func load(clusterFile: String) async throws(BenchmarkError) -> ControlPlaneBenchmarkClient {
+    public static func load(clusterFile: String) async throws(BenchmarkError) -> ControlPlaneBackend {
         do {
             let controlPlane = try ControlPlaneClient(configuration: try ClusterConfiguration.load(file: clusterFile))
             await HealthMonitor(controlPlane: controlPlane).checkNow()
-            return ControlPlaneBenchmarkClient(controlPlane: controlPlane)
+            return ControlPlaneBackend(controlPlane: controlPlane)
         } catch {
             throw BenchmarkError(.invalidArgument, "\(error)", field: "cluster", file: clusterFile)
         }
@@ -53,5 +53,5 @@ public final class ControlPlaneBenchmarkClient: BenchmarkClient {
 
     public func healthCheck() async -> Bool { controlPlane.instances().contains { $0.isHealthy && $0.isAvailable } }
 
-    public func close() async { await controlPlane.shutdown() }
+    public func shutdown() async { await controlPlane.shutdown() }
 }

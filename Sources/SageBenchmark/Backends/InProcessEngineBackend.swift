@@ -1,6 +1,6 @@
 import SageSimulator
 
-/// An inference engine that runs in this process, for `SageLLMClient(engine:)`.
+/// An inference engine that runs in this process, for `InProcessEngineBackend(engine:)`.
 public protocol BenchmarkEngine: Sendable {
     var modelName: String { get }
     /// Generates for `prompt`, calling `onText` as each piece of text becomes available.
@@ -33,7 +33,7 @@ extension SimulatedEngine: BenchmarkEngine {
 }
 
 /// Benchmarks an engine in this process: no HTTP, so the figures are the engine's alone.
-public final class SageLLMClient: BenchmarkClient {
+public final class InProcessEngineBackend: BenchmarkBackend {
     public let engine: any BenchmarkEngine
     public var backendName: String { "sagellm" }
     public var modelName: String? { engine.modelName }
@@ -60,5 +60,5 @@ public final class SageLLMClient: BenchmarkClient {
     public func healthCheck() async -> Bool { true }
     public func serverSnapshot() async -> ServerSnapshot? { engine.snapshot() }
     public func backendPeakMemoryMegabytes() async -> Double? { ProcessMemory.peakMegabytes() }
-    public func close() async {}
+    public func shutdown() async {}
 }

@@ -9,7 +9,7 @@ import Synchronization
 /// Any OpenAI-compatible server, measured per request from its SSE events (or, without
 /// streaming, the whole answer). Retries and client-side limits are off: a benchmark must
 /// see every failure once.
-public final class OpenAIClient: BenchmarkClient {
+public final class OpenAIBackend: BenchmarkBackend {
     public let baseURL: String
     public let backendName: String
     public var modelName: String? { model }
@@ -179,7 +179,7 @@ public final class OpenAIClient: BenchmarkClient {
         }
     }
 
-    public func close() async {
+    public func shutdown() async {
         do {
             try await client.shutdown()
         } catch {

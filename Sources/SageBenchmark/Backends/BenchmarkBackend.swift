@@ -1,5 +1,5 @@
 /// A backend the benchmark can measure (the seeds' client base class).
-public protocol BenchmarkClient: Sendable {
+public protocol BenchmarkBackend: Sendable {
     /// A name for reports ("mock", "openai", "vllm", ...).
     var backendName: String { get }
     /// The model requests go to, when known.
@@ -17,7 +17,7 @@ public protocol BenchmarkClient: Sendable {
     func backendPeakMemoryMegabytes() async -> Double?
     /// Prompt lengths calibrated with the server's tokenizer (`/tokenize`), when it has one.
     func calibratedPrompts() async -> PromptFactory?
-    func close() async
+    func shutdown() async
 }
 
 /// Figures a server reports about itself, read before and after a run.
@@ -35,7 +35,7 @@ public struct ServerSnapshot: Sendable {
     }
 }
 
-extension BenchmarkClient {
+extension BenchmarkBackend {
     public func serverSnapshot() async -> ServerSnapshot? { nil }
     public func backendPeakMemoryMegabytes() async -> Double? { nil }
     public func calibratedPrompts() async -> PromptFactory? { nil }
