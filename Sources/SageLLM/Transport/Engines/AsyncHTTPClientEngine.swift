@@ -190,6 +190,9 @@ private final class AsyncHTTPClientExchange: HTTPClientResponseDelegate, @unchec
         if let error = error as? IOError, error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
             return TransportFailure(.closed, underlying: error, requestWritten: true)
         }
+        if let error = error as? HTTPParserError, error == .invalidEOFState {
+            return TransportFailure(.closed, underlying: error, requestWritten: true)  // closed mid-message
+        }
         if error is HTTPParserError || error is NIOHTTPDecoderError {
             return TransportFailure(.malformedResponse, underlying: error, requestWritten: true)
         }

@@ -318,6 +318,7 @@ final class NIOHTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHand
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let exchange {
             switch error {
+            case HTTPParserError.invalidEOFState: fail(exchange, .closed, error)  // closed mid-message
             case is HTTPParserError, is NIOHTTPDecoderError: fail(exchange, .malformedResponse, error)
             default: fail(exchange, .closed, error)
             }
