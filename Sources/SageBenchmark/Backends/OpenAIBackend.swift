@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -118,9 +117,6 @@ public final class OpenAIBackend: BenchmarkBackend {
         return first
     }
 
-    /// The server's root (the base URL without `/v1`), where vLLM serves `/metrics` and `/tokenize`.
-    var root: String { baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL }
-
     /// `POST /tokenize` of `text` (no template): the server's count, or nil without the endpoint.
     func tokenCount(_ text: String) async -> Int? {
         var body: [String: JSONValue] = ["prompt": .string(text), "add_special_tokens": false]
@@ -129,15 +125,11 @@ public final class OpenAIBackend: BenchmarkBackend {
     }
 
     private func tokenize(_ body: [String: JSONValue]) async -> Int? {
-        var request = HTTPClientRequest(url: root + "/tokenize")
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
         do {
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(body))))
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-            let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
-            guard response.status.code == 200,
-                case .object(let answer) = try BoundedJSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
+            let request = ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(body)))
+            let data = try await client.sendToServerRoot(
+                method: .POST, "tokenize", body: request, timeout: .seconds(5), maximumBytes: 16 * 1024 * 1024)
+            guard case .object(let answer) = try BoundedJSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
                 case .int(let count)? = answer["count"]
             else { return nil }
             return count
@@ -167,13 +159,8 @@ public final class OpenAIBackend: BenchmarkBackend {
 
     /// `GET /metrics` (the server's root, beside `/v1`) in Prometheus text, or nil.
     func prometheusText() async -> String? {
-        var request = HTTPClientRequest(url: root + "/metrics")
-        request.method = .GET
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-            guard response.status.code == 200 else { return nil }
-            let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
-            return String(buffer: body)
+            return String(buffer: try await client.sendToServerRoot("metrics", timeout: .seconds(5), maximumBytes: 16 * 1024 * 1024))
         } catch {
             return nil  // a server without /metrics: its figures are reported as missing
         }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -101,16 +100,14 @@ public struct HealthMonitor: Sendable {
         }
     }
 
+    /// `GET /health` through the instance's own client (its transport and connections).
     private func probe(_ spec: InstanceSpec) async -> (String, Bool, String) {
-        var request = HTTPClientRequest(url: Self.root(spec.baseURL) + "/health")
-        request.method = .GET
+        guard let client = controlPlane.clients.current(spec.id) else { return (spec.id, false, "the instance was removed") }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(configuration.probeTimeout.nanoseconds))
-            _ = try await response.body.collect(upTo: 1 << 20)
-            return response.status.code == 200
-                ? (spec.id, true, "ok") : (spec.id, false, "/health answered \(response.status.code)")
+            _ = try await client.sendToServerRoot("health", timeout: configuration.probeTimeout)
+            return (spec.id, true, "ok")
         } catch {
-            return (spec.id, false, "\(error)")
+            return (spec.id, false, error.status.map { "/health answered \($0)" } ?? "\(error.code): \(error.reason)")
         }
     }
 
@@ -127,12 +124,9 @@ public struct HealthMonitor: Sendable {
     }
 
     private func scrape(_ spec: InstanceSpec) async {
-        var request = HTTPClientRequest(url: Self.root(spec.baseURL) + "/metrics")
-        request.method = .GET
+        guard let client = controlPlane.clients.current(spec.id) else { return }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(2))
-            let body = try await response.body.collect(upTo: 16 << 20)
-            guard response.status.code == 200 else { return }
+            let body = try await client.sendToServerRoot("metrics", timeout: .seconds(2), maximumBytes: 16 << 20)
             let values = EngineMetrics.parse(String(buffer: body))
             controlPlane.scheduler.setEngineFigures(
                 spec.id, running: values.running, waiting: values.waiting, kvCacheUsage: values.kvCacheUsage)
@@ -140,8 +134,6 @@ public struct HealthMonitor: Sendable {
             return  // an engine without /metrics: the control plane's own counts still route
         }
     }
-
-    static func root(_ baseURL: String) -> String { baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL }
 }
 
 /// Load figures from an engine's Prometheus text: vLLM (current and older names) and SGLang.

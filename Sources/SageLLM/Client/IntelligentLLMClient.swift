@@ -215,6 +215,15 @@ public final class IntelligentLLMClient: Sendable {
         return first
     }
 
+    /// A request to a path at the server's root (`health`, `metrics`, `tokenize`), through the
+    /// client's transport; a non-2xx status is thrown. For the control plane's health monitor
+    /// and the benchmark's server figures.
+    package func sendToServerRoot(
+        method: HTTPMethod = .GET, _ path: String, body: ByteBuffer? = nil, timeout: Duration, maximumBytes: Int = 1 << 20
+    ) async throws(SageLLMError) -> ByteBuffer {
+        try await transport.sendToServerRoot(method: method, path, body: body, timeout: timeout, maximumBytes: maximumBytes)
+    }
+
     // MARK: Lifecycle
 
     /// Closes the pooled connections. The client cannot be used afterwards.

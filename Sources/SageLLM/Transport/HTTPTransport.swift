@@ -149,14 +149,38 @@ package final class HTTPTransport: Sendable {
         let limit = timeout ?? configuration.requestTimeout
         let end = min(started + limit, deadline ?? started + limit)
         let request = engineRequest(method: method, path: path, body: body, requestID: requestID, accept: "application/json", deadline: end)
+        return try await whole(request, requestID: requestID, started: started, limit: limit, maximumBytes: configuration.maximumResponseBytes)
+    }
+
+    /// A request to a path at the server's root, beside the API root (`/health`, `/metrics`,
+    /// `/tokenize` of `http://host:8000` for the base URL `http://host:8000/v1`); the whole
+    /// body, at most `maximumBytes`.
+    package func sendToServerRoot(
+        method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, timeout: Duration, maximumBytes: Int
+    ) async throws(SageLLMError) -> ByteBuffer {
+        let started = ContinuousClock.now
+        let requestID = Self.makeRequestID()
+        let root = baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL
+        let rootPath = basePath.hasSuffix("/v1") ? String(basePath.dropLast(3)) : basePath
+        let request = EngineRequest(
+            method: method, url: root + "/" + path, path: rootPath + "/" + path,
+            headers: headers(requestID: requestID, accept: "*/*", hasBody: body != nil), body: body, deadline: started + timeout,
+            readTimeout: min(configuration.readTimeout, timeout))
+        return try await whole(request, requestID: requestID, started: started, limit: timeout, maximumBytes: maximumBytes)
+    }
+
+    /// Sends `request` and reads its whole body, at most `maximumBytes`.
+    private func whole(
+        _ request: EngineRequest, requestID: String, started: ContinuousClock.Instant, limit: Duration, maximumBytes: Int
+    ) async throws(SageLLMError) -> ByteBuffer {
         let lease = InFlightLease(self)
         defer { withExtendedLifetime(lease) {} }
         let response = try await exchange(request, requestID: requestID, started: started, limit: limit)
         do {
-            guard let collected = try await response.body.collect(upTo: configuration.maximumResponseBytes) else {
+            guard let collected = try await response.body.collect(upTo: maximumBytes) else {
                 var error = SageLLMError(
                     code: .decoding,
-                    reason: "the response is larger than maximumResponseBytes (\(configuration.maximumResponseBytes))")
+                    reason: "the response is larger than \(maximumBytes == configuration.maximumResponseBytes ? "maximumResponseBytes (\(maximumBytes))" : "\(maximumBytes) bytes")")
                 error.endpoint = request.url
                 error.requestID = requestID
                 error.requestSent = true
