@@ -20,7 +20,7 @@ struct OutcomeTally: Sendable {
     }
 
     /// A request that finished; a failed one with a deadline counts as a missed deadline when
-    /// `failuresMissDeadlines` (the simulator's view: a shed request did not meet its SLO).
+    /// `failuresMissDeadlines` (the cluster simulation's view: a shed request did not meet its SLO).
     mutating func record(
         succeeded: Bool, latency: Duration, timeToFirstToken: Duration?, queueWait: Duration?, priority: RequestPriority,
         deadline: Duration?, failuresMissDeadlines: Bool = false

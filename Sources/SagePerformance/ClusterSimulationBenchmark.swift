@@ -1,10 +1,10 @@
 import SageControlPlane
 
 extension SagePerformance {
-    /// The cluster simulator's speed: 1,000 instances and about 100,000 requests per run must
+    /// The cluster simulation's speed: 1,000 instances and about 100,000 requests per run must
     /// simulate in under a minute.
     static func clusterSimulationBenchmark() throws {
-        print("Cluster simulator")
+        print("Cluster simulation")
         let scenario = ClusterScenario(instances: 1_000, rate: 1_700, duration: 60, seed: 1)
         print("  1,000 instances, 1,700 req/s for 60 s of arrivals (seed 1); wall time of each run:")
         print("    policy          | routing        | pd  | requests | simulated s | wall s")

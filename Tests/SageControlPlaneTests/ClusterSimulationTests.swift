@@ -2,7 +2,7 @@ import Foundation
 import SageControlPlane
 import Testing
 
-/// The cluster simulator: the real scheduling core on a virtual clock over a modelled fleet.
+/// The cluster simulation: the real scheduling core on a virtual clock over a modelled fleet.
 /// Simulations are CPU-bound and synchronous: they run one at a time on a thread of their own,
 /// so that they never hold the two threads the other tests' tasks share.
 @Suite("Cluster simulation", .serialized)

@@ -57,13 +57,25 @@ func sageError(_ body: () async throws -> Void) async -> SageLLMError? {
 }
 
 /// A clock whose sleeps advance time at once, remembering each sleep.
-final class ManualClock: RateLimiterClock {
+final class ManualClock: Clock, Sendable {
+    struct Instant: InstantProtocol {
+        var offset: Duration
+        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        func duration(to other: Instant) -> Duration { other.offset - offset }
+        static func < (left: Instant, right: Instant) -> Bool { left.offset < right.offset }
+    }
+
     let time = Mutex<Duration>(.zero)
     let sleeps = Mutex<[Duration]>([])
-    func now() -> Duration { time.withLock { $0 } }
-    func sleep(for duration: Duration) async throws {
+    var now: Instant { Instant(offset: time.withLock { $0 }) }
+    var minimumResolution: Duration { .zero }
+
+    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
         try Task.checkCancellation()
+        let duration = time.withLock { time in
+            defer { time = max(time, deadline.offset) }
+            return deadline.offset - time
+        }
         sleeps.withLock { $0.append(duration) }
-        time.withLock { $0 += duration }
     }
 }

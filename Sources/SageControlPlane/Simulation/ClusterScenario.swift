@@ -1,4 +1,4 @@
-/// What the cluster simulator simulates: the fleet, the hardware model, and the workload.
+/// What the cluster simulation models: the fleet, the hardware model, and the workload.
 /// Every field has a default that makes a mixed, slightly overloaded cluster; see
 /// `Docs/CONTROL_PLANE.md` for the model's assumptions.
 public struct ClusterScenario: Sendable, Hashable, Codable {

@@ -1,21 +1,5 @@
 import Synchronization
 
-/// A source of time for the rate limiter; tests inject one that advances without sleeping.
-public protocol RateLimiterClock: Sendable {
-    /// Time since an arbitrary fixed start.
-    func now() -> Duration
-    /// Waits for `duration`; throws when the task is cancelled.
-    func sleep(for duration: Duration) async throws
-}
-
-/// The real clock.
-public struct ContinuousRateLimiterClock: RateLimiterClock {
-    private let start = ContinuousClock.now
-    public init() {}
-    public func now() -> Duration { ContinuousClock.now - start }
-    public func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
-}
-
 /// A token bucket handing out reservations: a caller takes a token (going into debt when
 /// none is left), then waits, outside any lock, until its debt is paid by the refill.
 /// A caller cancelled while waiting gives its token back, so its place goes to the next one.
@@ -27,22 +11,31 @@ package final class RateLimiter: Sendable {
     /// Tokens per second.
     private let rate: Double
     private let capacity: Double
-    private let clock: any RateLimiterClock
+    /// Time since the limiter was made, on its clock.
+    private let elapsed: @Sendable () -> Duration
+    private let sleep: @Sendable (Duration) async throws -> Void
     private let bucket: Mutex<Bucket>
 
     /// - Parameters:
     ///   - perMinute: how many units (requests, or tokens) per minute.
     ///   - burst: how many may go at once after a quiet spell (default 1: evenly spaced).
-    package init(perMinute: Int, burst: Int = 1, clock: any RateLimiterClock = ContinuousRateLimiterClock()) {
+    ///   - clock: the time source (tests pass one that does not sleep).
+    package init(perMinute: Int, burst: Int = 1, clock: any Clock<Duration> = ContinuousClock()) {
         rate = Double(perMinute) / 60
         capacity = Double(max(1, burst))
-        self.clock = clock
-        bucket = Mutex(Bucket(tokens: Double(max(1, burst)), updated: clock.now()))
+        (elapsed, sleep) = Self.timing(clock)
+        bucket = Mutex(Bucket(tokens: Double(max(1, burst)), updated: .zero))
+    }
+
+    /// Reading and sleeping on `clock`, whatever its instant type.
+    private static func timing<C: Clock<Duration>>(_ clock: C) -> (@Sendable () -> Duration, @Sendable (Duration) async throws -> Void) {
+        let start = clock.now
+        return ({ start.duration(to: clock.now) }, { try await clock.sleep(for: $0) })
     }
 
     /// Takes `cost` units and returns how long to wait before going.
     package func reserve(cost: Double = 1) -> Duration {
-        let now = clock.now()
+        let now = elapsed()
         return bucket.withLock { bucket in
             let elapsed = (now - bucket.updated).seconds
             bucket.tokens = min(capacity, bucket.tokens + max(0, elapsed) * rate)
@@ -80,7 +73,7 @@ package final class RateLimiter: Sendable {
             throw TurnAfterDeadline(wait: wait)
         }
         do {
-            try await clock.sleep(for: wait)
+            try await sleep(wait)
         } catch {
             cancel(cost: cost)
             throw error

@@ -29,14 +29,14 @@ public struct ResilienceConfiguration: Sendable {
     public var healthWindow: Duration
     /// The time source of the rate limiters and the backoff waits (tests inject one that
     /// does not sleep).
-    public var clock: any RateLimiterClock
+    public var clock: any Clock<Duration>
     /// Where the swift-metrics figures go; nil for the backend bootstrapped for the process.
     public var metricsFactory: (any MetricsFactory)?
 
     public init(
         retry: RetryPolicy = RetryPolicy(), requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil,
         maxConcurrent: Int? = nil, eagerInit: Bool = false, healthWindow: Duration = .seconds(30),
-        clock: any RateLimiterClock = ContinuousRateLimiterClock(), metricsFactory: (any MetricsFactory)? = nil
+        clock: any Clock<Duration> = ContinuousClock(), metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.metricsFactory = metricsFactory
         self.retry = retry

@@ -1,17 +1,17 @@
-public import NIOCore
+import NIOCore
 
 /// One Server-Sent Event.
-public struct ServerSentEvent: Sendable, Hashable {
+package struct ServerSentEvent: Sendable, Hashable {
     /// The `event:` field; nil for the default `message` type.
-    public var event: String?
+    package var event: String?
     /// The `data:` lines joined with "\n".
-    public var data: String
+    package var data: String
     /// The last `id:` seen in the stream.
-    public var id: String?
+    package var id: String?
     /// The `retry:` field, in milliseconds.
-    public var retry: Int?
+    package var retry: Int?
 
-    public init(event: String? = nil, data: String, id: String? = nil, retry: Int? = nil) {
+    package init(event: String? = nil, data: String, id: String? = nil, retry: Int? = nil) {
         self.event = event
         self.data = data
         self.id = id
@@ -19,7 +19,7 @@ public struct ServerSentEvent: Sendable, Hashable {
     }
 
     /// The OpenAI end-of-stream marker `data: [DONE]`.
-    public var isDone: Bool { data == "[DONE]" }
+    package var isDone: Bool { data == "[DONE]" }
 }
 
 /// A byte-level Server-Sent Events parser that can be fed arbitrary slices of a stream.
@@ -36,9 +36,9 @@ public struct ServerSentEvent: Sendable, Hashable {
 /// }
 /// try parser.finish { event in handle(event) }
 /// ```
-public struct ServerSentEventParser: Sendable {
+package struct ServerSentEventParser: Sendable {
     /// The largest event (or line) accepted, in bytes.
-    public let maximumEventSize: Int
+    package let maximumEventSize: Int
 
     private var partialLine: [UInt8] = []
     private var skipLeadingLineFeed = false
@@ -48,23 +48,23 @@ public struct ServerSentEventParser: Sendable {
     private var lastEventID: String?
     private var retry: Int?
 
-    public init(maximumEventSize: Int = 16 * 1024 * 1024) {
+    package init(maximumEventSize: Int = 16 * 1024 * 1024) {
         self.maximumEventSize = maximumEventSize
     }
 
     /// Parses the readable bytes of `buffer`, calling `onEvent` for each complete event.
-    public mutating func parse(_ buffer: ByteBuffer, _ onEvent: (ServerSentEvent) throws -> Void) throws {
+    package mutating func parse(_ buffer: ByteBuffer, _ onEvent: (ServerSentEvent) throws -> Void) throws {
         try parseViews(buffer) { try onEvent($0.event) }
     }
 
     /// Parses raw bytes, calling `onEvent` for each complete event.
-    public mutating func parse(bytes: UnsafeRawBufferPointer, _ onEvent: (ServerSentEvent) throws -> Void) throws {
+    package mutating func parse(bytes: UnsafeRawBufferPointer, _ onEvent: (ServerSentEvent) throws -> Void) throws {
         try parseViews(bytes: bytes) { try onEvent($0.event) }
     }
 
     /// Ends the stream: a last line without a line end is processed, and a pending event is
     /// dispatched (servers often end with `data: [DONE]` and no blank line).
-    public mutating func finish(_ onEvent: (ServerSentEvent) throws -> Void) throws {
+    package mutating func finish(_ onEvent: (ServerSentEvent) throws -> Void) throws {
         try finishViews { try onEvent($0.event) }
     }
 

@@ -6,14 +6,14 @@ import class Foundation.JSONDecoder
 /// Accepted shapes: `{"error": {"message", "type", "param", "code"}}` with a numeric
 /// or string `code`; vLLM's flat `{"object": "error", "message", "type", "code"}`;
 /// and plain text (vllm-router), kept as the message.
-public struct ErrorBody: Codable, Sendable, Hashable {
-    public var message: String
-    public var type: String?
-    public var param: String?
+package struct ErrorBody: Codable, Sendable, Hashable {
+    package var message: String
+    package var type: String?
+    package var param: String?
     /// The `code` as text, whether the server sent a number or a string.
-    public var code: String?
+    package var code: String?
 
-    public init(message: String, type: String? = nil, param: String? = nil, code: String? = nil) {
+    package init(message: String, type: String? = nil, param: String? = nil, code: String? = nil) {
         self.message = message
         self.type = type
         self.param = param
@@ -21,7 +21,7 @@ public struct ErrorBody: Codable, Sendable, Hashable {
     }
 
     /// Reads any of the accepted shapes; nil for an empty body.
-    public static func parse(_ bytes: some Collection<UInt8>) -> ErrorBody? {
+    package static func parse(_ bytes: some Collection<UInt8>) -> ErrorBody? {
         let data = Data(bytes)
         if let value = try? BoundedJSONDecoder().decode(JSONValue.self, from: data),  // not JSON: plain text below
             let body = ErrorBody(json: value)
@@ -33,7 +33,7 @@ public struct ErrorBody: Codable, Sendable, Hashable {
     }
 
     /// Reads `{"error": {...}}` or the flat form from parsed JSON; nil when neither.
-    public init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         let fields: JSONValue
         if let nested = json["error"], nested.objectValue != nil {
             fields = nested
@@ -57,7 +57,7 @@ public struct ErrorBody: Codable, Sendable, Hashable {
     }
 
     /// The wire form `{"error": {...}}`.
-    public var jsonObject: JSONValue {
+    package var jsonObject: JSONValue {
         var fields: [String: JSONValue] = ["message": .string(message)]
         fields["type"] = type.map(JSONValue.string) ?? .null
         fields["param"] = param.map(JSONValue.string) ?? .null
