@@ -44,6 +44,18 @@ let package = Package(
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: sharedSwiftSettings
         ),
+        // Helpers that only the tests use (loopback servers that misbehave, a refused port, a
+        // clock that does not sleep, `eventually`); not a product.
+        .target(
+            name: "SageTesting",
+            dependencies: [
+                "SageLLM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
         // Layer 1: the base client. No server framework, no higher layer.
         .target(
             name: "SageLLM",
@@ -169,6 +181,7 @@ let package = Package(
         .testTarget(
             name: "SageLLMTests",
             dependencies: [
+                "SageTesting",
                 "SageLLM",
                 "SageSupport",
                 "SageSimulator",
@@ -185,12 +198,14 @@ let package = Package(
         ),
         .testTarget(
             name: "SageControlPlaneTests",
-            dependencies: ["SageLLM", "SageSimulator", "SageControlPlane"],
+            dependencies: [
+                "SageTesting","SageLLM", "SageSimulator", "SageControlPlane"],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(
             name: "SageBenchmarkTests",
-            dependencies: ["SageLLM", "SageSimulator", "SageBenchmark"],
+            dependencies: [
+                "SageTesting","SageLLM", "SageSimulator", "SageBenchmark"],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(
@@ -201,6 +216,7 @@ let package = Package(
         .testTarget(
             name: "SageSimulatorTests",
             dependencies: [
+                "SageTesting",
                 "SageLLM",
                 "SageSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -106,7 +106,7 @@ public struct InstanceSnapshot: Sendable, Encodable {
 
 /// The running tally behind ``ControlPlaneMetricsSnapshot``, also emitted through swift-metrics
 /// (dimensions: instance id, outcome, priority).
-final class ControlPlaneMetrics: Sendable {
+package final class ControlPlaneMetrics: Sendable {
     private struct State {
         var total = 0
         var rejected: [String: Int] = [:]
@@ -115,6 +115,8 @@ final class ControlPlaneMetrics: Sendable {
         var first: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
+
+    package init() {}
 
     func recordArrival() {
         state.withLock { state in

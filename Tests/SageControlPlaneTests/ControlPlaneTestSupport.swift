@@ -24,16 +24,6 @@ func specs(_ simulators: [RunningSimulator], maxConcurrent: Int, model: String =
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))  // polling interval; cancellation ends the wait early
-    }
-    return condition()
-}
-
 func controlPlaneError(_ body: () async throws -> Void) async -> ControlPlaneError? {
     do {
         try await body()

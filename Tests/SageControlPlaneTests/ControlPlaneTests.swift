@@ -1,3 +1,4 @@
+import SageTesting
 import SageControlPlane
 import SageLLM
 import SageSimulator

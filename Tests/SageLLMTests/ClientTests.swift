@@ -1,3 +1,4 @@
+import SageTesting
 import Foundation
 import SageSimulator
 import Testing

@@ -1,3 +1,4 @@
+import SageTesting
 import SageSimulator
 import Synchronization
 import Testing

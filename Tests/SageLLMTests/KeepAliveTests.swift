@@ -1,3 +1,4 @@
+import SageTesting
 import SageLLM
 import Synchronization
 import Testing

@@ -1,4 +1,5 @@
 @testable import SageLLM
+import SageTesting
 import Synchronization
 import MetricsTestKit
 import Testing

@@ -1,3 +1,4 @@
+import SageTesting
 import SageLLM
 import SageSimulator
 import Synchronization

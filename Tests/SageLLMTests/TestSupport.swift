@@ -27,17 +27,6 @@ func withSimulatorAndClient<Result: Sendable>(
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes (for effects seen from outside, such as
-/// a server noticing a closed connection). Returns whether it held.
-func eventually(timeout: Duration = .seconds(5), _ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))  // polling interval; cancellation ends the wait early
-    }
-    return await condition()
-}
-
 /// The recorded server responses in `Fixtures/`.
 func fixture(_ name: String) throws -> Data {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/\(name)")
@@ -56,26 +45,3 @@ func sageError(_ body: () async throws -> Void) async -> SageLLMError? {
     }
 }
 
-/// A clock whose sleeps advance time at once, remembering each sleep.
-final class ManualClock: Clock, Sendable {
-    struct Instant: InstantProtocol {
-        var offset: Duration
-        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        func duration(to other: Instant) -> Duration { other.offset - offset }
-        static func < (left: Instant, right: Instant) -> Bool { left.offset < right.offset }
-    }
-
-    let time = Mutex<Duration>(.zero)
-    let sleeps = Mutex<[Duration]>([])
-    var now: Instant { Instant(offset: time.withLock { $0 }) }
-    var minimumResolution: Duration { .zero }
-
-    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
-        try Task.checkCancellation()
-        let duration = time.withLock { time in
-            defer { time = max(time, deadline.offset) }
-            return deadline.offset - time
-        }
-        sleeps.withLock { $0.append(duration) }
-    }
-}

@@ -1,3 +1,4 @@
+import SageTesting
 import Logging
 import NIOCore
 import NIOHTTP1

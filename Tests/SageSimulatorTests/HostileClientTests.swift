@@ -1,3 +1,4 @@
+import SageTesting
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -65,12 +66,3 @@ struct HostileClientTests {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))  // polling interval
-    }
-    return await condition()
-}

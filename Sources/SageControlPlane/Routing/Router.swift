@@ -196,11 +196,11 @@ struct Router: Sendable {
 }
 
 /// Hashes of a prompt's leading 64-character blocks, each covering all the text before it.
-enum PrefixBlocks {
+package enum PrefixBlocks {
     static let blockSize = 64
     static let maximumBlocks = 32
 
-    static func of(_ text: String) -> [UInt64] {
+    package static func of(_ text: String) -> [UInt64] {
         var blocks: [UInt64] = []
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         var count = 0

@@ -1,5 +1,5 @@
 /// Which part of a request an instance is asked to do.
-enum RequestPhase: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+package enum RequestPhase: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// The whole request, prompt and answer: GENERAL, HYBRID and DECODE instances (a decode
     /// instance computes the prompt itself when no KV cache is handed to it).
     case whole
@@ -8,7 +8,7 @@ enum RequestPhase: Int, Sendable, Hashable, CaseIterable, CustomStringConvertibl
     /// The answer from a KV cache computed elsewhere: DECODE and HYBRID instances.
     case decode
 
-    var description: String {
+    package var description: String {
         switch self {
         case .whole: "whole"
         case .prefill: "prefill"
@@ -37,7 +37,7 @@ struct PoolKey: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A request waiting for, or holding, an instance.
-struct QueuedRequest: Sendable {
+package struct QueuedRequest: Sendable {
     let id: UInt64
     let model: String
     let placement: RequestPlacement
@@ -53,11 +53,28 @@ struct QueuedRequest: Sendable {
     var topologyAnchor: InstanceSpec?
     var phase: RequestPhase = .whole
 
+    package init(
+        id: UInt64, model: String, placement: RequestPlacement, arrival: ContinuousClock.Instant, deadline: ContinuousClock.Instant?,
+        prefixBlocks: [UInt64], expectedOutputTokens: Int? = nil, excluded: Set<String>, topologyAnchor: InstanceSpec?,
+        phase: RequestPhase = .whole
+    ) {
+        self.id = id
+        self.model = model
+        self.placement = placement
+        self.arrival = arrival
+        self.deadline = deadline
+        self.prefixBlocks = prefixBlocks
+        self.expectedOutputTokens = expectedOutputTokens
+        self.excluded = excluded
+        self.topologyAnchor = topologyAnchor
+        self.phase = phase
+    }
+
     var pool: PoolKey { PoolKey(model: model, phase: phase) }
 }
 
 /// An instance handed to a request; give it back with ``Scheduler/release(_:outcome:)`` exactly once.
-struct Lease: Sendable {
+package struct Lease: Sendable {
     let requestID: UInt64
     let instance: InstanceSpec
     let arrival: ContinuousClock.Instant
@@ -68,7 +85,7 @@ struct Lease: Sendable {
 }
 
 /// How a dispatched request ended.
-enum LeaseOutcome: Sendable {
+package enum LeaseOutcome: Sendable {
     case success(latency: Duration, timeToFirstToken: Duration?, outputTokens: Int?)
     /// The instance failed it (counts toward its circuit breaker).
     case instanceFailure

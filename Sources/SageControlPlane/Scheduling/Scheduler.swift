@@ -4,12 +4,12 @@ import SageSupport
 /// callers waiting in its queue), on the real clock. Requests wait here, ordered by the
 /// policy, and are dispatched as soon as a slot frees (no polling). Load counters go up at
 /// dispatch and down at release, whatever the outcome.
-final class Scheduler: Sendable {
+package final class Scheduler: Sendable {
     let configuration: SchedulerConfiguration
     let metrics: ControlPlaneMetrics
     private let room: WaitingRoom<SchedulingCore, Lease>
 
-    init(
+    package init(
         policy: SchedulingPolicy, routing: RoutingStrategy, configuration: SchedulerConfiguration, metrics: ControlPlaneMetrics,
         disaggregation: DisaggregationConfiguration = DisaggregationConfiguration()
     ) {
@@ -25,7 +25,7 @@ final class Scheduler: Sendable {
 
     // MARK: Instances
 
-    func add(_ spec: InstanceSpec) throws(ControlPlaneError) {
+    package func add(_ spec: InstanceSpec) throws(ControlPlaneError) {
         try room.update { (core) throws(ControlPlaneError) in ((), Self.handovers(try core.add(spec, now: .now))) }
     }
 
@@ -55,7 +55,7 @@ final class Scheduler: Sendable {
 
     /// Waits for an instance for `request` (at once when one has a free slot and nobody
     /// waits), at most ``SchedulerConfiguration/maxQueueWait``.
-    func acquire(_ request: QueuedRequest) async throws -> Lease {
+    package func acquire(_ request: QueuedRequest) async throws -> Lease {
         guard let maxWait = configuration.maxQueueWait else { return try await wait(request) }
         return try await withThrowingTaskGroup(of: Lease?.self) { group in
             group.addTask { try await self.wait(request) }
@@ -92,7 +92,7 @@ final class Scheduler: Sendable {
     }
 
     /// Gives an instance back, updates its figures, and dispatches whoever can go now.
-    func release(_ lease: Lease, outcome: LeaseOutcome) {
+    package func release(_ lease: Lease, outcome: LeaseOutcome) {
         room.update { core in ((), Self.handovers(core.release(lease, outcome: outcome, now: .now))) }
     }
 

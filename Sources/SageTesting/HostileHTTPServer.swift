@@ -9,9 +9,9 @@ import Synchronization
 /// Each request (head and `content-length` body, read whole) gets the steps `respond` returns
 /// for it; the server counts every request it read, so a test can tell whether a client sent
 /// one twice.
-struct HostileHTTPServer {
+package struct HostileHTTPServer {
     /// What the server does, in order.
-    enum Step: Sendable {
+    package enum Step: Sendable {
         /// Writes these bytes.
         case send(String)
         /// Writes `piece` `count` times (large bodies without building them at once).
@@ -25,25 +25,26 @@ struct HostileHTTPServer {
     }
 
     /// A request as the server read it.
-    struct Request: Sendable {
+    package struct Request: Sendable {
         /// The request head, as text.
-        var head: String
+        package var head: String
         /// Its number on its connection (1 for the first).
-        var numberOnConnection: Int
+        package var numberOnConnection: Int
         /// Its number among all the server's requests (1 for the first).
-        var number: Int
+        package var number: Int
     }
 
     /// What the server has seen.
-    final class Record: Sendable {
-        let requests = Atomic<Int>(0)
-        let connections = Atomic<Int>(0)
-        let heads = Mutex<[String]>([])
+    package final class Record: Sendable {
+        package init() {}
+        package let requests = Atomic<Int>(0)
+        package let connections = Atomic<Int>(0)
+        package let heads = Mutex<[String]>([])
     }
 
     /// Runs `body` with the server's API root (`http://127.0.0.1:PORT/v1`). `onAccept` runs
     /// when a connection opens, before anything is read (an empty list waits for a request).
-    static func with<Result>(
+    package static func with<Result>(
         onAccept: [Step] = [], idleClose: Duration? = nil, record: Record = Record(),
         respond: @escaping @Sendable (Request) -> [Step], _ body: (String, Record) async throws -> Result
     ) async throws -> Result {
@@ -70,7 +71,7 @@ struct HostileHTTPServer {
     }
 
     /// A whole HTTP/1.1 response with a `content-length`.
-    static func response(
+    package static func response(
         status: String = "200 OK", headers: [String] = [], body: String, contentType: String = "application/json"
     ) -> String {
         let lines = ["HTTP/1.1 \(status)", "content-type: \(contentType)", "content-length: \(body.utf8.count)"] + headers
@@ -78,19 +79,19 @@ struct HostileHTTPServer {
     }
 
     /// The head of a streamed (chunked) event-stream response.
-    static let streamHead =
+    package static let streamHead =
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
     /// One chunk of a chunked body.
-    static func chunk(_ text: String) -> String {
+    package static func chunk(_ text: String) -> String {
         String(text.utf8.count, radix: 16) + "\r\n" + text + "\r\n"
     }
 
     /// The last chunk of a chunked body.
-    static let lastChunk = "0\r\n\r\n"
+    package static let lastChunk = "0\r\n\r\n"
 
     /// A complete, well-formed chat completion.
-    static let goodChat =
+    package static let goodChat =
         #"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#
 
     private final class Handler: ChannelInboundHandler, @unchecked Sendable {

@@ -8,9 +8,9 @@ import Darwin
 /// connecting fails at once and no other server (of a test running in parallel) can take the
 /// port meanwhile, as it can take a port that was merely freed. For testing how clients
 /// treat a dead server.
-public func withRefusedLoopbackPort<Result>(_ body: (Int) async throws -> Result) async throws -> Result {
-    func failure(_ call: String) -> SimulatorError {
-        SimulatorError(code: .serverFailed, message: "could not reserve a loopback port: \(call) failed (errno \(errno))")
+package func withRefusedLoopbackPort<Result>(_ body: (Int) async throws -> Result) async throws -> Result {
+    func failure(_ call: String) -> TestingError {
+        TestingError("could not reserve a loopback port: \(call) failed (errno \(errno))")
     }
     #if canImport(Glibc)
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -1,28 +1,35 @@
 import NIOCore
-import SageSimulator
 import NIOHTTP1
 import NIOPosix
 import Synchronization
 
 /// A loopback HTTP server with fixed answers per path, for what the simulator cannot pose as:
 /// a server that answers late or never, an empty model list, HTML, another engine's fingerprints.
-struct CannedHTTPServer {
-    struct Reply: Sendable {
-        var status: HTTPResponseStatus = .ok
-        var body: String
+package struct CannedHTTPServer {
+    package struct Reply: Sendable {
+        package var status: HTTPResponseStatus = .ok
+        package var body: String
         /// Answer only after this long.
-        var delay: Duration = .zero
+        package var delay: Duration = .zero
         /// Never answer.
-        var hang = false
+        package var hang = false
+
+        package init(status: HTTPResponseStatus = .ok, body: String, delay: Duration = .zero, hang: Bool = false) {
+            self.status = status
+            self.body = body
+            self.delay = delay
+            self.hang = hang
+        }
     }
 
     /// Counts the connections the server accepted.
-    final class ConnectionCount: Sendable {
-        let value = Atomic<Int>(0)
+    package final class ConnectionCount: Sendable {
+        package let value = Atomic<Int>(0)
+        package init() {}
     }
 
     /// Runs `body` with the server's API root (`http://127.0.0.1:PORT/v1`); unknown paths answer 404.
-    static func with<Result>(
+    package static func with<Result>(
         _ routes: [String: Reply], connections: ConnectionCount? = nil, _ body: (String) async throws -> Result
     ) async throws -> Result {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -46,12 +53,12 @@ struct CannedHTTPServer {
     }
 
     /// Runs `body` with a base URL whose port refuses connections (see `withRefusedLoopbackPort`).
-    static func withRefusedBaseURL<Result>(_ body: (String) async throws -> Result) async throws -> Result {
+    package static func withRefusedBaseURL<Result>(_ body: (String) async throws -> Result) async throws -> Result {
         try await withRefusedLoopbackPort { port in try await body("http://127.0.0.1:\(port)/v1") }
     }
 
     /// An OpenAI model list with one model.
-    static func modelList(_ id: String, ownedBy: String) -> String {
+    package static func modelList(_ id: String, ownedBy: String) -> String {
         #"{"object":"list","data":[{"id":"\#(id)","object":"model","created":0,"owned_by":"\#(ownedBy)"}]}"#
     }
 

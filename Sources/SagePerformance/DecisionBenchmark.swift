@@ -1,9 +1,11 @@
+import SageControlPlane
+
 /// Times the scheduling and routing decision alone (admission, routing, counting, release)
 /// for the benchmark program, without any network.
-package enum DecisionBenchmark {
+enum DecisionBenchmark {
     /// One decision per iteration over `instanceCount` instances with free slots; returns each
     /// acquire-and-release time.
-    package static func run(
+    static func run(
         instanceCount: Int, policy: SchedulingPolicy, routing: RoutingStrategy, iterations: Int
     ) async throws -> [Duration] {
         let scheduler = Scheduler(
