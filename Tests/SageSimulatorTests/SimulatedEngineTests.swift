@@ -1,3 +1,5 @@
+import SageTesting
+import Synchronization
 import Testing
 
 @testable import SageSimulator
@@ -37,12 +39,14 @@ struct SimulatedEngineTests {
     }
 
     @Test func timeToFirstTokenFollowsPrefillSpeed() async throws {
+        let clock = ManualClock()
         let engine = try SimulatedEngine(
-            configuration: .init(model: "m", ttft: .milliseconds(10), tbt: .zero, prefillTokensPerSecond: 10_000, jitter: 0))
+            configuration: .init(model: "m", ttft: .milliseconds(10), tbt: .zero, prefillTokensPerSecond: 10_000, jitter: 0), clock: clock)
         let prompt = Array(repeating: 7, count: 1_000).enumerated().map { $0.offset + $0.element }
         let done = try await engine.generate(EngineRequest(promptTokens: prompt, maxTokens: 1)) { _ in }
-        // 10 ms + 1000 tokens / 10k tok/s = 110 ms, as the engine records it
+        // 10 ms + 1000 tokens / 10k tok/s = 110 ms, as the engine records it and as its clock waited
         #expect(done.timeToFirstToken == .milliseconds(110))
+        #expect(clock.sleeps.withLock { $0 } == [.milliseconds(110)])
     }
 
     @Test func prefixCacheShortensRepeatedPrompts() async throws {
@@ -59,6 +63,8 @@ struct SimulatedEngineTests {
         #expect(statistics.prefixCacheHits == warm.cachedPromptTokens)
     }
 
+    /// On real time (a clock that does not wait lets each request run to its end before the
+    /// next starts); only lower bounds, which a loaded machine cannot break.
     @Test func batchLimitQueuesTheRest() async throws {
         let engine = try SimulatedEngine(
             configuration: .init(model: "m", ttft: .zero, tbt: .milliseconds(5), prefillTokensPerSecond: 0, jitter: 0, maxBatch: 2))

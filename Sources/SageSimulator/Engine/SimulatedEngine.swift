@@ -99,14 +99,21 @@ public final class SimulatedEngine: Sendable {
     }
     private let state: Mutex<State>
     /// When the engine started; slow-start faults count from here.
-    public let startedAt: ContinuousClock.Instant
+    public var startedAt: ContinuousClock.Instant { time.start }
+    /// The engine's time: its clock, read as instants from the engine's start.
+    let time: EngineTime
     private let faultPlan: FaultPlan
 
-    public init(configuration: SimulatedEngineConfiguration = SimulatedEngineConfiguration()) throws(SimulatorError) {
+    /// - Parameter clock: the engine's time source. A test passes one that does not sleep, so
+    ///   that TTFT, TBT and queueing are checked without waiting. The HTTP server
+    ///   (``SimulatorServer``) runs on real time.
+    public init(configuration: SimulatedEngineConfiguration = SimulatedEngineConfiguration(), clock: any Clock<Duration> = ContinuousClock())
+        throws(SimulatorError)
+    {
         try configuration.validate()
         self.configuration = configuration
         self.slots = FairSemaphore(limit: configuration.maxBatch)
-        self.startedAt = .now
+        self.time = EngineTime(clock)
         self.faultPlan = FaultPlan(faults: configuration.faults, seed: configuration.seed)
         self.state = Mutex(
             State(
@@ -129,7 +136,7 @@ public final class SimulatedEngine: Sendable {
     /// Whether a slow start is still in progress.
     public var isLoading: Bool {
         guard let slowStart = faults.slowStart else { return false }
-        return ContinuousClock.now < startedAt + slowStart
+        return time.now < startedAt + slowStart
     }
 
     public func statistics() -> EngineStatistics {
@@ -175,7 +182,7 @@ public final class SimulatedEngine: Sendable {
     public func generate(
         _ request: EngineRequest, onStep: (GeneratedStep) async throws -> Void
     ) async throws -> EngineCompletion {
-        try await generate(request, waitUntil: { try await Task.sleep(until: $0, clock: .continuous) }, onStep: onStep)
+        try await generate(request, waitUntil: time.sleep(until:), onStep: onStep)
     }
 
     /// ``generate(_:onStep:)`` waiting for each token's due time with `waitUntil` (the
@@ -185,12 +192,12 @@ public final class SimulatedEngine: Sendable {
         onStep: (GeneratedStep) async throws -> Void
     ) async throws -> EngineCompletion {
         try validate(request)
-        let arrived = ContinuousClock.now
+        let arrived = time.now
         if isLoading, let slowStart = faults.slowStart {
-            try await Task.sleep(until: startedAt + slowStart, clock: .continuous)
+            try await time.sleep(until: startedAt + slowStart)
         }
         try await slots.acquire()
-        let admitted = ContinuousClock.now
+        let admitted = time.now
         let promptCount = request.promptTokens.count
         let maxTokens = request.maxTokens ?? (configuration.maxContext - promptCount)
 
@@ -246,7 +253,7 @@ public final class SimulatedEngine: Sendable {
         var position = 0
         while finishReasons.contains(where: { $0 == nil }) {
             // Tokens that are due now are handed over together.
-            let now = ContinuousClock.now
+            let now = time.now
             if due > now {
                 if !step.tokens.isEmpty {
                     step.generatedSoFar = generated
@@ -314,6 +321,28 @@ public final class SimulatedEngine: Sendable {
         " call", " who", " its", " now", " find", " long", " down", " day", " did", " get", " come", " made",
         " may", " part", " data", " node", " GPU", " KV", " fast", " load", " path", " cost", " plan", " test",
     ]
+}
+
+/// A simulated engine's time: instants on the real continuous clock's scale, read from the
+/// engine's own clock (the same for ContinuousClock; a test clock moves them without waiting).
+struct EngineTime: Sendable {
+    let start: ContinuousClock.Instant
+    private let elapsed: @Sendable () -> Duration
+    private let wait: @Sendable (Duration) async throws -> Void
+
+    init<C: Clock<Duration>>(_ clock: C) {
+        start = .now
+        let origin = clock.now
+        elapsed = { origin.duration(to: clock.now) }
+        wait = { try await clock.sleep(for: $0) }
+    }
+
+    var now: ContinuousClock.Instant { start + elapsed() }
+
+    @Sendable func sleep(until instant: ContinuousClock.Instant) async throws {
+        let remaining = instant - now
+        if remaining > .zero { try await wait(remaining) } else { try Task.checkCancellation() }
+    }
 }
 
 extension Duration {
