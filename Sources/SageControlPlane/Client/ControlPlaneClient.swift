@@ -90,7 +90,7 @@ public final class ControlPlaneClient: Sendable {
         return true
     }
 
-    /// Every instance: the originals' fields plus latency, health and its reason.
+    /// Every instance: its spec, load, latency, health and the reason for it.
     public func instances() -> [InstanceSnapshot] { scheduler.instanceStates.map(InstanceSnapshot.init) }
 
     public func metrics() -> ControlPlaneMetricsSnapshot {
@@ -196,7 +196,7 @@ public final class ControlPlaneClient: Sendable {
         try await chat([.user(prompt)], options: options, placement: placement)
     }
 
-    /// One user message (the originals' `generate`).
+    /// One user message.
     public func generate(prompt: String, options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
         async throws(ControlPlaneError) -> ChatResult
     {
@@ -262,7 +262,7 @@ public struct RoutedChunk: Sendable {
 }
 
 extension IntelligentLLMClient {
-    /// A client over many instances (the originals' `create_with_control_plane`): defaults
+    /// A client over many instances: defaults
     /// `adaptive` scheduling, `load_balanced` routing, PD separation on.
     public static func createWithControlPlane(
         instances: [InstanceSpec], schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,

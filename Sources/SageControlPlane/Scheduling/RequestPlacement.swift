@@ -46,7 +46,7 @@ public struct RequestPlacement: Sendable, Hashable {
         self.preferredInstanceID = preferredInstanceID
     }
 
-    /// `sloDeadlineMs` in milliseconds, as the originals took it.
+    /// The SLO deadline in milliseconds.
     public init(priority: RequestPriority = .normal, sloDeadlineMs: Double?, sessionKey: String? = nil) {
         self.init(
             priority: priority, sloDeadline: sloDeadlineMs.map { OutsideNumber.clampedDuration(seconds: $0 / 1000) }, sessionKey: sessionKey)

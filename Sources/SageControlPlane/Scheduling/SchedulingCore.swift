@@ -254,7 +254,7 @@ struct SchedulingCore: Sendable {
         }
     }
 
-    /// `adaptive` resolved for this moment (the originals' rule), recorded with its reason.
+    /// `adaptive` resolved for this moment, recorded with its reason.
     private mutating func effectivePolicy() -> SchedulingPolicy {
         guard policy == .adaptive else { return policy }
         // In flight over the serving capacity: the fleet's load, without a scan per decision.

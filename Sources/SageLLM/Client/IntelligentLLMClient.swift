@@ -125,7 +125,7 @@ public final class IntelligentLLMClient: Sendable {
         streamChat([.user(prompt)], options: options)
     }
 
-    /// Generates text for a prompt (a chat with one user message), the original `generate`.
+    /// Generates text for a prompt: a chat with one user message.
     public func generate(prompt: String, options: ChatOptions? = nil) async throws(SageLLMError) -> ChatResult {
         try await chat([.user(prompt)], options: options)
     }

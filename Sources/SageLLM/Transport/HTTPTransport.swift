@@ -1,18 +1,7 @@
-import AsyncHTTPClient
-import Dispatch
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOPosix
-import SageSupport
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The rules for talking to one OpenAI-compatible base URL over an ``HTTPEngine``: headers,
 /// the key, one timeout model, resending a request that met a stale keep-alive connection,
@@ -414,69 +403,5 @@ package final class HTTPTransport: Sendable {
     package func shutdown() async throws {
         guard !isShutDown.exchange(true, ordering: .relaxed) else { return }
         await engine.shutdown()
-    }
-}
-
-/// A response whose body is read piece by piece.
-package struct StreamingResponse: Sendable {
-    package let transport: HTTPTransport
-    package let body: ResponseBody
-    package let endpoint: String
-    package let requestID: String
-    package let started: ContinuousClock.Instant
-    package let limit: Duration
-    /// Keeps the request counted in flight until the last copy of the response is gone.
-    package let lease: HTTPTransport.InFlightLease
-}
-
-/// Reads a streamed body, with every failure as a ``SageLLMError``.
-package final class StreamingBodyReader: @unchecked Sendable {
-    // Safety: used by one consumer at a time (a stream's `next()` calls never overlap).
-    package let stream: StreamingResponse
-    /// Whether any body bytes have been read.
-    package private(set) var receivedBytes = false
-
-    package init(_ stream: StreamingResponse) { self.stream = stream }
-
-    package func next() async throws(SageLLMError) -> ByteBuffer? {
-        do {
-            guard let piece = try await stream.body.next() else { return nil }
-            receivedBytes = true
-            return piece.bytes
-        } catch {
-            throw stream.transport.mapError(
-                error, endpoint: stream.endpoint, requestID: stream.requestID, started: stream.started, limit: stream.limit)
-        }
-    }
-
-    /// Ends the exchange: the connection closes and the server sees the request go away.
-    package func cancel() { stream.body.cancel() }
-
-    /// After the stream's last event (`[DONE]`): reads the end of the body, so that the
-    /// connection can carry another request, or ends the exchange if more keeps coming.
-    package func finishAfterTheLastEvent() async {
-        for _ in 0..<4 {
-            guard let piece = try? await stream.body.next() else { return }  // the end, or an error: the exchange is over
-            if piece.bytes.readableBytes > 0 { break }
-        }
-        cancel()
-    }
-}
-
-/// Reads a `Retry-After` header: delay seconds or an HTTP date.
-package enum RetryAfter {
-    package static func parse(_ value: String, now: Double? = nil) -> Duration? {
-        let trimmed = value.trimmingWhitespace()
-        // A server's number: NaN, infinite or negative is ignored; beyond the maximum is capped
-        // there (the retry policy's own deadline decides whether such a wait fits).
-        if let seconds = Double(trimmed) {
-            guard seconds.isFinite, seconds >= 0 else { return nil }
-            return OutsideNumber.duration(seconds: min(seconds, OutsideNumber.maximumSeconds), allowZero: true)
-        }
-        guard let date = HTTPDate.parse(trimmed) else { return nil }
-        let current = now ?? HTTPDate.nowSecondsSince1970()
-        let wait = date - current
-        guard wait.isFinite else { return nil }
-        return OutsideNumber.duration(seconds: min(max(0, wait), OutsideNumber.maximumSeconds), allowZero: true)
     }
 }
