@@ -96,3 +96,18 @@ public struct ChatStreamAccumulator: Sendable {
         }
     }
 }
+
+/// A whole answer of the server: its usage and why generation stopped.
+protocol FinishedResponse: Decodable, Sendable {
+    var usage: Usage? { get }
+    /// The first choice's finish reason.
+    var finishReason: String? { get }
+}
+
+extension ChatCompletionResponse: FinishedResponse {
+    var finishReason: String? { choices.first?.finishReason }
+}
+
+extension CompletionResponse: FinishedResponse {
+    var finishReason: String? { choices.first?.finishReason }
+}

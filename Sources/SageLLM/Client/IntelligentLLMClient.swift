@@ -70,25 +70,14 @@ public final class IntelligentLLMClient: Sendable {
     public func chat(_ messages: [ChatMessage], options: ChatOptions? = nil) async throws(SageLLMError) -> ChatResult {
         let options = options ?? configuration.defaultOptions
         let (model, body) = try await chatBody(messages, options: options, stream: false)
-        let requestID = options.requestID ?? HTTPTransport.makeRequestID()
-        let started = ContinuousClock.now
-        let estimate = estimatedTokens(messages, options)
-        return try await executor.run(
-            requestID: requestID, estimatedTokens: estimate, timeout: requestTimeout(options),
-            tokensUsed: { $0.usage?.totalTokens }
-        ) { (attempt) async throws(SageLLMError) -> ChatResult in
-            let buffer = try await transport.send(
-                method: .POST, path: "chat/completions", body: body, requestID: attempt.requestID, timeout: options.timeout,
-                deadline: attempt.deadline)
-            let response = try decode(
-                ChatCompletionResponse.self, buffer, what: "the chat completion", path: "chat/completions",
-                requestID: attempt.requestID)
-            return ChatResult(
-                text: response.text, response: response, usage: response.usage,
-                finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
-                requestID: attempt.requestID, model: response.model.isEmpty ? model : response.model,
-                attempts: attempt.number)
-        }
+        let answer: WholeAnswer<ChatCompletionResponse> = try await whole(
+            "chat/completions", body: body, options: options, estimatedTokens: estimatedTokens(messages, options),
+            what: "the chat completion")
+        let response = answer.response
+        return ChatResult(
+            text: response.text, response: response, usage: response.usage, finishReason: response.finishReason,
+            latency: answer.latency, requestID: answer.requestID, model: response.model.isEmpty ? model : response.model,
+            attempts: answer.attempts)
     }
 
     /// Sends one user message and waits for the whole answer.
@@ -137,24 +126,42 @@ public final class IntelligentLLMClient: Sendable {
         let options = options ?? configuration.defaultOptions
         try options.validate()
         let model = try await resolveModel(options)
-        let requestID = options.requestID ?? HTTPTransport.makeRequestID()
         let body = try encode(options.completionRequest(model: model, prompt: prompt, stream: false))
+        let answer: WholeAnswer<CompletionResponse> = try await whole(
+            "completions", body: body, options: options,
+            estimatedTokens: Self.estimatedTokens(promptBytes: prompt.utf8.count, options), what: "the completion")
+        let response = answer.response
+        return CompletionResult(
+            text: response.text, response: response, usage: response.usage, finishReason: response.finishReason,
+            latency: answer.latency, requestID: answer.requestID, model: response.model.isEmpty ? model : response.model,
+            attempts: answer.attempts)
+    }
+
+    /// A decoded whole answer and how it was got.
+    struct WholeAnswer<Response: Sendable>: Sendable {
+        var response: Response
+        var requestID: String
+        var attempts: Int
+        /// From the call to the answer: waits, every attempt and backoff.
+        var latency: Duration
+    }
+
+    /// Sends a whole (non-streamed) request through the resilience layer (limits, retries, one
+    /// deadline) and decodes the answer.
+    private func whole<Response: FinishedResponse>(
+        _ path: String, body: ByteBuffer, options: ChatOptions, estimatedTokens: Int, what: String
+    ) async throws(SageLLMError) -> WholeAnswer<Response> {
         let started = ContinuousClock.now
-        let estimate = Self.estimatedTokens(promptBytes: prompt.utf8.count, options)
         return try await executor.run(
-            requestID: requestID, estimatedTokens: estimate, timeout: requestTimeout(options),
-            tokensUsed: { $0.usage?.totalTokens }
-        ) { (attempt) async throws(SageLLMError) -> CompletionResult in
+            requestID: options.requestID ?? HTTPTransport.makeRequestID(), estimatedTokens: estimatedTokens,
+            timeout: requestTimeout(options), tokensUsed: { $0.response.usage?.totalTokens }
+        ) { (attempt) async throws(SageLLMError) -> WholeAnswer<Response> in
             let buffer = try await transport.send(
-                method: .POST, path: "completions", body: body, requestID: attempt.requestID, timeout: options.timeout,
+                method: .POST, path: path, body: body, requestID: attempt.requestID, timeout: options.timeout,
                 deadline: attempt.deadline)
-            let response = try decode(
-                CompletionResponse.self, buffer, what: "the completion", path: "completions", requestID: attempt.requestID)
-            return CompletionResult(
-                text: response.text, response: response, usage: response.usage,
-                finishReason: response.choices.first?.finishReason, latency: ContinuousClock.now - started,
-                requestID: attempt.requestID, model: response.model.isEmpty ? model : response.model,
-                attempts: attempt.number)
+            let response = try decode(Response.self, buffer, what: what, path: path, requestID: attempt.requestID)
+            return WholeAnswer(
+                response: response, requestID: attempt.requestID, attempts: attempt.number, latency: ContinuousClock.now - started)
         }
     }
 

@@ -43,38 +43,32 @@ struct JSONReader {
 
     /// Calls `body` with each member name of an object; `body` must read or skip the value.
     mutating func readObject(_ body: (inout JSONReader, UnsafeRawBufferPointer) throws -> Void) throws {
-        try expect(UInt8(ascii: "{"))
-        try enter()
-        defer { depth -= 1 }
-        if try peek() == UInt8(ascii: "}") {
-            index += 1
-            return
-        }
-        while true {
-            let key = try readRawString()
-            try expect(UInt8(ascii: ":"))
-            try body(&self, key)
-            let next = try peek()
-            index += 1
-            if next == UInt8(ascii: "}") { return }
-            guard next == UInt8(ascii: ",") else { throw Unsupported() }
+        try readContainer(open: UInt8(ascii: "{"), close: UInt8(ascii: "}")) { reader in
+            let key = try reader.readRawString()
+            try reader.expect(UInt8(ascii: ":"))
+            try body(&reader, key)
         }
     }
 
     /// Calls `body` for each element of an array; `body` must read or skip it.
     mutating func readArray(_ body: (inout JSONReader) throws -> Void) throws {
-        try expect(UInt8(ascii: "["))
+        try readContainer(open: UInt8(ascii: "["), close: UInt8(ascii: "]"), body)
+    }
+
+    /// An object or array: `open`, elements separated by commas (each read by `element`), `close`.
+    private mutating func readContainer(open: UInt8, close: UInt8, _ element: (inout JSONReader) throws -> Void) throws {
+        try expect(open)
         try enter()
         defer { depth -= 1 }
-        if try peek() == UInt8(ascii: "]") {
+        if try peek() == close {
             index += 1
             return
         }
         while true {
-            try body(&self)
+            try element(&self)
             let next = try peek()
             index += 1
-            if next == UInt8(ascii: "]") { return }
+            if next == close { return }
             guard next == UInt8(ascii: ",") else { throw Unsupported() }
         }
     }
