@@ -78,6 +78,26 @@ if command -v curl >/dev/null; then
 curl -s -o "$WORK/out" -w '%{http_code}' -H 'content-type: application/json' \
     -d '{"model":"smoke","messages":[{"role":"user","content":"hi"}],"max_tokens":9223372036854775807}' "$URL/chat/completions" >"$WORK/code" 2>/dev/null
 if [ "$(cat "$WORK/code")" = "400" ] && kill -0 "$SIM_PID" 2>/dev/null; then pass "max_tokens Int.max is a 400"; else fail "max_tokens Int.max: $(cat "$WORK/code")"; fi
+
+# Ctrl-C during a long streamed cluster chat: the engine sees the abort (measured here, from the
+# signal to the engine's aborted counter moving), and the command ends quietly with 130.
+METRICS="${URL%/v1}/metrics"
+figure() { curl -s "$METRICS" | awk -v name="$1" 'index($0, name) == 1 { print $2 }'; }
+before="$(figure sagellm_simulator_aborted_total)"
+"$BIN/sagellm" cluster chat --config "$WORK/cluster.yaml" --max-tokens 6000 "Tell a long story." >"$WORK/out" 2>&1 &
+CHAT_PID=$!
+for _ in $(seq 1 250); do [ "$(figure vllm:num_requests_running)" = "1" ] && break; sleep 0.02; done
+sent=$(date +%s%N)
+kill -INT "$CHAT_PID"
+while [ "$(figure sagellm_simulator_aborted_total)" = "$before" ] && [ $(( ($(date +%s%N) - sent) / 1000000 )) -lt 5000 ]; do :; done
+seen=$(( ($(date +%s%N) - sent) / 1000000 ))
+wait "$CHAT_PID"
+status=$?
+if [ "$status" -eq 130 ] && [ ! -s "$WORK/out" ] && [ "$seen" -lt 100 ]; then
+    pass "Ctrl-C on cluster chat: exit 130, quiet, engine saw the abort after $seen ms"
+else
+    fail "Ctrl-C on cluster chat: exit $status, engine saw the abort after $seen ms (wanted 130, no output, under 100 ms)"
+fi
 fi
 
 echo "smoke: $passed passed, $failed failed"

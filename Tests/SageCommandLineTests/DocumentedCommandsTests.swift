@@ -57,13 +57,16 @@ enum DocumentedCommands {
         var commands: [[String]] = []
         var candidates: [Substring] = []
         var inBlock = false
+        var inDiagram = false
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.trimmingCharacters(in: .whitespaces).hasPrefix("```") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("```") {
                 inBlock.toggle()
+                inDiagram = inBlock && trimmed == "```text"  // a drawing, not commands
                 continue
             }
             if inBlock {
-                candidates.append(line)
+                if !inDiagram { candidates.append(line) }
             } else {
                 let pieces = line.split(separator: "`", omittingEmptySubsequences: false)
                 candidates += pieces.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)

@@ -56,6 +56,12 @@ package final class Scheduler: Sendable {
     /// Waits for an instance for `request` (at once when one has a free slot and nobody
     /// waits), at most ``SchedulerConfiguration/maxQueueWait``.
     package func acquire(_ request: QueuedRequest) async throws -> Lease {
+        // The common case, a free slot and nobody waiting, takes one lock and no continuation.
+        switch room.withState({ $0.admit(request, now: .now) }) {
+        case .leased(let lease): return lease
+        case .failed(let error): throw error
+        case .mustWait: break
+        }
         guard let maxWait = configuration.maxQueueWait else { return try await wait(request) }
         return try await withThrowingTaskGroup(of: Lease?.self) { group in
             group.addTask { try await self.wait(request) }

@@ -59,6 +59,7 @@ package final class FairSemaphore: Sendable {
 
     /// Waits for a slot. Throws CancellationError if the task is cancelled while waiting.
     package func acquire() async throws {
+        if tryAcquire() { return }  // a free slot and nobody waiting: no continuation
         let id = room.makeID()
         let limit = limit
         try await room.wait(

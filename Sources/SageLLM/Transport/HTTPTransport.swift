@@ -44,7 +44,7 @@ package final class HTTPTransport: Sendable {
         case (.automatic, let target?), (.swiftNIO, let target?):
             engine = NIOHTTP1Engine(
                 target: target, connectTimeout: configuration.connectTimeout, idleTimeout: configuration.idleConnectionTimeout,
-                maximumIdle: configuration.maximumConnectionsPerHost)
+                maximumConnections: configuration.maximumConnectionsPerHost)
         case (.swiftNIO, nil):
             throw .invalidConfiguration(
                 field: "transport.engine", "the SwiftNIO engine speaks plain http:// only; '\(self.baseURL)' needs the automatic or AsyncHTTPClient engine")

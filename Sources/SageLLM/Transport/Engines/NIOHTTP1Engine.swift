@@ -10,8 +10,9 @@ import Synchronization
 /// per request lands in what is measured. AsyncHTTPClient's request bag, state machines and
 /// pool bookkeeping cost more per request (`Docs/PERFORMANCE.md`) than one `ChannelHandler`
 /// that writes the request in one flush and hands each body piece on where it is read. This is
-/// that handler, and a stack of idle connections: one connection per request in flight, at
-/// most `maximumIdle` kept. `https://` uses ``AsyncHTTPClientEngine``.
+/// that handler, and a pool: one connection per request in flight, at most
+/// `maximumConnections` at once (further requests wait in arrival order, within their
+/// deadline), idle ones kept for reuse. `https://` uses ``AsyncHTTPClientEngine``.
 package final class NIOHTTP1Engine: HTTPEngine {
     /// Where requests go: host and port to connect to, and the `Host` header.
     struct Target: Sendable, Equatable {
@@ -25,19 +26,28 @@ package final class NIOHTTP1Engine: HTTPEngine {
     let target: Target
     private let connectTimeout: Duration
     private let idleTimeout: Duration
-    private let maximumIdle: Int
+    /// Connections in use at once (the pool's size).
+    private let inUse: FairSemaphore
     private let idle = Mutex<[NIOHTTP1Connection]>([])
     private let isClosed = Atomic<Bool>(false)
 
-    init(target: Target, connectTimeout: Duration, idleTimeout: Duration, maximumIdle: Int) {
+    init(target: Target, connectTimeout: Duration, idleTimeout: Duration, maximumConnections: Int) {
         self.target = target
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
-        self.maximumIdle = maximumIdle
+        self.inUse = FairSemaphore(limit: maximumConnections)
     }
 
     package func open(_ request: EngineRequest, receiver: BodyReceiver?) async throws(TransportFailure) -> EngineResponse {
-        let (connection, reused) = try await acquire(fresh: request.freshConnection)
+        try await takeSlot(until: request.headDeadline.map { min($0, request.deadline ?? $0) } ?? request.deadline)
+        let connection: NIOHTTP1Connection
+        let reused: Bool
+        do {
+            (connection, reused) = try await acquire(fresh: request.freshConnection)
+        } catch {
+            inUse.release()
+            throw error
+        }
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path)
         head.headers.reserveCapacity(request.headers.count + 2)
         head.headers.add(name: "host", value: target.hostHeader)
@@ -60,6 +70,22 @@ package final class NIOHTTP1Engine: HTTPEngine {
             throw failure
         } catch {
             throw TransportFailure(.cancelled, underlying: error, requestWritten: true)
+        }
+    }
+
+    /// Waits for one of the pool's connections to be free, at most until `deadline`.
+    private func takeSlot(until deadline: ContinuousClock.Instant?) async throws(TransportFailure) {
+        if inUse.tryAcquire() { return }
+        do {
+            if let deadline {
+                guard try await inUse.acquire(until: deadline) else { throw TransportFailure(.deadline, requestWritten: false) }
+            } else {
+                try await inUse.acquire()
+            }
+        } catch let failure as TransportFailure {
+            throw failure
+        } catch {
+            throw TransportFailure(.cancelled, requestWritten: false)
         }
     }
 
@@ -91,19 +117,16 @@ package final class NIOHTTP1Engine: HTTPEngine {
         }
     }
 
-    /// Keeps a connection whose response ended with keep-alive; closes any other.
+    /// Keeps a connection whose response ended with keep-alive, closes any other, and frees its
+    /// place in the pool.
     private func release(_ connection: NIOHTTP1Connection, reusable: Bool) {
+        defer { inUse.release() }
         guard reusable, connection.channel.isActive, !isClosed.load(ordering: .relaxed) else {
             connection.channel.close(promise: nil)
             return
         }
         connection.idleSince = .now
-        let kept = idle.withLock { stack in
-            guard stack.count < maximumIdle else { return false }
-            stack.append(connection)
-            return true
-        }
-        if !kept { connection.channel.close(promise: nil) }
+        idle.withLock { $0.append(connection) }  // at most the pool's size: each was in use
     }
 
     /// Closes the idle connections; connections in use close when their exchange ends.
@@ -214,15 +237,17 @@ final class NIOHTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHand
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func start(_ exchange: NIOHTTP1Exchange) {
-        // The connection is not handed back after a failed start, so it is closed here.
+        // A start that fails closes the connection and gives its place in the pool back.
         guard !exchange.cancelled else {
             exchange.headPromise.fail(exchange.failure(.cancelled))
             context?.close(promise: nil)
+            exchange.release(false)
             return
         }
         guard let context, context.channel.isActive, self.exchange == nil else {
             exchange.headPromise.fail(exchange.failure(.closed))
             context?.close(promise: nil)
+            exchange.release(false)
             return
         }
         self.exchange = exchange
