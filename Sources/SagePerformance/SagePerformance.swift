@@ -34,6 +34,7 @@ struct SagePerformance {
         if only == nil || only == "resilience" { try await resilienceBenchmark(duration: duration) }
         if only == nil || only == "bench" { try await benchmarkToolBenchmark() }
         if only == nil || only == "control-plane" { try await controlPlaneBenchmark() }
+        if only == "control-plane-latency" { try await addedLatency() }  // alone, to profile it
         if only == nil || only == "cluster-sim" { try clusterSimulationBenchmark() }
     }
 

@@ -9,9 +9,12 @@ import Synchronization
 ///   throws, even when it is cancelled before it was parked; a waiter whose value was already
 ///   handed over gets the value (the owner then holds what it was given, and gives it back).
 /// - Handovers are resumed after the lock is released.
-package final class WaitingRoom<State: Sendable, Value: Sendable>: Sendable {
+///
+/// It is public and `@inlinable` so that the modules using it specialize it for their state
+/// (a `package` method is not); `SageSupport` is not a product.
+public final class WaitingRoom<State: Sendable, Value: Sendable>: Sendable {
     /// What a waiter does after its first look at the state.
-    package enum Admission: Sendable {
+    public enum Admission: Sendable {
         /// Go on at once with this value.
         case ready(Value)
         /// Fail at once.
@@ -21,50 +24,53 @@ package final class WaitingRoom<State: Sendable, Value: Sendable>: Sendable {
     }
 
     /// A value (or an error) for the waiter with `id`.
-    package struct Handover: Sendable {
-        package let id: UInt64
-        package let result: Result<Value, any Error>
+    public struct Handover: Sendable {
+        public let id: UInt64
+        public let result: Result<Value, any Error>
 
-        package init(_ id: UInt64, _ result: Result<Value, any Error>) {
+        @inlinable public init(_ id: UInt64, _ result: Result<Value, any Error>) {
             self.id = id
             self.result = result
         }
     }
 
-    private struct Room: Sendable {
-        var state: State
-        var parked: [UInt64: CheckedContinuation<Value, any Error>] = [:]
+    @usableFromInline
+    struct Room: Sendable {
+        @usableFromInline var state: State
+        @usableFromInline var parked: [UInt64: CheckedContinuation<Value, any Error>] = [:]
         /// Waiters cancelled before they were parked.
-        var cancelledEarly = Set<UInt64>()
-        var nextID: UInt64 = 0
+        @usableFromInline var cancelledEarly = Set<UInt64>()
+        @usableFromInline var nextID: UInt64 = 0
+
+        @usableFromInline init(state: State) { self.state = state }
     }
 
-    private let room: Mutex<Room>
+    @usableFromInline let room: Mutex<Room>
 
-    package init(_ state: State) { room = Mutex(Room(state: state)) }
+    @inlinable public init(_ state: State) { room = Mutex(Room(state: state)) }
 
     /// A new waiter id, unique in this room.
-    package func makeID() -> UInt64 {
+    @inlinable public func makeID() -> UInt64 {
         room.withLock { room in
             room.nextID &+= 1
             return room.nextID
         }
     }
 
-    /// Reads or changes the state; the handovers `body` returns are resumed after the lock.
-    package func update<Output: Sendable, Failure: Error>(
-        _ body: (inout State) throws(Failure) -> (Output, [Handover])
-    ) throws(Failure) -> Output {
-        let (result, resumes) = try room.withLock { (room) throws(Failure) -> (Output, [Resume]) in
-            let (result, handovers) = try body(&room.state)
-            return (result, Self.take(handovers, &room))
-        }
-        resumes.forEach { $0() }
-        return result
+    /// Changes the state; the handovers `body` returns are resumed after the lock.
+    @inlinable public func update(_ body: (inout State) -> [Handover]) {
+        let resumes = room.withLock { room in Self.take(body(&room.state), &room) }
+        for resume in resumes { resume() }
+    }
+
+    /// Changes the state unless `body` throws; the handovers it returns are resumed after the lock.
+    @inlinable public func tryUpdate(_ body: (inout State) throws -> [Handover]) throws {
+        let resumes = try room.withLock { room in Self.take(try body(&room.state), &room) }
+        for resume in resumes { resume() }
     }
 
     /// Reads or changes the state without handing anything over.
-    package func withState<Output: Sendable>(_ body: (inout State) -> Output) -> Output {
+    @inlinable public func withState<Output: Sendable>(_ body: (inout State) -> Output) -> Output {
         room.withLock { body(&$0.state) }
     }
 
@@ -72,7 +78,7 @@ package final class WaitingRoom<State: Sendable, Value: Sendable>: Sendable {
     /// fail, or park (after queueing `id` in the state). A parked waiter is resumed by a
     /// handover for `id` from ``update(_:)``. When the task is cancelled, `withdraw` takes `id`
     /// out of the owner's queue and the waiter throws `cancelled()`.
-    package func wait(
+    public func wait(
         id: UInt64, admit: (inout State) -> (Admission, [Handover]), withdraw: @escaping @Sendable (inout State) -> Void,
         cancelled: @escaping @Sendable () -> any Error
     ) async throws -> Value {
@@ -99,7 +105,7 @@ package final class WaitingRoom<State: Sendable, Value: Sendable>: Sendable {
 
     /// Takes waiter `id` out with `error` (a timeout), if it is still parked: `withdraw` takes
     /// it out of the owner's queue.
-    package func withdraw(_ id: UInt64, error: any Error, using withdraw: (inout State) -> Void) {
+    public func withdraw(_ id: UInt64, error: any Error, using withdraw: (inout State) -> Void) {
         self.withdraw(id, error: error, using: withdraw, beforeParked: false)
     }
 
@@ -116,10 +122,10 @@ package final class WaitingRoom<State: Sendable, Value: Sendable>: Sendable {
         continuation?.resume(throwing: error)
     }
 
-    private typealias Resume = @Sendable () -> Void
+    @usableFromInline typealias Resume = @Sendable () -> Void
 
     /// The parked waiters' continuations for `handovers`, as closures to run after the lock.
-    private static func take(_ handovers: [Handover], _ room: inout Room) -> [Resume] {
+    @inlinable static func take(_ handovers: [Handover], _ room: inout Room) -> [Resume] {
         handovers.compactMap { handover in
             guard let continuation = room.parked.removeValue(forKey: handover.id) else { return nil }
             let result = handover.result

@@ -25,10 +25,13 @@ struct WaitingRoomTests {
         }
 
         func hand(_ value: Int) -> Bool {
+            var handed = false
             room.update { queue in
-                guard let id = queue.popFirst() else { return (false, []) }
-                return (true, [.init(id, .success(value))])
+                guard let id = queue.popFirst() else { return [] }
+                handed = true
+                return [.init(id, .success(value))]
             }
+            return handed
         }
 
         var waiting: Int { room.withState { $0.count } }

@@ -28,23 +28,30 @@ final class InstanceClients: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Whether retired clients wait to be shut down (read without the lock on every request).
+    private let hasIdleRetired = Atomic<Bool>(false)
 
     /// Sets the client of `id`; a client it replaces retires.
     func set(_ client: IntelligentLLMClient, for id: String) {
         state.withLock { state in
-            if let old = state.current.updateValue(Entry(client: client), forKey: id) { Self.retire(old, &state) }
+            if let old = state.current.updateValue(Entry(client: client), forKey: id) { retire(old, &state) }
         }
     }
 
     /// Forgets the client of `id` (the instance left); it retires.
     func remove(_ id: String) {
         state.withLock { state in
-            if let old = state.current.removeValue(forKey: id) { Self.retire(old, &state) }
+            if let old = state.current.removeValue(forKey: id) { retire(old, &state) }
         }
     }
 
-    private static func retire(_ entry: Entry, _ state: inout State) {
-        if entry.users == 0 { state.idle.append(entry.client) } else { state.retired[ObjectIdentifier(entry.client)] = entry }
+    private func retire(_ entry: Entry, _ state: inout State) {
+        if entry.users == 0 {
+            state.idle.append(entry.client)
+            hasIdleRetired.store(true, ordering: .relaxed)
+        } else {
+            state.retired[ObjectIdentifier(entry.client)] = entry
+        }
     }
 
     /// The client of the instance `lease` was granted, for its request; give it back with
@@ -65,17 +72,19 @@ final class InstanceClients: Sendable {
             guard let client = state.held.removeValue(forKey: Hold(requestID: lease.requestID, instanceID: lease.instance.id)) else {
                 return
             }
+            if state.current[lease.instance.id]?.client === client {
+                state.current[lease.instance.id]?.users -= 1
+                return
+            }
             let key = ObjectIdentifier(client)
-            if var entry = state.retired[key] {
-                entry.users -= 1
-                if entry.users == 0 {
-                    state.retired[key] = nil
-                    state.idle.append(client)
-                } else {
-                    state.retired[key] = entry
-                }
-            } else if let id = state.current.first(where: { $0.value.client === client })?.key {
-                state.current[id]?.users -= 1
+            guard var entry = state.retired[key] else { return }
+            entry.users -= 1
+            if entry.users == 0 {
+                state.retired[key] = nil
+                state.idle.append(client)
+                hasIdleRetired.store(true, ordering: .relaxed)
+            } else {
+                state.retired[key] = entry
             }
         }
     }
@@ -85,7 +94,8 @@ final class InstanceClients: Sendable {
 
     /// Retired clients that no request uses any more; the caller shuts them down.
     func takeIdleRetired() -> [IntelligentLLMClient] {
-        state.withLock { state in
+        guard hasIdleRetired.exchange(false, ordering: .relaxed) else { return [] }  // the usual case: no lock
+        return state.withLock { state in
             defer { state.idle.removeAll() }
             return state.idle
         }

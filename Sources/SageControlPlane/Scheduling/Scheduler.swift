@@ -26,14 +26,20 @@ package final class Scheduler: Sendable {
     // MARK: Instances
 
     package func add(_ spec: InstanceSpec) throws(ControlPlaneError) {
-        try room.update { (core) throws(ControlPlaneError) in ((), Self.handovers(try core.add(spec, now: .now))) }
+        do {
+            try room.tryUpdate { core in Self.handovers(try core.add(spec, now: .now)) }
+        } catch let error as ControlPlaneError {
+            throw error
+        } catch {
+            throw ControlPlaneError(.invalidConfiguration, "\(error)", instanceID: spec.id)
+        }
     }
 
     /// Stops sending new requests to `id`; those it runs finish. `remove` also forgets it once idle.
     func drain(_ id: String, remove: Bool) -> Bool { room.withState { $0.drain(id, remove: remove) } }
 
     func setHealth(_ id: String, healthy: Bool, reason: String) {
-        room.update { core in ((), Self.handovers(core.setHealth(id, healthy: healthy, reason: reason, now: .now))) }
+        room.update { core in Self.handovers(core.setHealth(id, healthy: healthy, reason: reason, now: .now)) }
     }
 
     func setEngineFigures(_ id: String, running: Double?, waiting: Double?, kvCacheUsage: Double?) {
@@ -99,11 +105,11 @@ package final class Scheduler: Sendable {
 
     /// Gives an instance back, updates its figures, and dispatches whoever can go now.
     package func release(_ lease: Lease, outcome: LeaseOutcome) {
-        room.update { core in ((), Self.handovers(core.release(lease, outcome: outcome, now: .now))) }
+        room.update { core in Self.handovers(core.release(lease, outcome: outcome, now: .now)) }
     }
 
     func shutdown() {
-        room.update { core in ((), Self.handovers(core.shutdown())) }
+        room.update { core in Self.handovers(core.shutdown()) }
     }
 
     /// The waiters to resume for what the core decided.

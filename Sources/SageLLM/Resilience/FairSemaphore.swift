@@ -79,10 +79,10 @@ package final class FairSemaphore: Sendable {
     package func release() {
         room.update { slots in
             if let next = slots.waiting.popFirst() {
-                return ((), [.init(next, .success(()))])  // the slot passes on: running stays the same
+                return [.init(next, .success(()))]  // the slot passes on: running stays the same
             }
             slots.running -= 1
-            return ((), [])
+            return []
         }
     }
 }
