@@ -13,18 +13,14 @@ package struct StreamingResponse: Sendable {
 }
 
 /// Reads a streamed body, with every failure as a ``SageLLMError``.
-package final class StreamingBodyReader: @unchecked Sendable {
-    // Safety: used by one consumer at a time (a stream's `next()` calls never overlap).
+package final class StreamingBodyReader: Sendable {
     package let stream: StreamingResponse
-    /// Whether any body bytes have been read.
-    package private(set) var receivedBytes = false
 
     package init(_ stream: StreamingResponse) { self.stream = stream }
 
     package func next() async throws(SageLLMError) -> ByteBuffer? {
         do {
             guard let piece = try await stream.body.next() else { return nil }
-            receivedBytes = true
             return piece.bytes
         } catch {
             throw stream.transport.mapError(

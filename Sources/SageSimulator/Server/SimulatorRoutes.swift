@@ -156,7 +156,8 @@ struct SimulatorRoutes: Sendable {
             return Self.error(status: 400, message: error.message, type: "BadRequestError")
         }
         let id = (kind == .chat ? "chatcmpl-" : "cmpl-") + HTTPRequestID.make()
-        let created = Int(HTTPDate.nowSecondsSince1970())
+        // The system clock, read without a trapping conversion (a broken clock gives 0).
+        let created = Int(exactly: HTTPDate.nowSecondsSince1970().rounded(.down)) ?? 0
         if parsed.stream {
             return streamResponse(parsed, context: context, kind: kind, id: id, created: created)
         }
