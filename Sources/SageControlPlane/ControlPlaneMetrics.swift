@@ -113,21 +113,49 @@ package final class ControlPlaneMetrics: Sendable {
         var outcomes = OutcomeTally()
         var paths: [String: Int] = [:]
         var first: ContinuousClock.Instant?
+        /// The swift-metrics handles, made once per instance or path rather than per request.
+        var instanceMeters: [String: InstanceMeters] = [:]
+        var pathCounters: [String: Counter] = [:]
     }
+
+    private struct InstanceMeters {
+        let succeeded: Counter
+        let failed: Counter
+        let duration: Timer
+
+        init(_ instance: String) {
+            succeeded = Counter(label: "sagellm_control_plane_requests_total", dimensions: [("instance", instance), ("outcome", "success")])
+            failed = Counter(label: "sagellm_control_plane_requests_total", dimensions: [("instance", instance), ("outcome", "failure")])
+            duration = Timer(label: "sagellm_control_plane_request_duration_seconds", dimensions: [("instance", instance)])
+        }
+    }
+
     private let state = Mutex(State())
 
     package init() {}
 
-    func recordArrival() {
-        state.withLock { state in
-            state.total += 1
-            if state.first == nil { state.first = .now }
-        }
+    private static func arrived(_ state: inout State) {
+        state.total += 1
+        if state.first == nil { state.first = .now }
     }
 
+    /// A request arrived and was refused before it had a path (see ``recordPath(_:)``).
+    func recordRefusedOnArrival(_ code: ControlPlaneError.Code) {
+        state.withLock { Self.arrived(&$0) }
+        recordRejected(code)
+    }
+
+    /// A request arrived and takes `path` (its arrival is counted here, with one lock).
     func recordPath(_ path: ExecutionPath) {
-        state.withLock { $0.paths[path.name, default: 0] += 1 }
-        Counter(label: "sagellm_control_plane_paths_total", dimensions: [("path", path.name)]).increment()
+        let counter = state.withLock { state in
+            Self.arrived(&state)
+            state.paths[path.name, default: 0] += 1
+            if let counter = state.pathCounters[path.name] { return counter }
+            let counter = Counter(label: "sagellm_control_plane_paths_total", dimensions: [("path", path.name)])
+            state.pathCounters[path.name] = counter
+            return counter
+        }
+        counter.increment()
     }
 
     func recordRejected(_ code: ControlPlaneError.Code) {
@@ -138,16 +166,20 @@ package final class ControlPlaneMetrics: Sendable {
     /// A finished request; `queueWait` is its time waiting for instances (for a split request,
     /// both waits, not the prefill itself).
     func recordCompletion(_ lease: Lease, latency: Duration, timeToFirstToken: Duration?, queueWait: Duration, succeeded: Bool) {
-        state.withLock { state in
+        let meters = state.withLock { state in
             state.outcomes.record(
                 succeeded: succeeded, latency: latency, timeToFirstToken: timeToFirstToken, queueWait: queueWait,
                 priority: lease.placement.priority, deadline: lease.placement.sloDeadline)
+            if let meters = state.instanceMeters[lease.instance.id] { return meters }
+            let meters = InstanceMeters(lease.instance.id)
+            state.instanceMeters[lease.instance.id] = meters
+            return meters
         }
-        let dimensions = [("instance", lease.instance.id), ("outcome", succeeded ? "success" : "failure")]
-        Counter(label: "sagellm_control_plane_requests_total", dimensions: dimensions).increment()
         if succeeded {
-            Timer(label: "sagellm_control_plane_request_duration_seconds", dimensions: [("instance", lease.instance.id)])
-                .recordNanoseconds(latency.nanoseconds)
+            meters.succeeded.increment()
+            meters.duration.recordNanoseconds(latency.nanoseconds)
+        } else {
+            meters.failed.increment()
         }
     }
 

@@ -14,7 +14,7 @@ struct DispatchMachineTests {
 
     static func lease(_ id: String) -> Lease {
         Lease(
-            requestID: 1, instance: InstanceSpec(id: id, baseURL: "http://127.0.0.1:9/v1", model: "m"), arrival: .now, dispatched: .now,
+            requestID: 1, instance: SharedInstanceSpec(InstanceSpec(id: id, baseURL: "http://127.0.0.1:9/v1", model: "m")), arrival: .now, dispatched: .now,
             placement: RequestPlacement(), policy: .fifo)
     }
 
@@ -31,13 +31,13 @@ struct DispatchMachineTests {
         guard case .acquire = machine.start() else { Issue.record("asks for an instance first"); return }
         guard case .send(let first) = machine.slotGranted(Self.lease("a"), instanceFound: true) else { Issue.record("sends"); return }
         #expect(first.instance.id == "a")
-        guard case .retry(let released, let outcome, let retry) = machine.failed(Self.unavailable) else {
+        guard case .retry(let released, let outcome) = machine.failed(Self.unavailable) else {
             Issue.record("a 503 before any output fails over")
             return
         }
         #expect(released.instance.id == "a")
         guard case .instanceFailure = outcome else { Issue.record("the instance is judged failed"); return }
-        #expect(retry.excluded == ["a"], "the failed instance is not tried again")
+        #expect(machine.request.excluded == ["a"], "the failed instance is not tried again")
         guard case .send = machine.slotGranted(Self.lease("b"), instanceFound: true) else { Issue.record("sends again"); return }
         guard case .finish(let done, _, let record) = machine.succeeded(.success(latency: .zero, timeToFirstToken: nil, outputTokens: 1)) else {
             Issue.record("finishes")
@@ -78,11 +78,11 @@ struct DispatchMachineTests {
     @Test func aRemovedInstanceIsSkippedWithoutJudgingIt() {
         var machine = DispatchMachine(request: Self.request(), maxFailovers: 0)
         _ = machine.start()
-        guard case .retry(let released, let outcome, let retry) = machine.slotGranted(Self.lease("gone"), instanceFound: false) else {
+        guard case .retry(let released, let outcome) = machine.slotGranted(Self.lease("gone"), instanceFound: false) else {
             Issue.record("asks again")
             return
         }
-        #expect(released.instance.id == "gone" && retry.excluded == ["gone"])
+        #expect(released.instance.id == "gone" && machine.request.excluded == ["gone"])
         guard case .cancelled = outcome else { Issue.record("nothing to judge the instance by"); return }
         #expect(machine.failovers == 0, "a skipped instance is not a failover")
     }

@@ -31,9 +31,14 @@ struct PreparedRequest: Sendable {
 extension ControlPlaneClient {
     /// Whether `messages` should be split between a prefill and a decode instance now.
     func shouldDisaggregate(_ messages: [ChatMessage], _ options: ChatOptions, model: String) -> Bool {
-        guard enablePDSeparation, scheduler.serves(model, .prefill, .decode) else { return false }
+        guard enablePDSeparation else { return false }
+        // The request's own figures first: most requests are not prefill-heavy, and then the
+        // fleet (behind the scheduler's lock) need not be asked.
         let bytes = messages.reduce(0) { $0 + $1.text.utf8.count }
-        return disaggregation.isPrefillHeavy(promptTokens: disaggregation.estimatedTokens(bytes: bytes), maxTokens: options.maxTokens)
+        guard disaggregation.isPrefillHeavy(promptTokens: disaggregation.estimatedTokens(bytes: bytes), maxTokens: options.maxTokens) else {
+            return false
+        }
+        return scheduler.serves(model, .prefill, .decode)
     }
 
     /// Runs the prefill phase when the request should be split, and says how to send the rest:

@@ -59,22 +59,28 @@ public final class ControlPlaneClient: Sendable {
     /// Adds an instance at run time.
     public func add(_ spec: InstanceSpec) throws(ControlPlaneError) {
         try spec.validate()
-        try scheduler.add(spec)
+        let client: InstanceClient
         do {
-            let client = try IntelligentLLMClient(
-                configuration: LLMClientConfiguration(
-                    baseURL: spec.baseURL, model: spec.model,
-                    transport: TransportConfiguration(maximumConnectionsPerHost: max(spec.maxConcurrentRequests, 8)),
-                    // The control plane fails over to another instance itself.
-                    resilience: ResilienceConfiguration(retry: .none)),
-                logger: logger)
-            // A replaced client keeps serving the requests it has, and is shut down after the
-            // last of them (or at the control plane's shutdown).
-            clients.set(client, for: spec.id)
+            client = InstanceClient(
+                try IntelligentLLMClient(
+                    configuration: LLMClientConfiguration(
+                        baseURL: spec.baseURL, model: spec.model,
+                        transport: TransportConfiguration(maximumConnectionsPerHost: max(spec.maxConcurrentRequests, 8)),
+                        // The control plane fails over to another instance itself.
+                        resilience: ResilienceConfiguration(retry: .none)),
+                    logger: logger))
         } catch {
-            _ = scheduler.drain(spec.id, remove: true)
             throw ControlPlaneError(.invalidConfiguration, "\(error)", instanceID: spec.id, field: "base_url")
         }
+        do {
+            try scheduler.add(spec, client: client)
+        } catch {
+            clients.discard(client)  // shut down with the retired ones
+            throw error
+        }
+        // A replaced client keeps serving the requests it has, and is shut down after the
+        // last of them (or at the control plane's shutdown).
+        clients.set(client, for: spec.id)
     }
 
     /// Stops sending requests to `id`; those it runs finish. Returns false for an unknown id.
@@ -147,22 +153,21 @@ public final class ControlPlaneClient: Sendable {
         let model = try model(options)
         var options = options ?? ChatOptions()
         options.model = model
-        metricsTally.recordArrival()
-        let prepared: PreparedRequest
+                let prepared: PreparedRequest
         do {
             prepared = try await prepare(messages, options: options, request: queued(messages, options: options, model: model, placement: placement, excluded: []))
         } catch {
-            metricsTally.recordRejected(error.code)
+            metricsTally.recordRefusedOnArrival(error.code)
             throw error
         }
         metricsTally.recordPath(prepared.path)
         var machine = DispatchMachine(request: prepared.request, maxFailovers: scheduler.configuration.maxFailovers)
         var action = machine.start()
         while let instance = try await advance(&machine, action, prepared: prepared) {
-            let result: ChatResult
+                let result: ChatResult
             do {
                 result = try await instance.client.chat(messages, options: prepared.options)
-            } catch {
+                    } catch {
                 action = machine.failed(error)
                 continue
             }
@@ -173,8 +178,8 @@ public final class ControlPlaneClient: Sendable {
                 &machine,
                 machine.succeeded(.success(latency: finished - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens)),
                 prepared: prepared)
-            await closeRetiredClients()
-            var answered = result
+                await closeRetiredClients()
+                var answered = result
             answered.latency = finished - lease.arrival
             return RoutedChatResult(
                 result: answered, instanceID: lease.instance.id, queueWait: prepared.queueWait(lease), policy: lease.policy,
@@ -274,3 +279,4 @@ extension IntelligentLLMClient {
             enablePDSeparation: enablePDSeparation, disaggregation: disaggregation, configuration: configuration, logger: logger)
     }
 }
+

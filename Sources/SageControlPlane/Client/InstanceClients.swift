@@ -1,28 +1,50 @@
 import SageLLM
 import Synchronization
 
+/// An instance's client and the requests that hold it. The scheduler takes a hold when it
+/// grants an instance (under its own lock, so a request costs no lock here) and the request
+/// gives it back when it releases the instance. A client retires when its instance leaves or
+/// is replaced; it keeps serving the requests that hold it, and whoever gives back the last
+/// hold of a retired client has it shut down.
+final class InstanceClient: Sendable {
+    let client: IntelligentLLMClient
+    /// Holds, plus ``retiredFlag`` once retired: one atomic, so that a hold and the retirement
+    /// cannot both miss the moment the client becomes unused.
+    private let holds = Atomic<Int>(0)
+    private static let retiredFlag = 1 << 62
+
+    init(_ client: IntelligentLLMClient) { self.client = client }
+
+    /// Takes a hold for a request; false once the client is retired.
+    func hold() -> Bool {
+        var current = holds.load(ordering: .relaxed)
+        while current & Self.retiredFlag == 0 {
+            let (exchanged, original) = holds.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Gives a hold back; true when the client is retired and that was its last hold.
+    func release() -> Bool {
+        holds.subtract(1, ordering: .acquiringAndReleasing).newValue == Self.retiredFlag
+    }
+
+    /// Retires the client; true when no request holds it.
+    func retire() -> Bool {
+        holds.bitwiseOr(Self.retiredFlag, ordering: .acquiringAndReleasing).oldValue == 0
+    }
+}
+
 /// The client of each instance, and the clients of instances that a reload removed or
 /// replaced: a retired client keeps serving the requests it has, and is shut down (its
-/// connections closed) by whoever gives back its last one, or by the control plane's
-/// shutdown.
+/// connections closed) once the last of them is done, or at the control plane's shutdown.
 final class InstanceClients: Sendable {
-    private struct Entry: Sendable {
-        let client: IntelligentLLMClient
-        var users = 0
-    }
-
-    /// A request's hold on an instance's client.
-    private struct Hold: Hashable, Sendable {
-        let requestID: UInt64
-        let instanceID: String
-    }
-
     private struct State: Sendable {
-        var current: [String: Entry] = [:]
-        /// Which client each request in flight holds.
-        var held: [Hold: IntelligentLLMClient] = [:]
-        /// Replaced or removed clients that still serve requests, by identity.
-        var retired: [ObjectIdentifier: Entry] = [:]
+        var current: [String: InstanceClient] = [:]
+        /// Retired clients that requests still hold, by identity.
+        var retired: [ObjectIdentifier: InstanceClient] = [:]
         /// Retired clients with no request left, not yet shut down.
         var idle: [IntelligentLLMClient] = []
     }
@@ -32,9 +54,9 @@ final class InstanceClients: Sendable {
     private let hasIdleRetired = Atomic<Bool>(false)
 
     /// Sets the client of `id`; a client it replaces retires.
-    func set(_ client: IntelligentLLMClient, for id: String) {
+    func set(_ client: InstanceClient, for id: String) {
         state.withLock { state in
-            if let old = state.current.updateValue(Entry(client: client), forKey: id) { retire(old, &state) }
+            if let old = state.current.updateValue(client, forKey: id) { retire(old, &state) }
         }
     }
 
@@ -45,48 +67,28 @@ final class InstanceClients: Sendable {
         }
     }
 
-    private func retire(_ entry: Entry, _ state: inout State) {
-        if entry.users == 0 {
-            state.idle.append(entry.client)
+    /// A client that never served (its instance was refused); it is shut down with the retired.
+    func discard(_ client: InstanceClient) {
+        state.withLock { state in retire(client, &state) }
+    }
+
+    private func retire(_ client: InstanceClient, _ state: inout State) {
+        if client.retire() {
+            state.idle.append(client.client)
             hasIdleRetired.store(true, ordering: .relaxed)
         } else {
-            state.retired[ObjectIdentifier(entry.client)] = entry
+            state.retired[ObjectIdentifier(client)] = client
         }
     }
 
-    /// The client of the instance `lease` was granted, for its request; give it back with
-    /// ``checkIn(_:)`` when the lease is released.
-    func checkOut(_ lease: Lease) -> IntelligentLLMClient? {
-        state.withLock { state in
-            let id = lease.instance.id
-            guard let client = state.current[id]?.client else { return nil }
-            state.current[id]?.users += 1
-            state.held[Hold(requestID: lease.requestID, instanceID: id)] = client
-            return client
-        }
-    }
-
-    /// The request of `lease` is done with its client (no-op when it held none).
+    /// The request of `lease` is done with its instance's client (no-op when it holds none).
     func checkIn(_ lease: Lease) {
+        guard let held = lease.client, held.release() else { return }  // the usual case: no lock
         state.withLock { state in
-            guard let client = state.held.removeValue(forKey: Hold(requestID: lease.requestID, instanceID: lease.instance.id)) else {
-                return
-            }
-            if state.current[lease.instance.id]?.client === client {
-                state.current[lease.instance.id]?.users -= 1
-                return
-            }
-            let key = ObjectIdentifier(client)
-            guard var entry = state.retired[key] else { return }
-            entry.users -= 1
-            if entry.users == 0 {
-                state.retired[key] = nil
-                state.idle.append(client)
-                hasIdleRetired.store(true, ordering: .relaxed)
-            } else {
-                state.retired[key] = entry
-            }
+            state.retired[ObjectIdentifier(held)] = nil
+            state.idle.append(held.client)
         }
+        hasIdleRetired.store(true, ordering: .relaxed)
     }
 
     /// The current client of `id`, if any (not held for a request).
@@ -94,7 +96,8 @@ final class InstanceClients: Sendable {
 
     /// Retired clients that no request uses any more; the caller shuts them down.
     func takeIdleRetired() -> [IntelligentLLMClient] {
-        guard hasIdleRetired.exchange(false, ordering: .relaxed) else { return [] }  // the usual case: no lock
+        // The usual case: a plain load, no lock.
+        guard hasIdleRetired.load(ordering: .relaxed), hasIdleRetired.exchange(false, ordering: .relaxed) else { return [] }
         return state.withLock { state in
             defer { state.idle.removeAll() }
             return state.idle

@@ -64,14 +64,13 @@ final class RoutedStream: @unchecked Sendable {
     private func start() async throws {
         let model = try controlPlane.model(options)
         options.model = model
-        controlPlane.metricsTally.recordArrival()
         let queued = controlPlane.queued(messages, options: options, model: model, placement: placement, excluded: [])
         let prepared: PreparedRequest
         do {
             prepared = try await controlPlane.prepare(messages, options: options, request: queued)
         } catch {
             finished = true
-            controlPlane.metricsTally.recordRejected(error.code)
+            controlPlane.metricsTally.recordRefusedOnArrival(error.code)
             throw error
         }
         controlPlane.metricsTally.recordPath(prepared.path)

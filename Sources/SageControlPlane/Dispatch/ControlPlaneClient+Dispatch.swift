@@ -21,29 +21,24 @@ extension ControlPlaneClient {
         var action = action
         while true {
             switch action {
-            case .acquire(let request):
+            case .acquire:
                 do {
-                    let lease = try await scheduler.acquire(request)
-                    let client = clients.checkOut(lease)
-                    action = machine.slotGranted(lease, instanceFound: client != nil)
-                    if case .send(let granted) = action, let client { return Dispatched(lease: granted, client: client) }
+                    let lease = try await scheduler.acquire(machine.request)
+                    action = machine.slotGranted(lease, instanceFound: lease.client != nil)
                 } catch let error as ControlPlaneError {
                     action = machine.slotRefused(error)
                 } catch {
                     action = machine.cancelled()
                 }
             case .send(let lease):
-                // Reached only from `slotGranted`, which returns above when the client is known.
-                guard let client = clients.checkOut(lease) else {
-                    action = machine.slotGranted(lease, instanceFound: false)
-                    continue
-                }
-                return Dispatched(lease: lease, client: client)
-            case .retry(let lease, let outcome, let request):
+                // `slotGranted` sends only when the lease holds its instance's client.
+                if let client = lease.client { return Dispatched(lease: lease, client: client.client) }
+                action = machine.slotGranted(lease, instanceFound: false)
+            case .retry(let lease, let outcome):
                 logger.debug("failing over", metadata: ["sage.instance": "\(lease.instance.id)"])
                 clients.checkIn(lease)
                 scheduler.release(lease, outcome: outcome)
-                action = .acquire(request)
+                action = .acquire
             case .finish, .surface:
                 if let error = settle(action, prepared: prepared, firstToken: firstToken) { throw error }
                 return nil

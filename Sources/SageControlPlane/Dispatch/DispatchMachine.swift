@@ -25,16 +25,18 @@ struct DispatchMachine: Sendable {
 
     /// What to carry out next.
     enum Action: Sendable {
-        /// Ask the scheduler for an instance for `request`.
-        case acquire(QueuedRequest)
+        /// Ask the scheduler for an instance for ``DispatchMachine/request``.
+        case acquire
         /// Send the request to the instance of `lease`.
         case send(Lease)
-        /// Give `lease` back with `outcome`, then ask for another instance for `request`.
-        case retry(release: Lease, outcome: LeaseOutcome, request: QueuedRequest)
+        /// Give `lease` back with `outcome`, then ask for another instance for
+        /// ``DispatchMachine/request`` (which now excludes the instances it left).
+        case retry(release: Lease, outcome: LeaseOutcome)
         /// Give `lease` back with `outcome`; the request is done.
         case finish(release: Lease, outcome: LeaseOutcome, record: Recording)
-        /// End with `error`, giving back the instance first when one is held.
-        case surface(ControlPlaneError, release: Lease?, outcome: LeaseOutcome, record: Recording)
+        /// End with `error`, giving back the instance first when one is held. Boxed: errors are
+        /// rare and large, and an action is copied at every step of every request.
+        indirect case surface(ControlPlaneError, release: Lease?, outcome: LeaseOutcome, record: Recording)
     }
 
     /// What the metrics get when the request ends.
@@ -64,7 +66,7 @@ struct DispatchMachine: Sendable {
 
     mutating func start() -> Action {
         state = .waitingForSlot
-        return .acquire(request)
+        return .acquire
     }
 
     /// The scheduler handed over `lease`; `instanceFound` says whether its instance is still
@@ -74,7 +76,7 @@ struct DispatchMachine: Sendable {
             // Nothing to judge the instance by; try another.
             request.excluded.insert(lease.instance.id)
             state = .waitingForSlot
-            return .retry(release: lease, outcome: .cancelled, request: request)
+            return .retry(release: lease, outcome: .cancelled)
         }
         state = .sending(lease)
         return .send(lease)
@@ -107,7 +109,7 @@ struct DispatchMachine: Sendable {
             failovers += 1
             request.excluded.insert(lease.instance.id)
             state = .waitingForSlot
-            return .retry(release: lease, outcome: .instanceFailure, request: request)
+            return .retry(release: lease, outcome: .instanceFailure)
         }
         state = .ended
         var failure = ControlPlaneError(

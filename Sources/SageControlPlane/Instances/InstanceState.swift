@@ -2,7 +2,9 @@
 /// the control plane itself, up at dispatch and down when the request ends, whatever the
 /// outcome), measured latency, and health.
 struct InstanceState: Sendable {
-    var spec: InstanceSpec
+    let spec: InstanceSpec
+    /// The same spec, by reference, for the leases of this instance's requests.
+    let sharedSpec: SharedInstanceSpec
     var inFlight = 0
     var healthy = true
     var healthReason = "not probed yet"
@@ -23,8 +25,14 @@ struct InstanceState: Sendable {
     var engineRunning: Double?
     var engineWaiting: Double?
     var kvCacheUsage: Double?
+    /// The client requests to this instance go through (nil in a cluster simulation).
+    var client: InstanceClient?
 
-    init(spec: InstanceSpec) { self.spec = spec }
+    init(spec: InstanceSpec, client: InstanceClient? = nil) {
+        self.spec = spec
+        self.sharedSpec = SharedInstanceSpec(spec)
+        self.client = client
+    }
 
     var load: Double { Double(inFlight) / Double(spec.maxConcurrentRequests) }
     var hasFreeSlot: Bool { inFlight < spec.maxConcurrentRequests }

@@ -76,12 +76,38 @@ package struct QueuedRequest: Sendable {
 /// An instance handed to a request; give it back with ``Scheduler/release(_:outcome:)`` exactly once.
 package struct Lease: Sendable {
     let requestID: UInt64
-    let instance: InstanceSpec
+    /// The instance's spec by reference: a lease is copied at every step of a request.
+    private let sharedInstance: SharedInstanceSpec
+    var instance: InstanceSpec { sharedInstance.spec }
     let arrival: ContinuousClock.Instant
     let dispatched: ContinuousClock.Instant
     let placement: RequestPlacement
     let policy: SchedulingPolicy
     var phase: RequestPhase = .whole
+    /// The instance's client, held for this request until the lease is released (nil in a
+    /// cluster simulation, or when the instance has no client).
+    var client: InstanceClient? = nil
+
+    init(
+        requestID: UInt64, instance: SharedInstanceSpec, arrival: ContinuousClock.Instant, dispatched: ContinuousClock.Instant,
+        placement: RequestPlacement, policy: SchedulingPolicy, phase: RequestPhase = .whole, client: InstanceClient? = nil
+    ) {
+        self.requestID = requestID
+        self.sharedInstance = instance
+        self.arrival = arrival
+        self.dispatched = dispatched
+        self.placement = placement
+        self.policy = policy
+        self.phase = phase
+        self.client = client
+    }
+}
+
+/// An instance's spec, allocated once per instance and shared by the leases of its requests.
+final class SharedInstanceSpec: Sendable {
+    let spec: InstanceSpec
+
+    init(_ spec: InstanceSpec) { self.spec = spec }
 }
 
 /// How a dispatched request ended.

@@ -25,9 +25,11 @@ package final class Scheduler: Sendable {
 
     // MARK: Instances
 
-    package func add(_ spec: InstanceSpec) throws(ControlPlaneError) {
+    package func add(_ spec: InstanceSpec) throws(ControlPlaneError) { try add(spec, client: nil) }
+
+    func add(_ spec: InstanceSpec, client: InstanceClient?) throws(ControlPlaneError) {
         do {
-            try room.tryUpdate { core in Self.handovers(try core.add(spec, now: .now)) }
+            try room.tryUpdate { core in Self.handovers(try core.add(spec, client: client, now: .now)) }
         } catch let error as ControlPlaneError {
             throw error
         } catch {
@@ -79,13 +81,23 @@ package final class Scheduler: Sendable {
                     using: { _ = $0.withdraw(request.id) })
                 return nil
             }
-            while let next = try await group.next() {
-                if let lease = next {
+            // Every child is awaited: a lease granted while the caller was cancelled is returned
+            // (the caller gives it back), never dropped with the slot it holds.
+            var granted: Lease?
+            var failure: (any Error)?
+            while !group.isEmpty {
+                do {
+                    if let lease = try await group.next() ?? nil {
+                        granted = lease
+                        group.cancelAll()
+                    }
+                } catch {
+                    if failure == nil { failure = error }
                     group.cancelAll()
-                    return lease
                 }
             }
-            throw ControlPlaneError(.cancelled, "the request was cancelled while it waited")
+            if let granted { return granted }
+            throw failure ?? ControlPlaneError(.cancelled, "the request was cancelled while it waited")
         }
     }
 

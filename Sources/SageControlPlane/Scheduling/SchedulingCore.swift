@@ -16,8 +16,10 @@ struct SchedulingCore: Sendable {
     var policy: SchedulingPolicy
     var shutDown = false
     /// `adaptive`: how often each policy was chosen, and the last reason.
-    var adaptiveChoices: [SchedulingPolicy: Int] = [:]
-    var adaptiveReason = "no decision yet"
+    /// `adaptive`: how often each policy was chosen (indexed like ``AdaptiveChoice/policies``),
+    /// and why the last one was; kept as figures and worded only when asked.
+    private var adaptiveCounts = [Int](repeating: 0, count: AdaptiveChoice.policies.count)
+    private var lastAdaptiveChoice: AdaptiveChoice?
     /// `slo_aware`: when every waiting request was last checked against its deadline, and
     /// the fastest predictions per pool found then.
     private var lastShedSweep: ContinuousClock.Instant?
@@ -41,12 +43,16 @@ struct SchedulingCore: Sendable {
 
     // MARK: Instances
 
-    mutating func add(_ spec: InstanceSpec, now: ContinuousClock.Instant) throws(ControlPlaneError) -> [QueueDecision] {
-        try add([spec], now: now)
+    mutating func add(_ spec: InstanceSpec, client: InstanceClient? = nil, now: ContinuousClock.Instant) throws(ControlPlaneError)
+        -> [QueueDecision]
+    {
+        try add([spec], clients: client.map { [spec.id: $0] } ?? [:], now: now)
     }
 
     /// Adds (or replaces drained) instances, indexing the fleet once for all of them.
-    mutating func add(_ specs: [InstanceSpec], now: ContinuousClock.Instant) throws(ControlPlaneError) -> [QueueDecision] {
+    mutating func add(_ specs: [InstanceSpec], clients: [String: InstanceClient] = [:], now: ContinuousClock.Instant)
+        throws(ControlPlaneError) -> [QueueDecision]
+    {
         // Everything is checked before anything changes, so a bad spec leaves the table as it was.
         for spec in specs {
             try spec.validate()
@@ -57,11 +63,11 @@ struct SchedulingCore: Sendable {
         for spec in specs {
             if let index = instances.firstIndex(where: { $0.spec.id == spec.id }) {
                 // A changed instance: its requests still running are counted on the new entry.
-                var fresh = InstanceState(spec: spec)
+                var fresh = InstanceState(spec: spec, client: clients[spec.id])
                 fresh.inFlight = instances[index].inFlight
                 instances[index] = fresh
             } else {
-                instances.append(InstanceState(spec: spec))
+                instances.append(InstanceState(spec: spec, client: clients[spec.id]))
             }
         }
         reindex()
@@ -215,12 +221,15 @@ struct SchedulingCore: Sendable {
             }
         }
         guard let position = chosen else { return nil }
+        // The hold fails only for a client retired after its instance left or was replaced,
+        // which the table no longer holds: the request then finds no client and goes elsewhere.
+        let client = instances[position].client.flatMap { $0.hold() ? $0 : nil }
         instances[position].inFlight += 1
         inFlightTotal += 1
         routers[request.phase]?.dispatched(request, to: instances[position].spec.id)
         return Lease(
-            requestID: request.id, instance: instances[position].spec, arrival: request.arrival, dispatched: now,
-            placement: request.placement, policy: policy, phase: request.phase)
+            requestID: request.id, instance: instances[position].sharedSpec, arrival: request.arrival, dispatched: now,
+            placement: request.placement, policy: policy, phase: request.phase, client: client)
     }
 
     /// `cost_optimized`: the cheapest per token among those whose measured latency still meets
@@ -262,15 +271,21 @@ struct SchedulingCore: Sendable {
         let meanLoad = capacity == 0 ? 0 : Double(inFlightTotal) / Double(capacity)
         let urgent = waiting.urgentCount > 0
         let withDeadlines = waiting.withDeadlineCount > 0
-        let (choice, reason): (SchedulingPolicy, String) =
-            if urgent { (.priority, "CRITICAL or HIGH requests are waiting") }
-            else if withDeadlines && meanLoad > 0.8 { (.sloAware, "requests with deadlines wait and mean load is \(Self.percent(meanLoad))") }
-            else if meanLoad < 0.3 { (.costOptimized, "mean load is \(Self.percent(meanLoad)), below 30%") }
-            else { (.sloAware, "mean load is \(Self.percent(meanLoad))") }
-        adaptiveChoices[choice, default: 0] += 1
-        adaptiveReason = reason
-        return choice
+        let choice = AdaptiveChoice(urgentWaiting: urgent, deadlinesWaiting: withDeadlines, meanLoad: meanLoad)
+        adaptiveCounts[choice.rule.policyIndex] += 1
+        lastAdaptiveChoice = choice
+        return choice.policy
     }
+
+    /// How often `adaptive` chose each policy.
+    var adaptiveChoices: [SchedulingPolicy: Int] {
+        var choices: [SchedulingPolicy: Int] = [:]
+        for (index, count) in adaptiveCounts.enumerated() where count > 0 { choices[AdaptiveChoice.policies[index]] = count }
+        return choices
+    }
+
+    /// Why `adaptive` chose the policy it chose last.
+    var adaptiveReason: String { lastAdaptiveChoice?.reason ?? "no decision yet" }
 
     private func ordering(_ policy: SchedulingPolicy) -> WaitingQueue.Ordering {
         switch policy {
@@ -399,4 +414,45 @@ struct FastestPrediction: Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// `adaptive` resolved at one moment: the rule that applied and the load it saw.
+struct AdaptiveChoice: Sendable {
+    enum Rule: Sendable {
+        case urgentWaiting, deadlinesAtHighLoad, lowLoad, otherwise
+
+        var policyIndex: Int {
+            switch self {
+            case .urgentWaiting: 0
+            case .lowLoad: 1
+            case .deadlinesAtHighLoad, .otherwise: 2
+            }
+        }
+    }
+
+    /// The policies `adaptive` chooses between.
+    static let policies: [SchedulingPolicy] = [.priority, .costOptimized, .sloAware]
+
+    let rule: Rule
+    let meanLoad: Double
+
+    init(urgentWaiting: Bool, deadlinesWaiting: Bool, meanLoad: Double) {
+        self.meanLoad = meanLoad
+        rule =
+            if urgentWaiting { .urgentWaiting }
+            else if deadlinesWaiting && meanLoad > 0.8 { .deadlinesAtHighLoad }
+            else if meanLoad < 0.3 { .lowLoad }
+            else { .otherwise }
+    }
+
+    var policy: SchedulingPolicy { Self.policies[rule.policyIndex] }
+
+    var reason: String {
+        switch rule {
+        case .urgentWaiting: "CRITICAL or HIGH requests are waiting"
+        case .deadlinesAtHighLoad: "requests with deadlines wait and mean load is \(SchedulingCore.percent(meanLoad))"
+        case .lowLoad: "mean load is \(SchedulingCore.percent(meanLoad)), below 30%"
+        case .otherwise: "mean load is \(SchedulingCore.percent(meanLoad))"
+        }
+    }
 }
