@@ -36,12 +36,14 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Utilities the modules share (seeded generator, binary heap, waiting room, HTTP dates); not a product.
         .target(
             name: "SageSupport",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [.product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: sharedSwiftSettings
         ),
         // Helpers that only the tests use (loopback servers that misbehave, a refused port, a
@@ -107,6 +109,24 @@ let package = Package(
             ],
             swiftSettings: sharedSwiftSettings
         ),
+        // Layer 3: the gateway, an OpenAI-compatible HTTP server over the control plane (`sagellm serve`).
+        .target(
+            name: "SageGateway",
+            dependencies: [
+                "SageLLM",
+                "SageSupport",
+                "SageControlPlane",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
         // Layer 4: the benchmark toolkit.
         .target(
             name: "SageBenchmark",
@@ -146,6 +166,7 @@ let package = Package(
                 "SageLLM",
                 "SageSimulator",
                 "SageControlPlane",
+                "SageGateway",
                 "SageBenchmarkCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -200,6 +221,17 @@ let package = Package(
             name: "SageControlPlaneTests",
             dependencies: [
                 "SageTesting","SageLLM", "SageSimulator", "SageControlPlane"],
+            swiftSettings: sharedSwiftSettings
+        ),
+        .testTarget(
+            name: "SageGatewayTests",
+            dependencies: [
+                "SageTesting", "SageLLM", "SageSimulator", "SageControlPlane", "SageGateway",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

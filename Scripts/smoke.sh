@@ -98,6 +98,36 @@ if [ "$status" -eq 130 ] && [ ! -s "$WORK/out" ] && [ "$seen" -lt 100 ]; then
 else
     fail "Ctrl-C on cluster chat: exit $status, engine saw the abort after $seen ms (wanted 130, no output, under 100 ms)"
 fi
+
+# The gateway: `serve --simulate 2` on a free port, our own client through it, then SIGTERM
+# during a stream: the stream ends with [DONE], the process drains and exits 0.
+"$BIN/sagellm" serve --simulate 2 --port 0 >"$WORK/serve.log" 2>&1 &
+SERVE_PID=$!
+GATEWAY=""
+for _ in $(seq 1 250); do
+    GATEWAY="$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$WORK/serve.log" | head -1)"
+    [ -n "$GATEWAY" ] && break
+    sleep 0.02
+done
+if [ -n "$GATEWAY" ] && "$BIN/sagellm" chat --base-url "$GATEWAY" --max-tokens 8 "Hello gateway" >"$WORK/out" 2>&1; then
+    pass "serve --simulate 2, chat through it"
+else
+    fail "serve --simulate 2, chat through it"
+fi
+curl -sN -H 'content-type: application/json' \
+    -d '{"model":"sagellm-sim","messages":[{"role":"user","content":"hi"}],"max_tokens":200,"stream":true}' "$GATEWAY/chat/completions" >"$WORK/stream" 2>/dev/null &
+STREAM_PID=$!
+sleep 0.3
+kill -TERM "$SERVE_PID"
+wait "$STREAM_PID"
+wait "$SERVE_PID"
+status=$?
+if [ "$status" -eq 0 ] && tail -c 20 "$WORK/stream" | grep -q 'data: \[DONE\]'; then
+    pass "serve drains on SIGTERM: the stream in flight ends with [DONE], exit 0"
+else
+    cp "$WORK/serve.log" "$WORK/out"
+    fail "serve on SIGTERM: exit $status, stream ending: $(tail -c 40 "$WORK/stream" | tr '\n' ' ')"
+fi
 fi
 
 echo "smoke: $passed passed, $failed failed"

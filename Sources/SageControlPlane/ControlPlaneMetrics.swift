@@ -62,6 +62,8 @@ public struct InstanceSnapshot: Sendable, Encodable {
     public var isAvailable: Bool
     public var isHealthy: Bool
     public var healthReason: String
+    /// Taken out by its circuit breaker (failed requests in a row), until a probe finds it healthy.
+    public var isCircuitOpen: Bool
     public var currentLoad: Double
     public var activeRequests: Int
     public var maxConcurrentRequests: Int
@@ -76,6 +78,7 @@ public struct InstanceSnapshot: Sendable, Encodable {
     private enum CodingKeys: String, CodingKey {
         case instanceID = "instance_id", baseURL = "base_url", model = "model_name", type = "instance_type",
             gpuCount = "gpu_count", isAvailable = "is_available", isHealthy = "is_healthy", healthReason = "health_reason",
+            isCircuitOpen = "is_circuit_open",
             currentLoad = "current_load", activeRequests = "active_requests",
             maxConcurrentRequests = "max_concurrent_requests", completed, failed,
             averageLatencyMilliseconds = "avg_latency_ms", averageTimeToFirstTokenMilliseconds = "avg_ttft_ms",
@@ -91,6 +94,7 @@ public struct InstanceSnapshot: Sendable, Encodable {
         isAvailable = !state.draining
         isHealthy = state.healthy
         healthReason = state.healthReason
+        isCircuitOpen = state.circuitOpen
         currentLoad = state.load
         activeRequests = state.inFlight
         maxConcurrentRequests = state.spec.maxConcurrentRequests

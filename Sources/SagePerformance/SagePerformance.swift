@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway]")
                 return
             }
         }
@@ -36,6 +36,7 @@ struct SagePerformance {
         if only == nil || only == "control-plane" { try await controlPlaneBenchmark() }
         if only == "control-plane-latency" { try await addedLatency() }  // alone, to profile it
         if only == nil || only == "cluster-sim" { try clusterSimulationBenchmark() }
+        if only == nil || only == "gateway" { try await gatewayBenchmark(duration: duration) }
     }
 
     // MARK: SSE parser alone

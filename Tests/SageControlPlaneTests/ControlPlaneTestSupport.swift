@@ -7,10 +7,7 @@ import Testing
 func withSimulators<Result: Sendable>(
     _ configurations: [SimulatedEngineConfiguration], _ body: @Sendable ([RunningSimulator]) async throws -> Result
 ) async throws -> Result {
-    guard let first = configurations.first else { return try await body([]) }
-    return try await withSimulatorServer(configuration: first) { simulator in
-        try await withSimulators(Array(configurations.dropFirst())) { rest in try await body([simulator] + rest) }
-    }
+    try await withSimulatorServers(configurations: configurations, body)
 }
 
 /// An engine answering in `tbt` per token, no jitter, instant prefill.

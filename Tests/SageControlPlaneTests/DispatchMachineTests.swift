@@ -75,6 +75,20 @@ struct DispatchMachineTests {
         }
     }
 
+    @Test func aClientErrorIsSurfacedWithoutJudgingTheInstance() {
+        var machine = DispatchMachine(request: Self.request(), maxFailovers: 2)
+        _ = machine.start()
+        _ = machine.slotGranted(Self.lease("a"), instanceFound: true)
+        guard case .surface(let error, let released, let outcome, let record) = machine.failed(Self.status(400)) else {
+            Issue.record("a 400 is not retried")
+            return
+        }
+        #expect(error.code == .instanceFailed && error.underlying?.status == 400)
+        #expect(released?.instance.id == "a")
+        guard case .cancelled = outcome else { Issue.record("a 4xx says nothing against the instance (no circuit opens)"); return }
+        #expect(record == .completed(succeeded: false), "the request itself still counts as failed")
+    }
+
     @Test func aRemovedInstanceIsSkippedWithoutJudgingIt() {
         var machine = DispatchMachine(request: Self.request(), maxFailovers: 0)
         _ = machine.start()

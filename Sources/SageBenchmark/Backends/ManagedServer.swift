@@ -13,6 +13,8 @@ public final class ManagedServer: Sendable {
     public let command: [String]
     public let baseURL: String
     private let process: Process
+    /// The server process's id (for its CPU time in `/proc`).
+    public var processIdentifier: Int32 { process.processIdentifier }
     private let output: OutputTail
 
     /// Starts `command` (the first element is looked up on `PATH`) and waits until the

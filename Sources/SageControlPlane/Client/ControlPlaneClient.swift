@@ -137,12 +137,18 @@ public final class ControlPlaneClient: Sendable {
     func queued(_ messages: [ChatMessage], options: ChatOptions, model: String, placement: RequestPlacement, excluded: Set<String>)
         -> QueuedRequest
     {
+        queued(model: model, placement: placement, maxTokens: options.maxTokens, excluded: excluded, prompt: { messages.map(\.text).joined(separator: "\n") })
+    }
+
+    /// A request for the queue; `prompt` is read only when the routing keys on prompt prefixes.
+    func queued(model: String, placement: RequestPlacement, maxTokens: Int?, excluded: Set<String> = [], prompt: () -> String)
+        -> QueuedRequest
+    {
         let arrival = ContinuousClock.now
-        let prompt = routingStrategy == .locality ? messages.map(\.text).joined(separator: "\n") : ""
         return QueuedRequest(
             id: nextRequestID.add(1, ordering: .relaxed).newValue, model: model, placement: placement, arrival: arrival,
-            deadline: placement.sloDeadline.map { arrival + $0 }, prefixBlocks: PrefixBlocks.of(prompt),
-            expectedOutputTokens: options.maxTokens, excluded: excluded, topologyAnchor: nil)
+            deadline: placement.sloDeadline.map { arrival + $0 }, prefixBlocks: PrefixBlocks.of(routingStrategy == .locality ? prompt() : ""),
+            expectedOutputTokens: maxTokens, excluded: excluded, topologyAnchor: nil)
     }
 
     /// Sends a chat through the control plane and returns the chosen instance's answer, with
@@ -153,37 +159,49 @@ public final class ControlPlaneClient: Sendable {
         let model = try model(options)
         var options = options ?? ChatOptions()
         options.model = model
-                let prepared: PreparedRequest
+        let prepared: PreparedRequest
         do {
             prepared = try await prepare(messages, options: options, request: queued(messages, options: options, model: model, placement: placement, excluded: []))
         } catch {
             metricsTally.recordRefusedOnArrival(error.code)
             throw error
         }
+        let (result, lease, attempts) = try await dispatchWhole(prepared) { instance throws(SageLLMError) in
+            let result = try await instance.client.chat(messages, options: prepared.options)
+            return (result, result.usage?.completionTokens)
+        }
+        var answered = result
+        answered.latency = .now - lease.arrival
+        return RoutedChatResult(
+            result: answered, instanceID: lease.instance.id, queueWait: prepared.queueWait(lease), policy: lease.policy,
+            attempts: attempts, path: prepared.path, prefill: prepared.prefill)
+    }
+
+    /// Sends a prepared request through the dispatch path and returns the answer of the
+    /// instance that gave one, with its lease and the instances tried. `send` returns the
+    /// answer and the output tokens it reports.
+    func dispatchWhole<Answer>(
+        _ prepared: PreparedRequest, send: (Dispatched) async throws(SageLLMError) -> (Answer, outputTokens: Int?)
+    ) async throws(ControlPlaneError) -> (Answer, Lease, attempts: Int) {
         metricsTally.recordPath(prepared.path)
         var machine = DispatchMachine(request: prepared.request, maxFailovers: scheduler.configuration.maxFailovers)
         var action = machine.start()
         while let instance = try await advance(&machine, action, prepared: prepared) {
-                let result: ChatResult
+            let answer: Answer
+            let outputTokens: Int?
             do {
-                result = try await instance.client.chat(messages, options: prepared.options)
-                    } catch {
+                (answer, outputTokens) = try await send(instance)
+            } catch {
                 action = machine.failed(error)
                 continue
             }
-            let finished = ContinuousClock.now
             let lease = instance.lease
             // The instance is judged on its own time; the caller's latency includes the queue (and the prefill).
             _ = try await advance(
-                &machine,
-                machine.succeeded(.success(latency: finished - lease.dispatched, timeToFirstToken: nil, outputTokens: result.usage?.completionTokens)),
+                &machine, machine.succeeded(.success(latency: .now - lease.dispatched, timeToFirstToken: nil, outputTokens: outputTokens)),
                 prepared: prepared)
-                await closeRetiredClients()
-                var answered = result
-            answered.latency = finished - lease.arrival
-            return RoutedChatResult(
-                result: answered, instanceID: lease.instance.id, queueWait: prepared.queueWait(lease), policy: lease.policy,
-                attempts: machine.attempts, path: prepared.path, prefill: prepared.prefill)
+            await closeRetiredClients()
+            return (answer, lease, machine.attempts)
         }
         throw ControlPlaneError(.cancelled, "the request had already ended")  // the machine ends only through an answer or an error
     }
@@ -214,8 +232,8 @@ public final class ControlPlaneClient: Sendable {
     public func streamChat(_ messages: [ChatMessage], options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
         -> AsyncThrowingStream<ChatCompletionChunk, any Error>
     {
-        let stream = RoutedStream(controlPlane: self, messages: messages, options: options, placement: placement)
-        return AsyncThrowingStream(unfolding: { try await stream.next()?.chunk })
+        let stream = dispatchedChatStream(messages, options: options, placement: placement)
+        return AsyncThrowingStream(unfolding: { try await stream.next()?.piece })
     }
 
     /// ``streamChat(_:options:placement:)`` with, on each chunk, the instance that produced it
@@ -223,14 +241,38 @@ public final class ControlPlaneClient: Sendable {
     public func routedStreamChat(
         _ messages: [ChatMessage], options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement()
     ) -> AsyncThrowingStream<RoutedChunk, any Error> {
-        let stream = RoutedStream(controlPlane: self, messages: messages, options: options, placement: placement)
-        return AsyncThrowingStream(unfolding: { try await stream.next() })
+        let stream = dispatchedChatStream(messages, options: options, placement: placement)
+        return AsyncThrowingStream(unfolding: {
+            guard let next = try await stream.next() else { return nil }
+            return RoutedChunk(chunk: next.piece, instanceID: next.instance.lease.instance.id, path: next.path)
+        })
     }
 
     public func streamChat(_ prompt: String, options: ChatOptions? = nil, placement: RequestPlacement = RequestPlacement())
         -> AsyncThrowingStream<ChatCompletionChunk, any Error>
     {
         streamChat([.user(prompt)], options: options, placement: placement)
+    }
+
+    /// A chat streamed through the dispatch path: prepared (split when prefill-heavy) on the
+    /// first read, streamed from the instance granted as decoded chunks.
+    private func dispatchedChatStream(_ messages: [ChatMessage], options: ChatOptions?, placement: RequestPlacement)
+        -> DispatchedStream<ChatCompletionChunk>
+    {
+        DispatchedStream(
+            controlPlane: self,
+            prepare: { () async throws(ControlPlaneError) -> PreparedRequest in
+                var options = options ?? ChatOptions()
+                let model = try self.model(options)
+                options.model = model
+                return try await self.prepare(
+                    messages, options: options, request: self.queued(messages, options: options, model: model, placement: placement, excluded: []))
+            },
+            open: { instance, prepared in
+                var chunks = instance.client.streamChat(messages, options: prepared.options).makeAsyncIterator()
+                return .init(next: { try await chunks.next() })
+            },
+            inspect: { chunk in .init(carriesOutput: !chunk.contentDelta.isEmpty, completionTokens: chunk.usage?.completionTokens) })
     }
 
     /// Refuses new requests, fails the waiting ones, and closes every instance's connections

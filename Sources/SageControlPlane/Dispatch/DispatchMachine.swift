@@ -9,7 +9,8 @@ import SageLLM
 ///
 /// The rules, in one place:
 /// - An instance is given back exactly once, with what it did (success, failure, or nothing
-///   to judge it by when the caller cancelled or the instance was removed).
+///   to judge it by when the caller cancelled, the instance was removed, or it refused the
+///   request with a 4xx answer).
 /// - A failure fails over to another instance when it is retryable, nothing has reached the
 ///   caller yet, and failovers are left; the failed instance is not tried again.
 /// - A request that ends is recorded once: as completed or failed when it reached an instance,
@@ -117,7 +118,12 @@ struct DispatchMachine: Sendable {
             request.phase == .prefill ? "prefill instance \(lease.instance.id) failed" : "instance \(lease.instance.id) failed the request",
             instanceID: lease.instance.id)
         failure.underlying = error
-        return .surface(failure, release: lease, outcome: .instanceFailure, record: recordsOutcome ? .completed(succeeded: false) : .nothing)
+        // A 4xx answer says the request was wrong (too long, bad field), not the instance: it
+        // is not held against it, so such requests cannot take a fleet's instances out.
+        let refusedByClientError = error.status.map { (400..<500).contains($0) } ?? false
+        return .surface(
+            failure, release: lease, outcome: refusedByClientError ? .cancelled : .instanceFailure,
+            record: recordsOutcome ? .completed(succeeded: false) : .nothing)
     }
 
     /// The caller cancelled the request (or went away).

@@ -11,6 +11,8 @@ struct InstanceState: Sendable {
     /// Drained instances take no new requests; removed ones disappear once idle.
     var draining = false
     var consecutiveFailures = 0
+    /// Taken out by the circuit breaker; a probe that finds it healthy closes it.
+    var circuitOpen = false
     var completed = 0
     var failed = 0
     /// Exponentially weighted averages, in seconds; nil until measured.

@@ -89,7 +89,10 @@ struct SchedulingCore: Sendable {
         let changed = instances[index].healthy != healthy
         instances[index].healthy = healthy
         instances[index].healthReason = reason
-        if healthy { instances[index].consecutiveFailures = 0 }
+        if healthy {
+            instances[index].consecutiveFailures = 0
+            instances[index].circuitOpen = false
+        }
         if changed { reindex() }
         return healthy ? pump(now: now) : failUnservable()
     }
@@ -166,6 +169,7 @@ struct SchedulingCore: Sendable {
             instances[index].consecutiveFailures += 1
             if instances[index].consecutiveFailures >= threshold && instances[index].healthy {
                 instances[index].healthy = false
+                instances[index].circuitOpen = true
                 instances[index].healthReason = "circuit open: \(threshold) failed requests in a row"
                 reindex()
                 return failUnservable() + pump(now: now)

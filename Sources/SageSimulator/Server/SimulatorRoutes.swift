@@ -472,19 +472,7 @@ extension SimulatorRoutes {
     static func givingUpWhenClosed<Result: Sendable>(
         _ channel: any Channel, _ body: @escaping @Sendable () async throws -> Result
     ) async throws -> Result {
-        try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                // Ends when the connection closes, or when this task is cancelled (body ended).
-                let (closed, continuation) = AsyncStream<Void>.makeStream()
-                channel.closeFuture.whenComplete { _ in continuation.finish() }
-                for await _ in closed {}
-                throw SimulatedDisconnect()
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else { throw SimulatedDisconnect() }
-            return result
-        }
+        try await untilConnectionCloses(channel, closed: { SimulatedDisconnect() }, body)
     }
 }
 

@@ -79,6 +79,20 @@ public struct RunningSimulator: Sendable {
     public var rootURL: String { "http://\(host):\(port)" }
 }
 
+/// Starts one simulator server per configuration, each on a free port of `host`, runs `body`
+/// with them (in the same order), and stops them all when it returns or throws.
+public func withSimulatorServers<Result: Sendable>(
+    configurations: [SimulatedEngineConfiguration], host: String = "127.0.0.1", logger: Logger = SimulatorServer.quietLogger,
+    _ body: @Sendable ([RunningSimulator]) async throws -> Result
+) async throws -> Result {
+    guard let first = configurations.first else { return try await body([]) }
+    return try await withSimulatorServer(configuration: first, host: host, logger: logger) { simulator in
+        try await withSimulatorServers(configurations: Array(configurations.dropFirst()), host: host, logger: logger) { rest in
+            try await body([simulator] + rest)
+        }
+    }
+}
+
 /// Starts a simulated engine server (by default on 127.0.0.1 and a free port), runs `body`
 /// with it, and stops it when `body` returns or throws: gracefully (in-flight requests may
 /// finish) for up to `shutdownGrace`, then by cancellation.

@@ -41,6 +41,16 @@ struct JSONReader {
         return true
     }
 
+    /// Reads `true` or `false`.
+    mutating func readBool() throws -> Bool {
+        let literal: StaticString = try peek() == UInt8(ascii: "t") ? "true" : "false"
+        guard index + literal.utf8CodeUnitCount <= bytes.count,
+            UnsafeRawBufferPointer(rebasing: bytes[index..<(index + literal.utf8CodeUnitCount)]).equals(literal)
+        else { throw Unsupported() }
+        index += literal.utf8CodeUnitCount
+        return literal.utf8CodeUnitCount == 4
+    }
+
     /// Calls `body` with each member name of an object; `body` must read or skip the value.
     mutating func readObject(_ body: (inout JSONReader, UnsafeRawBufferPointer) throws -> Void) throws {
         try readContainer(open: UInt8(ascii: "{"), close: UInt8(ascii: "}")) { reader in

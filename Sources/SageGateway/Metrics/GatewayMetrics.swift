@@ -1,0 +1,73 @@
+import CoreMetrics
+import Prometheus
+import SageControlPlane
+
+/// The gateway's metrics, through swift-metrics handles made by this gateway's own Prometheus
+/// factory, so that each gateway (several run in one test process) has its own registry;
+/// ``render(fleet:)`` is the text `/metrics` serves.
+final class GatewayMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let latencyBuckets: [Duration] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+            .seconds(300),
+        ]
+        factory.defaultDurationHistogramBuckets = latencyBuckets
+        factory.durationHistogramBuckets["sagellm_gateway_inter_token_seconds"] = [
+            .microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(20), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+        ]
+        self.factory = factory
+    }
+
+    /// A request answered (or refused) with `status`; `key` is the API key's name.
+    func finished(model: String, status: Int, key: String, duration: Duration) {
+        Counter(
+            label: "sagellm_gateway_requests_total", dimensions: [("model", model), ("status", String(status)), ("key", key)],
+            factory: factory
+        ).increment()
+        CoreMetrics.Timer(label: "sagellm_gateway_request_duration_seconds", dimensions: [("model", model)], factory: factory)
+            .recordNanoseconds(duration.nanosecondsClamped)
+    }
+
+    func firstToken(model: String, after: Duration) {
+        CoreMetrics.Timer(label: "sagellm_gateway_time_to_first_token_seconds", dimensions: [("model", model)], factory: factory)
+            .recordNanoseconds(after.nanosecondsClamped)
+    }
+
+    func interToken(model: String, gap: Duration) {
+        CoreMetrics.Timer(label: "sagellm_gateway_inter_token_seconds", dimensions: [("model", model)], factory: factory)
+            .recordNanoseconds(gap.nanosecondsClamped)
+    }
+
+    /// The Prometheus text, with the fleet's figures read now: queue length, and per instance
+    /// its health, its requests in flight and its circuit state.
+    func render(fleet controlPlane: ControlPlaneClient) -> [UInt8] {
+        let snapshot = controlPlane.metrics()
+        Gauge(label: "sagellm_gateway_queue_length", factory: factory).record(snapshot.queuedRequests)
+        for instance in snapshot.instances {
+            let dimensions = [("instance", instance.instanceID)]
+            Gauge(label: "sagellm_gateway_instance_healthy", dimensions: dimensions, factory: factory).record(instance.isHealthy ? 1 : 0)
+            Gauge(label: "sagellm_gateway_requests_in_flight", dimensions: dimensions, factory: factory).record(instance.activeRequests)
+            Gauge(label: "sagellm_gateway_instance_circuit_open", dimensions: dimensions, factory: factory)
+                .record(instance.isCircuitOpen ? 1 : 0)
+        }
+        return registry.emitToBuffer()
+    }
+}
+
+extension Duration {
+    /// Nanoseconds, saturating at Int64's range.
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        let (total, overflowAgain) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowAgain ? (seconds < 0 ? .min : .max) : total
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SageControlPlane
+
+/// What the gateway says about itself and the fleet: `GET /v1/models`, `/health` (alive),
+/// `/ready` (a healthy instance for every model, and not draining) and `/metrics`.
+struct FleetRoutes: Sendable {
+    let controlPlane: ControlPlaneClient
+    let state: GatewayState
+    let metrics: GatewayMetrics
+    /// When the gateway started (the models' `created`).
+    let started: Int
+
+    func register(on router: Router<GatewayRequestContext>) {
+        router.get("v1/models") { _, _ in models() }
+        router.get("health") { _, _ in Self.json(["status": "ok"]) }
+        router.get("ready") { _, _ in ready() }
+        router.get("metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render(fleet: controlPlane))))
+        }
+    }
+
+    /// Every model of the fleet in OpenAI's list shape, with the number of its instances and
+    /// how many are healthy.
+    private func models() -> Response {
+        let data: [[String: Any]] = controlPlane.servedModels().map { served in
+            [
+                "id": served.model, "object": "model", "created": started, "owned_by": "sagellm",
+                "instances": served.instances, "healthy_instances": served.healthy,
+            ]
+        }
+        return Self.json(["object": "list", "data": data])
+    }
+
+    /// 200 when every model has a healthy instance and the gateway is not draining; 503 with
+    /// the reasons otherwise.
+    private func ready() -> Response {
+        var reasons: [String] = []
+        if state.isDraining { reasons.append("draining") }
+        let served = controlPlane.servedModels()
+        if served.isEmpty { reasons.append("no instance is configured") }
+        for model in served where model.healthy == 0 {
+            reasons.append("no healthy instance serves \(model.model) (\(model.instances) configured)")
+        }
+        let models = Dictionary(uniqueKeysWithValues: served.map { ($0.model, ["instances": $0.instances, "healthy": $0.healthy]) })
+        if reasons.isEmpty { return Self.json(["status": "ready", "models": models]) }
+        var response = Self.json(["status": "not ready", "reasons": reasons, "models": models], status: .serviceUnavailable)
+        response.headers[.retryAfter] = "1"
+        return response
+    }
+
+    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        let bytes = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map(Array.init) ?? Array("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

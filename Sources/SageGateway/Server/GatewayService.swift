@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import Prometheus
+public import Logging
+public import SageControlPlane
+public import ServiceLifecycle
+
+/// `sagellm serve`: an OpenAI-compatible HTTP server over a control plane, so that any client
+/// (curl, the OpenAI SDKs, `vllm bench serve`) can use the fleet. A ServiceLifecycle
+/// `Service`: run it in a `ServiceGroup` beside the control plane (which probes and reloads
+/// the fleet).
+///
+/// On graceful shutdown (SIGTERM) it drains: `/ready` turns false at once, new requests get
+/// 503 with `Retry-After`, requests in flight may finish within
+/// ``GatewayConfiguration/drainTimeout``; streams still running then end with an error event,
+/// and the server stops.
+public struct GatewayService: Service {
+    public let controlPlane: ControlPlaneClient
+    public let configuration: GatewayConfiguration
+    private let logger: Logger
+    private let onListening: @Sendable (_ port: Int) async -> Void
+
+    /// - Parameter onListening: told the port the server listens on (useful with port 0).
+    public init(
+        controlPlane: ControlPlaneClient, configuration: GatewayConfiguration = GatewayConfiguration(),
+        logger: Logger = Logger(label: "sagellm.gateway"), onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) {
+        self.controlPlane = controlPlane
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        try configuration.validate()
+        let state = GatewayState()
+        let metrics = GatewayMetrics(registry: .init())
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: OpenAIErrorMiddleware())  // before the routes: it wraps them all
+        CompletionRoutes(controlPlane: controlPlane, configuration: configuration, state: state, metrics: metrics, logger: logger)
+            .register(on: router)
+        FleetRoutes(
+            controlPlane: controlPlane, state: state, metrics: metrics,
+            started: Int(exactly: Date().timeIntervalSince1970.rounded(.down)) ?? 0
+        ).register(on: router)
+        let (host, port, logger, onListening) = (configuration.host, configuration.port, self.logger, self.onListening)
+        let server = Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "sagellm-gateway"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                logger.info("gateway listening", metadata: ["sage.address": "http://\(host):\(bound)"])
+                await onListening(bound)
+            },
+            logger: logger)
+        // The server and the drain in a group of their own, which the outer group's graceful
+        // shutdown reaches: it shuts its services down in reverse order, so the drain runs
+        // first (not ready, refusing new requests, waiting for those in flight), and only then
+        // does the server stop.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [server, Drain(state: state, timeout: configuration.drainTimeout, logger: logger)],
+                gracefulShutdownSignals: [], logger: logger))
+        try await group.run()
+    }
+
+    /// Waits for graceful shutdown, then drains the gateway: see ``GatewayService``.
+    private struct Drain: Service {
+        let state: GatewayState
+        let timeout: Duration
+        let logger: Logger
+
+        func run() async throws {
+            do {
+                try await gracefulShutdown()
+            } catch {
+                return  // cancelled: everything stops at once
+            }
+            state.startDraining()
+            logger.info("draining", metadata: ["sage.in_flight": "\(state.requestsInFlight)", "sage.drain_timeout": "\(timeout)"])
+            if await !GatewayService.waitUntilIdle(state, within: timeout) {
+                logger.warning("drain timeout passed; ending the streams still running", metadata: ["sage.in_flight": "\(state.requestsInFlight)"])
+            }
+        }
+    }
+
+    /// Whether the gateway became idle within `timeout`; if not, the streams still running are
+    /// told to end.
+    static func waitUntilIdle(_ state: GatewayState, within timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await state.waitUntilIdle()
+                return true
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return true  // cancelled: the gateway became idle first
+                }
+                state.endRemainingStreams()  // also ends the wait above
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SageControlPlane
+import SageGateway
+import SageLLM
+import SageSimulator
+import SageTesting
+import ServiceLifecycle
+import Testing
+
+/// The gateway over loopback, against simulated engines: the OpenAI shapes, the errors, the
+/// scheduling inputs, disconnects and drain.
+@Suite(.serialized) struct GatewayTests {
+    static let chatBody = #"{"model":"m","messages":[{"role":"user","content":"Hello there"}],"max_tokens":5}"#
+
+    @Test func aWholeChatComesBackAsTheEngineSentItWithWhereItRan() async throws {
+        try await withGateway([engine(), engine()]) { gateway in
+            let answer = try await gateway.send(.POST, "/v1/chat/completions", body: Self.chatBody, headers: [("x-request-id", "req-gw-1")])
+            #expect(answer.status == 200)
+            let json = RunningGateway.json(answer.body)
+            #expect(json["object"] as? String == "chat.completion")
+            let choice = (json["choices"] as? [[String: Any]])?.first
+            let message = choice?["message"] as? [String: Any]
+            #expect((message?["content"] as? String)?.isEmpty == false)
+            #expect(((json["usage"] as? [String: Any])?["completion_tokens"] as? Int) == 5)
+            #expect(answer.headers.first(name: "x-request-id") == "req-gw-1")
+            #expect(["i0", "i1"].contains(answer.headers.first(name: "x-sagellm-instance") ?? ""))
+            #expect(answer.headers.first(name: "content-type") == "application/json")
+        }
+    }
+
+    @Test func vendorFieldsReachTheEngineUnchanged() async throws {
+        // The engine refuses an unknown role only if it sees it: the body is not rewritten.
+        try await withGateway([engine()]) { gateway in
+            let body = #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":3,"logprobs":true,"chat_template_kwargs":{"x":1}}"#
+            let answer = try await gateway.send(.POST, "/v1/chat/completions", body: body)
+            #expect(answer.status == 200)
+            let choice = (RunningGateway.json(answer.body)["choices"] as? [[String: Any]])?.first
+            #expect(choice?["logprobs"] != nil && !(choice?["logprobs"] is NSNull), "logprobs were asked for in the body and came back")
+        }
+    }
+
+    @Test func aStreamArrivesEventByEventAndEndsWithDone() async throws {
+        try await withGateway([engine(tbtMs: 2)]) { gateway in
+            let body = #"{"model":"m","messages":[{"role":"user","content":"Stream please"}],"max_tokens":8,"stream":true,"stream_options":{"include_usage":true}}"#
+            let answer = try await gateway.send(.POST, "/v1/chat/completions", body: body)
+            #expect(answer.status == 200)
+            #expect(answer.headers.first(name: "content-type") == "text/event-stream")
+            let events = answer.body.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.last == "data: [DONE]")
+            let contents = events.dropLast().compactMap { event -> String? in
+                let chunk = RunningGateway.json(String(event.dropFirst("data: ".count)))
+                let delta = ((chunk["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])
+                return (delta?["content"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            }
+            #expect(contents.count == 8, "one event per token")
+            #expect(answer.body.contains(#""completion_tokens":8"#))
+        }
+    }
+
+    @Test func completionsWholeAndStreamed() async throws {
+        try await withGateway([engine()]) { gateway in
+            let whole = try await gateway.send(.POST, "/v1/completions", body: #"{"model":"m","prompt":"Once","max_tokens":4}"#)
+            #expect(whole.status == 200)
+            #expect(RunningGateway.json(whole.body)["object"] as? String == "text_completion")
+            let streamed = try await gateway.send(.POST, "/v1/completions", body: #"{"model":"m","prompt":"Once","max_tokens":4,"stream":true}"#)
+            #expect(streamed.status == 200)
+            #expect(streamed.body.hasSuffix("data: [DONE]\n\n"))
+        }
+    }
+
+    @Test func modelsListsTheFleetWithHealthyInstances() async throws {
+        try await withGateway([engine(model: "a"), engine(model: "a"), engine(model: "b")]) { gateway in
+            let answer = try await gateway.send(.GET, "/v1/models")
+            #expect(answer.status == 200)
+            let data = RunningGateway.json(answer.body)["data"] as? [[String: Any]] ?? []
+            #expect(data.map { $0["id"] as? String } == ["a", "b"])
+            #expect(data.first?["owned_by"] as? String == "sagellm")
+            #expect(data.first?["instances"] as? Int == 2 && data.first?["healthy_instances"] as? Int == 2)
+        }
+    }
+
+    @Test func badRequestsGetTheOpenAIErrorShapeWithTheRightStatus() async throws {
+        let configuration = GatewayConfiguration(host: "127.0.0.1", port: 0, maximumBodyBytes: 4096)
+        try await withGateway([engine()], configuration: configuration) { gateway in
+            let malformed = try await gateway.send(.POST, "/v1/chat/completions", body: #"{"model": "m", "messages": [}"#)
+            #expect(malformed.status == 400)
+            let error = RunningGateway.error(malformed.body)
+            #expect(error["type"] as? String == "invalid_request_error")
+            #expect((error["message"] as? String)?.contains("not valid JSON") == true)
+            #expect(error.keys.sorted() == ["code", "message", "param", "type"])
+
+            let zero = try await gateway.send(.POST, "/v1/chat/completions", body: #"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#)
+            #expect(zero.status == 400 && RunningGateway.error(zero.body)["param"] as? String == "max_tokens")
+
+            let wrongType = try await gateway.send(.POST, "/v1/chat/completions", body: #"{"model":"m","messages":[],"stream":"yes"}"#)
+            #expect(wrongType.status == 400 && RunningGateway.error(wrongType.body)["param"] as? String == "stream")
+
+            let unknown = try await gateway.send(.POST, "/v1/chat/completions", body: #"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#)
+            #expect(unknown.status == 404 && RunningGateway.error(unknown.body)["code"] as? String == "model_not_found")
+
+            let path = try await gateway.send(.GET, "/v1/nothing")
+            #expect(path.status == 404 && (RunningGateway.error(path.body)["message"] as? String)?.contains("/v1/nothing") == true)
+
+            let large = try await gateway.send(.POST, "/v1/chat/completions", body: String(repeating: " ", count: 5000) + Self.chatBody)
+            #expect(large.status == 413 && RunningGateway.error(large.body)["code"] as? String == "request_too_large")
+
+            let priority = try await gateway.send(.POST, "/v1/chat/completions", body: Self.chatBody, headers: [("x-sagellm-priority", "URGENT")])
+            #expect(priority.status == 400 && RunningGateway.error(priority.body)["param"] as? String == "x-sagellm-priority")
+
+            let slo = try await gateway.send(.POST, "/v1/chat/completions", body: Self.chatBody, headers: [("x-sagellm-slo-ms", "-5")])
+            #expect(slo.status == 400 && RunningGateway.error(slo.body)["param"] as? String == "x-sagellm-slo-ms")
+        }
+    }
+
+    @Test func theEnginesOwn4xxPassesThroughAndNeverOpensTheCircuit() async throws {
+        try await withGateway([engine()]) { gateway in
+            // The simulator refuses an empty message list with its own 400.
+            for _ in 0..<8 {
+                let refused = try await gateway.send(.POST, "/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
+                #expect(refused.status == 400)
+                #expect((RunningGateway.error(refused.body)["message"] as? String)?.contains("messages") == true)
+            }
+            let instance = try #require(gateway.controlPlane.instances().first)
+            #expect(instance.isHealthy && !instance.isCircuitOpen, "4xx answers are the request's fault, not the instance's")
+            #expect(try await gateway.send(.POST, "/v1/chat/completions", body: Self.chatBody).status == 200)
+        }
+    }
+
+    @Test func noServingInstanceIs503NamingWhyAndReadySaysSo() async throws {
+        try await withGateway([engine()]) { gateway in
+            #expect(try await gateway.send(.GET, "/ready").status == 200)
+            #expect(try await gateway.send(.GET, "/health").status == 200)
+            gateway.controlPlane.drain("i0")
+            let refused = try await gateway.send(.POST, "/v1/chat/completions", body: Self.chatBody)
+            #expect(refused.status == 503)
+            #expect(refused.headers.first(name: "retry-after") == "1")
+            #expect((RunningGateway.error(refused.body)["message"] as? String)?.contains("i0") == true)
+            let ready = try await gateway.send(.GET, "/ready")
+            #expect(ready.status == 503)
+        }
+    }
+
+    @Test func metricsCountRequestsByStatusAndShowEachInstance() async throws {
+        try await withGateway([engine()]) { gateway in
+            _ = try await gateway.send(.POST, "/v1/chat/completions", body: Self.chatBody)
+            _ = try await gateway.send(.POST, "/v1/chat/completions", body: #"{"model":"nope","messages":[]}"#)
+            let metrics = try await gateway.send(.GET, "/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.body.contains(#"sagellm_gateway_requests_total{model="m",status="200",key="anonymous"} 1"#))
+            #expect(metrics.body.contains(#"status="404""#))
+            #expect(metrics.body.contains(#"sagellm_gateway_requests_in_flight{instance="i0"} 0"#))
+            #expect(metrics.body.contains(#"sagellm_gateway_instance_healthy{instance="i0"} 1"#))
+            #expect(metrics.body.contains("sagellm_gateway_request_duration_seconds_bucket"))
+        }
+    }
+
+    @Test func ourOwnClientWorksThroughTheGateway() async throws {
+        try await withGateway([engine(tbtMs: 1)]) { gateway in
+            let client = try IntelligentLLMClient(baseURL: gateway.baseURL + "/v1", model: "m")
+            let answer = try await client.chat("Hello", options: ChatOptions(maxTokens: 4))
+            #expect(answer.usage?.completionTokens == 4)
+            var chunks = 0
+            for try await chunk in client.streamChat("Hello", options: ChatOptions(maxTokens: 6)) where !chunk.contentDelta.isEmpty { chunks += 1 }
+            #expect(chunks == 6)
+            try await client.shutdown()
+        }
+    }
+
+    @Test func aClientThatLeavesMidStreamStopsTheEngine() async throws {
+        try await withGateway([engine(tbtMs: 20)]) { gateway in
+            let simulator = gateway.simulators[0]
+            var request = HTTPClientRequest(url: gateway.baseURL + "/v1/chat/completions")
+            request.method = .POST
+            request.body = .bytes(ByteBuffer(string: #"{"model":"m","messages":[{"role":"user","content":"long"}],"max_tokens":2000,"stream":true}"#))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            let response = try await client.execute(request, timeout: .seconds(30))
+            var iterator = response.body.makeAsyncIterator()
+            _ = try await iterator.next()  // the stream has started
+            try await client.shutdown()  // the client goes away mid-stream
+            let stopped = await eventually(timeout: .seconds(5)) { simulator.engine.statistics().aborted == 1 }
+            #expect(stopped, "the engine saw the request go away")
+            #expect(await eventually { gateway.controlPlane.instances().first?.activeRequests == 0 }, "the instance is free again")
+        }
+    }
+
+    @Test func drainLetsTheStreamInFlightFinishAndRefusesNewRequests() async throws {
+        try await withGateway([engine(tbtMs: 10)]) { gateway in
+            let streamed = Task {
+                try await gateway.send(
+                    .POST, "/v1/chat/completions", body: #"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":40,"stream":true}"#)
+            }
+            #expect(await eventually { gateway.controlPlane.instances().first?.activeRequests == 1 })
+            Task { await gateway.group.triggerGracefulShutdown() }
+            #expect(await eventually { (try? await gateway.send(.GET, "/ready").status) == 503 }, "not ready while draining")
+            let refused = try await gateway.send(.POST, "/v1/chat/completions", body: Self.chatBody)
+            #expect(refused.status == 503 && refused.headers.first(name: "retry-after") == "1")
+            let finished = try await streamed.value
+            #expect(finished.status == 200 && finished.body.hasSuffix("data: [DONE]\n\n"), "the stream in flight ran to its end")
+        }
+    }
+}
