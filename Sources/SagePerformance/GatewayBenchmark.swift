@@ -6,9 +6,10 @@ import SageSimulator
 extension SagePerformance {
     /// The gateway's own cost: `sagellm serve` (built beside this program) in its own process
     /// over one simulated engine (TTFT = TBT = 0) in this process, against the same engine
-    /// called directly, at 64 concurrent, whole requests and the first chunk of streams.
+    /// called directly, at 1 and 64 concurrent, whole requests and the first chunk of streams.
+    /// Rounds alternate direct and through the gateway.
     static func gatewayBenchmark(duration: Duration) async throws {
-        print("Gateway (sagellm serve in its own process; simulator TTFT = TBT = 0 in this process; 64 concurrent)")
+        print("Gateway (sagellm serve in its own process; simulator TTFT = TBT = 0 and the client in this process)")
         let sagellm = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sagellm").path
         var engine = SimulatedEngineConfiguration.instant(model: "gw")
         engine.maxBatch = 1024
@@ -33,7 +34,7 @@ extension SagePerformance {
             let viaGateway = try IntelligentLLMClient(
                 configuration: LLMClientConfiguration(baseURL: server.baseURL, model: "gw", transport: transport, resilience: ResilienceConfiguration(retry: .none)))
             let options = ChatOptions(model: "gw", maxTokens: 4)
-            for streamed in [false, true] {
+            for (concurrency, streamed) in [(1, false), (1, true), (64, false), (64, true)] {
                 var samples: [Bool: [Double]] = [false: [], true: []]
                 var gatewayRequests = 0
                 var gatewayCPU = 0.0
@@ -43,7 +44,7 @@ extension SagePerformance {
                     let client = throughGateway ? viaGateway : direct
                     let cpuBefore = processCPUSeconds(server.processIdentifier)
                     let started = ContinuousClock.now
-                    let latencies = try await concurrentLatencies(concurrency: 64, duration: duration) {
+                    let latencies = try await concurrentLatencies(concurrency: concurrency, duration: duration) {
                         let begun = ContinuousClock.now
                         if streamed {
                             for try await chunk in client.streamChat("gateway probe", options: options) where !chunk.contentDelta.isEmpty {
@@ -65,7 +66,7 @@ extension SagePerformance {
                 let gatewayTimes = (samples[true] ?? []).sorted()
                 guard !directTimes.isEmpty, !gatewayTimes.isEmpty else { continue }
                 func percentile(_ values: [Double], _ p: Int) -> Double { values[min(values.count - 1, values.count * p / 100)] }
-                let what = streamed ? "streamed, first chunk" : "whole, 4 tokens"
+                let what = (streamed ? "streamed, first chunk" : "whole, 4 tokens") + ", concurrency \(concurrency)"
                 print("  \(what): direct p50 \(fmt3(percentile(directTimes, 50))) µs p99 \(fmt3(percentile(directTimes, 99))) µs; through the gateway p50 \(fmt3(percentile(gatewayTimes, 50))) µs p99 \(fmt3(percentile(gatewayTimes, 99))) µs")
                 print("    added: p50 \(fmt3(percentile(gatewayTimes, 50) - percentile(directTimes, 50))) µs, p99 \(fmt3(percentile(gatewayTimes, 99) - percentile(directTimes, 99))) µs")
                 let seconds = max(gatewayWall.seconds, 1e-9)

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import SageControlPlane
 import SageLLM
+import SageSupport
 
 /// `POST /v1/chat/completions` and `POST /v1/completions`, whole and streamed: the body goes
 /// through the control plane's dispatch path to an instance as the caller sent it, and the
@@ -17,8 +18,19 @@ struct CompletionRoutes: Sendable {
     let logger: Logger
 
     func register(on router: Router<GatewayRequestContext>) {
-        router.post("v1/chat/completions") { request, context in await relay(request, context: context, to: .chatCompletions) }
-        router.post("v1/completions") { request, context in await relay(request, context: context, to: .completions) }
+        router.post("v1/chat/completions") { request, context in await onTheConnectionsLoop(request, context, .chatCompletions) }
+        router.post("v1/completions") { request, context in await onTheConnectionsLoop(request, context, .completions) }
+    }
+
+    /// Relays on the client connection's event loop: the request is read, sent on, and its
+    /// answer written back from the thread that owns the socket, without a hop to the
+    /// concurrency pool and back at each step.
+    private func onTheConnectionsLoop(
+        _ request: Request, _ context: GatewayRequestContext, _ endpoint: ForwardedRequest.Endpoint
+    ) async -> Response {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(context.channel.eventLoop)) {
+            await relay(request, context: context, to: endpoint)
+        }
     }
 
     /// The key name requests are counted under until API keys exist.
