@@ -226,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "SageGatewayTests",
             dependencies: [
-                "SageTesting", "SageLLM", "SageSimulator", "SageControlPlane", "SageGateway",
+                "SageTesting", "SageLLM", "SageSimulator", "SageControlPlane", "SageGateway", "SageBenchmark",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

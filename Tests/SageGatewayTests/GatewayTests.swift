@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import SageControlPlane
+import SageBenchmark
 import SageGateway
 import SageLLM
 import SageSimulator
@@ -100,6 +101,9 @@ import Testing
 
             let unknown = try await gateway.send(.POST, "/v1/chat/completions", body: #"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#)
             #expect(unknown.status == 404 && RunningGateway.error(unknown.body)["code"] as? String == "model_not_found")
+
+            let method = try await gateway.send(.GET, "/v1/chat/completions")
+            #expect((400..<500).contains(method.status) && RunningGateway.error(method.body)["message"] != nil, "a wrong method, in the OpenAI shape")
 
             let path = try await gateway.send(.GET, "/v1/nothing")
             #expect(path.status == 404 && (RunningGateway.error(path.body)["message"] as? String)?.contains("/v1/nothing") == true)
@@ -199,6 +203,69 @@ import Testing
             #expect(refused.status == 503 && refused.headers.first(name: "retry-after") == "1")
             let finished = try await streamed.value
             #expect(finished.status == 200 && finished.body.hasSuffix("data: [DONE]\n\n"), "the stream in flight ran to its end")
+        }
+    }
+}
+
+/// Every counter returns to zero after every kind of ending: success, an engine's 503, an
+/// engine dropping a stream mid-way, a client leaving mid-stream.
+@Suite(.serialized) struct GatewayCounterSoakTests {
+    @Test func countersReturnToZeroAfterMixedOutcomes() async throws {
+        var flaky = engine(tbtMs: 1)
+        flaky.faults.failRate = 0.2
+        flaky.faults.disconnectAfterTokens = 6
+        let steady = engine(tbtMs: 1)
+        try await withGateway([flaky, steady]) { gateway in
+            // Every mix, in a fixed order: whole, stream read to the end, stream left after its first piece.
+            let plans = (0..<300).map { index in (stream: index % 3 != 0, leave: index % 3 == 2) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, plan) in plans.enumerated() {
+                    if index >= 16 { try await group.next() }  // 16 at a time
+                    group.addTask {
+                        let body = #"{"model":"m","messages":[{"role":"user","content":"soak"}],"max_tokens":12,"stream":\#(plan.stream)}"#
+                        if plan.stream && plan.leave {
+                            var request = HTTPClientRequest(url: gateway.baseURL + "/v1/chat/completions")
+                            request.method = .POST
+                            request.body = .bytes(ByteBuffer(string: body))
+                            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+                            if let response = try? await client.execute(request, timeout: .seconds(10)) {
+                                var pieces = response.body.makeAsyncIterator()
+                                _ = try? await pieces.next()
+                            }
+                            try await client.shutdown()  // leaves mid-stream
+                        } else {
+                            let answer = try await gateway.send(.POST, "/v1/chat/completions", body: body)
+                            #expect([200, 502, 503].contains(answer.status), "status \(answer.status): \(answer.body.prefix(200))")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let settled = await eventually(timeout: .seconds(10)) {
+                guard let metrics = try? await gateway.send(.GET, "/metrics").body else { return false }
+                return metrics.contains("sagellm_gateway_requests_active 0")
+                    && gateway.controlPlane.instances().allSatisfy { $0.activeRequests == 0 }
+                    && gateway.simulators.allSatisfy { $0.engine.statistics().running == 0 }
+            }
+            #expect(settled, "the gateway, the control plane and the engines all came back to zero")
+        }
+    }
+}
+
+/// The benchmark pointed at the gateway, as `sagellm-benchmark --backend openai` does.
+struct GatewayBenchmarkTests {
+    @Test func theBenchmarksOpenAIBackendMeasuresThroughTheGateway() async throws {
+        try await withGateway([engine(tbtMs: 2, ttftMs: 5), engine(tbtMs: 2, ttftMs: 5)]) { gateway in
+            let backend = try OpenAIBackend(baseURL: gateway.baseURL + "/v1", apiKey: nil, model: "m")
+            let workload = Workload(name: "through-gateway", inputTokens: 64, outputTokens: 10, numPrompts: 12, arrival: .concurrency(4))
+            let outcome = try await LoadRunner(client: backend, seed: 3).run(workload)
+            await backend.shutdown()
+            #expect(outcome.results.count == 12)
+            let failures = outcome.results.compactMap(\.error)
+            #expect(failures.isEmpty, "\(failures.prefix(2))")
+            let metrics = RunMetrics(outcome, backend: "openai", model: "m")
+            #expect(metrics.ttft.map { $0.min >= 5 } == true, "no first token before the engine's TTFT")
+            #expect(!metrics.tokensApproximate, "output tokens come from the usage the gateway passed through")
         }
     }
 }

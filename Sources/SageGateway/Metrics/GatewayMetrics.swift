@@ -45,10 +45,12 @@ final class GatewayMetrics: Sendable {
             .recordNanoseconds(gap.nanosecondsClamped)
     }
 
-    /// The Prometheus text, with the fleet's figures read now: queue length, and per instance
+    /// The Prometheus text, with the figures read now: the gateway's requests being served,
+    /// the queue length, and per instance
     /// its health, its requests in flight and its circuit state.
-    func render(fleet controlPlane: ControlPlaneClient) -> [UInt8] {
+    func render(fleet controlPlane: ControlPlaneClient, requestsActive: Int) -> [UInt8] {
         let snapshot = controlPlane.metrics()
+        Gauge(label: "sagellm_gateway_requests_active", factory: factory).record(requestsActive)
         Gauge(label: "sagellm_gateway_queue_length", factory: factory).record(snapshot.queuedRequests)
         for instance in snapshot.instances {
             let dimensions = [("instance", instance.instanceID)]

@@ -72,10 +72,12 @@ struct CompletionRoutes: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: configuration.maximumBodyBytes)
-        } catch {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw GatewayError(
                 .bodyTooLarge, "the request body is over the gateway's limit of \(configuration.maximumBodyBytes) bytes (gateway.max_body_bytes)",
                 status: 413)
+        } catch {
+            throw GatewayError(.invalidRequest, "the request body could not be read: \(error)", status: 400)
         }
         let fields: RequestRoutingFields
         do {
@@ -181,14 +183,15 @@ struct CompletionRoutes: Sendable {
         let firstTokenAfter = ContinuousClock.now - started
         let model = request.model
         metrics.firstToken(model: model, after: firstTokenAfter)
-        context.channel.closeFuture.whenComplete { _ in abort.abort() }
         let (state, metrics, logger) = (self.state, self.metrics, self.logger)
         state.streamStarted(abort)
+        // The connection closing ends the stream even if its body never runs.
+        context.channel.closeFuture.whenComplete { _ in
+            abort.abort()
+            state.streamEnded(abort)
+        }
         let body = ResponseBody { writer in
-            defer {
-                state.streamEnded(abort)
-                state.end()
-            }
+            defer { state.streamEnded(abort) }
             var status = 200
             defer { metrics.finished(model: model, status: status, key: Self.anonymousKey, duration: .now - started) }
             try await writer.write(first.bytes)

@@ -9,12 +9,12 @@ struct OpenAIErrorMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as HTTPError {
+        } catch let error as any HTTPResponseError {
             let code: GatewayError.Code = error.status == .notFound ? .notFound : .invalidRequest
             let message =
                 error.status == .notFound
                 ? "no route for \(request.method) \(request.uri.path); this gateway serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, /health, /ready and /metrics"
-                : (error.body ?? "\(error.status.reasonPhrase)")
+                : ((error as? HTTPError)?.body ?? "\(error.status.reasonPhrase) (\(request.method) \(request.uri.path))")
             return CompletionRoutes.response(for: GatewayError(code, message, status: error.status.code))
         } catch {
             return CompletionRoutes.response(for: GatewayError(.serverFailed, "the gateway failed: \(error)", status: 500))

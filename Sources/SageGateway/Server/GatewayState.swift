@@ -28,14 +28,17 @@ final class GatewayState: Sendable {
         }
     }
 
+    /// A request (not a stream: see ``streamEnded(_:)``) is done.
     func end() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.inFlight -= 1
-            guard state.inFlight == 0 else { return [] }
-            defer { state.idleWaiters.removeAll() }
-            return state.idleWaiters
-        }
+        let waiters = state.withLock { state in Self.finish(&state) }
         for waiter in waiters { waiter.resume() }
+    }
+
+    private static func finish(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        state.inFlight -= 1
+        guard state.inFlight == 0 else { return [] }
+        defer { state.idleWaiters.removeAll() }
+        return state.idleWaiters
     }
 
     func startDraining() { state.withLock { $0.draining = true } }
@@ -45,26 +48,32 @@ final class GatewayState: Sendable {
     func endRemainingStreams() {
         let (waiters, streams) = state.withLock { state in
             state.endStreams = true
-            defer {
-                state.idleWaiters.removeAll()
-                state.streams.removeAll()
-            }
+            defer { state.idleWaiters.removeAll() }
             return (state.idleWaiters, Array(state.streams.values))
         }
         for stream in streams { stream.abort() }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// A stream started writing its answer; it is ended at once if the drain is over.
+    /// A request counted in by ``begin()`` goes on as a stream: it ends with
+    /// ``streamEnded(_:)``, and is ended at once when the drain is already over.
     func streamStarted(_ abort: RelayAbort) {
         let over = state.withLock { state in
-            if !state.endStreams { state.streams[ObjectIdentifier(abort)] = abort }
+            state.streams[ObjectIdentifier(abort)] = abort
             return state.endStreams
         }
         if over { abort.abort() }
     }
 
-    func streamEnded(_ abort: RelayAbort) { state.withLock { _ = $0.streams.removeValue(forKey: ObjectIdentifier(abort)) } }
+    /// The stream is done (its body finished, or its connection closed); the second call for
+    /// the same stream does nothing, so both may say it.
+    func streamEnded(_ abort: RelayAbort) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard state.streams.removeValue(forKey: ObjectIdentifier(abort)) != nil else { return [] }
+            return Self.finish(&state)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
 
     /// Returns when no request is in flight, or when the drain is over.
     func waitUntilIdle() async {
