@@ -47,12 +47,14 @@ func engine(tbtMs: Int = 0, ttftMs: Int = 0, model: String = "m") -> SimulatedEn
 /// Starts simulated engines and a gateway over them (with the control plane's service, so the
 /// health monitor runs), runs `body`, and stops everything.
 func withGateway<Result: Sendable>(
-    _ engines: [SimulatedEngineConfiguration], configuration: GatewayConfiguration = GatewayConfiguration(host: "127.0.0.1", port: 0),
+    _ engines: [SimulatedEngineConfiguration], types: [InstanceType]? = nil,
+    configuration: GatewayConfiguration = GatewayConfiguration(host: "127.0.0.1", port: 0),
     _ body: @Sendable (RunningGateway) async throws -> Result
 ) async throws -> Result {
     try await withSimulatorServers(configurations: engines) { simulators in
         let specs = simulators.enumerated().map { index, simulator in
-            InstanceSpec(id: "i\(index)", baseURL: simulator.baseURL, model: engines[index].model, maxConcurrentRequests: 16)
+            InstanceSpec(
+                id: "i\(index)", baseURL: simulator.baseURL, model: engines[index].model, type: types?[index] ?? .general, maxConcurrentRequests: 16)
         }
         let controlPlane = try ControlPlaneClient(instances: specs, schedulingPolicy: .fifo, routingStrategy: .loadBalanced)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)

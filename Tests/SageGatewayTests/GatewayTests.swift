@@ -269,3 +269,38 @@ struct GatewayBenchmarkTests {
         }
     }
 }
+
+/// Prefill/decode disaggregation through the gateway, as through the library.
+struct GatewayDisaggregationTests {
+    @Test func aLongPromptIsSplitAndTheBodiesKeepTheCallersFields() async throws {
+        var prefill = engine(tbtMs: 1)
+        prefill.role = .prefill
+        prefill.kvSideChannelPort = 5612
+        var decode = engine(tbtMs: 1)
+        decode.role = .decode
+        try await withGateway([prefill, decode], types: [.prefill, .decode]) { gateway in
+            for simulator in gateway.simulators {
+                simulator.ledger.recordBodies()
+                simulator.ledger.recordTimings()  // keyed by x-request-id
+            }
+            let prompt = String(repeating: "The quick brown fox jumps. ", count: 220)  // prefill-heavy
+            let body = #"{"model":"m","messages":[{"role":"user","content":"\#(prompt)"}],"max_tokens":6,"temperature":0.2,"stream":true,"chat_template_kwargs":{"enable_thinking":false}}"#
+            let answer = try await gateway.send(.POST, "/v1/chat/completions", body: body, headers: [("x-request-id", "gw-split-1")])
+            #expect(answer.status == 200)
+            #expect(answer.headers.first(name: "x-sagellm-instance") == "i1", "the decode instance answered")
+            #expect(answer.body.hasSuffix("data: [DONE]\n\n"))
+
+            let prefillBody = try #require(gateway.simulators[0].ledger.requestBodies.first)
+            #expect(prefillBody["max_tokens"] == 1 && prefillBody["stream"] == nil)
+            #expect(prefillBody["kv_transfer_params"]?["do_remote_decode"] == true)
+            #expect(prefillBody["temperature"] == 0.2 && prefillBody["chat_template_kwargs"]?["enable_thinking"] == false)
+            let decodeBody = try #require(gateway.simulators[1].ledger.requestBodies.first)
+            #expect(decodeBody["max_tokens"] == 6 && decodeBody["stream"] == true)
+            #expect(decodeBody["chat_template_kwargs"]?["enable_thinking"] == false)
+            #expect(decodeBody["kv_transfer_params"]?["remote_port"] == 5612, "the prefill's answer, handed over")
+            #expect(decodeBody["messages"] == prefillBody["messages"])
+            #expect(gateway.simulators.map { Array($0.ledger.requestTimings.keys) } == [["gw-split-1"], ["gw-split-1"]], "the caller's id on both halves")
+            #expect(gateway.controlPlane.metrics().paths == ["disaggregated": 1])
+        }
+    }
+}

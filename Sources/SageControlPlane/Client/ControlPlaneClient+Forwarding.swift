@@ -15,6 +15,9 @@ package struct ForwardedRequest: Sendable {
     package var body: ByteBuffer
     package var model: String
     package var maxTokens: Int?
+    /// The prompt's size, for the decision to split it between a prefill and a decode instance
+    /// (by default the body's: an upper bound).
+    package var promptBytes: Int
     /// The start of the prompt (for `locality` routing's prefix key); read only when needed.
     package var prompt: @Sendable () -> String
     package var placement: RequestPlacement
@@ -29,6 +32,7 @@ package struct ForwardedRequest: Sendable {
         self.body = body
         self.model = model
         self.maxTokens = maxTokens
+        self.promptBytes = body.readableBytes
         self.placement = placement
         self.requestID = requestID
         self.prompt = prompt
@@ -82,9 +86,16 @@ extension ControlPlaneClient {
     /// Relays a whole (non-streamed) request through the dispatch path: queued by the policy,
     /// sent to the instance the routing picks, failed over on a retryable failure.
     package func forward(_ request: ForwardedRequest) async throws(ControlPlaneError) -> ForwardedAnswer {
-        let prepared = prepared(request)
+        let prepared: PreparedRequest
+        do {
+            prepared = try await prepare(request)
+        } catch {
+            metricsTally.recordRefusedOnArrival(error.code)
+            throw error
+        }
+        let sent = prepared.body ?? request.body
         let (body, lease, attempts) = try await dispatchWhole(prepared) { instance throws(SageLLMError) in
-            let body = try await instance.client.forward(path: request.endpoint.rawValue, body: request.body, requestID: request.requestID)
+            let body = try await instance.client.forward(path: request.endpoint.rawValue, body: sent, requestID: request.requestID)
             return (body, UsageScan.completionTokens(in: body))
         }
         return ForwardedAnswer(body: body, instanceID: lease.instance.id, attempts: attempts, queueWait: prepared.queueWait(lease))
@@ -99,10 +110,10 @@ extension ControlPlaneClient {
     package func forwardStream(_ request: ForwardedRequest, abort: RelayAbort = RelayAbort()) -> AsyncThrowingStream<ForwardedPiece, any Error> {
         let stream = DispatchedStream<ByteBuffer>(
             controlPlane: self,
-            prepare: { () throws(ControlPlaneError) -> PreparedRequest in self.prepared(request) },
-            open: { instance, _ in
+            prepare: { () async throws(ControlPlaneError) -> PreparedRequest in try await self.prepare(request) },
+            open: { instance, prepared in
                 let reader = try await instance.client.forwardStream(
-                    path: request.endpoint.rawValue, body: request.body, requestID: request.requestID)
+                    path: request.endpoint.rawValue, body: prepared.body ?? request.body, requestID: request.requestID)
                 abort.register { reader.cancel() }
                 return .init(next: { try await reader.next() }, cancel: { reader.cancel() })
             },
@@ -113,9 +124,34 @@ extension ControlPlaneClient {
         })
     }
 
-    private func prepared(_ request: ForwardedRequest) -> PreparedRequest {
+    /// The relayed request ready for dispatch: whole, or split (its prefill run, its body for
+    /// the decode half carrying the prefill's `kv_transfer_params`), as for a chat.
+    private func prepare(_ request: ForwardedRequest) async throws(ControlPlaneError) -> PreparedRequest {
         let queued = queued(model: request.model, placement: request.placement, maxTokens: request.maxTokens, prompt: request.prompt)
-        return PreparedRequest(request: queued, options: ChatOptions(), path: .direct, prefill: nil, waitingSince: queued.arrival)
+        let direct = PreparedRequest(
+            request: queued, options: ChatOptions(), body: request.body, path: .direct, prefill: nil, waitingSince: queued.arrival)
+        guard shouldDisaggregate(promptBytes: request.promptBytes, maxTokens: request.maxTokens, model: request.model),
+            let prefillBody = KVTransferProtocol.prefillBody(request.body)
+        else { return direct }
+        let outcome = try await runPrefill(
+            queued,
+            send: { instance throws(SageLLMError) in
+                try await instance.client.forward(path: request.endpoint.rawValue, body: prefillBody, requestID: request.requestID)
+            },
+            parameters: { answer in KVTransferProtocol.transferParameters(ofRaw: answer).map { ($0.raw, $0.value) } },
+            usage: { _ in nil })
+        switch outcome {
+        case .fallback(let reason):
+            return PreparedRequest(
+                request: try fallback(queued, reason), options: ChatOptions(), body: request.body, path: .fallback(reason: reason), prefill: nil,
+                waitingSince: .now)
+        case .split(let decode, let phase, let transfer, let finished):
+            // The prefill body was rewritten from the same bytes, so this one can be too.
+            guard let decodeBody = KVTransferProtocol.decodeBody(request.body, transferParameters: transfer) else { return direct }
+            return PreparedRequest(
+                request: decode, options: ChatOptions(), body: decodeBody, path: .disaggregated(prefillInstanceID: phase.instanceID),
+                prefill: phase, waitingSince: finished)
+        }
     }
 
     /// The models of the fleet, each with its instances and how many are healthy and not
