@@ -12,6 +12,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
     public var maximumBodyBytes: Int
     /// After SIGTERM, how long requests in flight may take to finish before they are ended.
     public var drainTimeout: Duration
+    /// Model names clients may use for a model of the fleet (alias: served model); the
+    /// request's `model` is rewritten before it goes on, and `/v1/models` lists the aliases.
+    public var modelAliases: [String: String] = [:]
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maximumBodyBytes: Int = 4 * 1024 * 1024, drainTimeout: Duration = .seconds(30)) {
         self.host = host
@@ -30,6 +33,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if !(1...Self.largestBody).contains(maximumBodyBytes) {
             throw fail("gateway.max_body_bytes", "the body limit must be 1-\(Self.largestBody) bytes, got \(maximumBodyBytes)")
         }
+        for (alias, model) in modelAliases where alias.isEmpty || model.isEmpty || alias == model {
+            throw fail("gateway.model_aliases", "an alias and its model must be non-empty and different, got '\(alias)': '\(model)'")
+        }
         if drainTimeout < .zero || drainTimeout > .seconds(Self.maximumDrainSeconds) {
             throw fail("gateway.drain_timeout_seconds", "the drain timeout must be 0-\(Self.maximumDrainSeconds) seconds, got \(drainTimeout)")
         }
@@ -43,10 +49,12 @@ public struct GatewayConfiguration: Sendable, Hashable {
                 var port: Int?
                 var maxBodyBytes: Int?
                 var drainTimeoutSeconds: Double?
+                var modelAliases: [String: String]?
                 enum CodingKeys: String, CodingKey {
                     case host, port
                     case maxBodyBytes = "max_body_bytes"
                     case drainTimeoutSeconds = "drain_timeout_seconds"
+                    case modelAliases = "model_aliases"
                 }
             }
             var gateway: Section?
@@ -64,6 +72,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if let host = section.host { configured.host = host }
         if let port = section.port { configured.port = port }
         if let bytes = section.maxBodyBytes { configured.maximumBodyBytes = bytes }
+        if let aliases = section.modelAliases { configured.modelAliases = aliases }
         if let seconds = section.drainTimeoutSeconds {
             configured.drainTimeout = try Self.seconds(seconds, field: "gateway.drain_timeout_seconds")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import SageGateway
 import Testing
+import SageControlPlane
 
 /// The gateway's settings: the cluster file's `gateway:` section, then `SAGE_GATEWAY_*`.
 struct GatewayConfigurationTests {
@@ -40,5 +41,22 @@ struct GatewayConfigurationTests {
         let path = try Self.file("gateway:\n  port: [1]\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(field { _ = try GatewayConfiguration().applying(clusterFile: path) } == "gateway")
+    }
+}
+
+/// A gateway that cannot listen says where and what to change.
+struct GatewayStartTests {
+    @Test func aTakenPortIsAClearError() async throws {
+        try await withGateway([engine()]) { gateway in
+            let port = try #require(Int(gateway.baseURL.split(separator: ":").last ?? ""))
+            let second = GatewayService(controlPlane: gateway.controlPlane, configuration: GatewayConfiguration(host: "127.0.0.1", port: port))
+            do {
+                try await second.run()
+                Issue.record("a second gateway on a taken port started")
+            } catch let error as GatewayError {
+                #expect(error.code == .serverFailed && error.field == "gateway.port")
+                #expect(error.message.contains("127.0.0.1:\(port)") && error.message.contains("--port"))
+            }
+        }
     }
 }

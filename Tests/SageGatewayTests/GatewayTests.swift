@@ -304,3 +304,22 @@ struct GatewayDisaggregationTests {
         }
     }
 }
+
+/// A model alias: the one field of the caller's body the gateway changes.
+struct GatewayModelAliasTests {
+    @Test func anAliasReachesTheEngineAsItsModelAndIsListed() async throws {
+        var configuration = GatewayConfiguration(host: "127.0.0.1", port: 0)
+        configuration.modelAliases = ["gpt-4o-mini": "m"]
+        try await withGateway([engine()], configuration: configuration) { gateway in
+            gateway.simulators[0].ledger.recordBodies()
+            let answer = try await gateway.send(
+                .POST, "/v1/chat/completions", body: #"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","max_tokens":2,"seed":7}"#)
+            #expect(answer.status == 200)
+            let seen = try #require(gateway.simulators[0].ledger.requestBodies.first)
+            #expect(seen["model"] == "m" && seen["seed"] == 7)
+            let models = RunningGateway.json(try await gateway.send(.GET, "/v1/models").body)["data"] as? [[String: Any]] ?? []
+            #expect(models.map { $0["id"] as? String } == ["m", "gpt-4o-mini"])
+            #expect(models.last?["root"] as? String == "m")
+        }
+    }
+}

@@ -85,12 +85,22 @@ struct CompletionRoutes: Sendable {
         } catch {
             throw GatewayError(.invalidRequest, error.message, status: 400, field: error.param)
         }
-        model = try resolveModel(fields.model)
+        var relayed = body
+        if let asked = fields.model, let target = configuration.modelAliases[asked] {
+            // The one change to the caller's body: an alias becomes the model it names.
+            guard let rewritten = JSONObjectMembers.rewriting(body, setting: [("model", Self.jsonString(target))]) else {
+                throw GatewayError(.invalidRequest, "the body could not be read to replace the model alias '\(asked)'", status: 400, field: "model")
+            }
+            relayed = rewritten
+            model = try resolveModel(target)
+        } else {
+            model = try resolveModel(fields.model)
+        }
         let placement = try Self.placement(request.headers, fields)
         let requestID = request.headers[HTTPField.Name.requestID].flatMap { $0.isEmpty || $0.count > 128 ? nil : $0 } ?? HTTPTransport.makeRequestID()
         let promptStart = fields.promptStart
         let forwarded = ForwardedRequest(
-            endpoint: endpoint, body: body, model: model, maxTokens: fields.maxTokens, placement: placement, requestID: requestID,
+            endpoint: endpoint, body: relayed, model: model, maxTokens: fields.maxTokens, placement: placement, requestID: requestID,
             prompt: { promptStart ?? "" })
         return (forwarded, fields.stream)
     }
@@ -227,6 +237,11 @@ struct CompletionRoutes: Sendable {
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// `text` as a JSON string.
+    static func jsonString(_ text: String) -> String {
+        (try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
     }
 
     static func relayHeaders(requestID: String, instanceID: String) -> HTTPFields {

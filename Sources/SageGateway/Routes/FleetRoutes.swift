@@ -12,6 +12,8 @@ struct FleetRoutes: Sendable {
     let metrics: GatewayMetrics
     /// When the gateway started (the models' `created`).
     let started: Int
+    /// Alias: model; listed with `root` naming the model.
+    let aliases: [String: String]
 
     func register(on router: Router<GatewayRequestContext>) {
         router.get("v1/models") { _, _ in models() }
@@ -27,11 +29,19 @@ struct FleetRoutes: Sendable {
     /// Every model of the fleet in OpenAI's list shape, with the number of its instances and
     /// how many are healthy.
     private func models() -> Response {
-        let data: [[String: Any]] = controlPlane.servedModels().map { served in
+        let served = controlPlane.servedModels()
+        var data: [[String: Any]] = served.map { served in
             [
                 "id": served.model, "object": "model", "created": started, "owned_by": "sagellm",
                 "instances": served.instances, "healthy_instances": served.healthy,
             ]
+        }
+        for (alias, model) in aliases.sorted(by: { $0.key < $1.key }) {
+            guard let target = served.first(where: { $0.model == model }) else { continue }
+            data.append([
+                "id": alias, "object": "model", "created": started, "owned_by": "sagellm", "root": model,
+                "instances": target.instances, "healthy_instances": target.healthy,
+            ])
         }
         return Self.json(["object": "list", "data": data])
     }

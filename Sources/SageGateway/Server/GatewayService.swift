@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hummingbird
 import Prometheus
 public import Logging
@@ -41,12 +42,14 @@ public struct GatewayService: Service {
             .register(on: router)
         FleetRoutes(
             controlPlane: controlPlane, state: state, metrics: metrics,
-            started: Int(exactly: Date().timeIntervalSince1970.rounded(.down)) ?? 0
+            started: Int(exactly: Date().timeIntervalSince1970.rounded(.down)) ?? 0, aliases: configuration.modelAliases
         ).register(on: router)
         let (host, port, logger, onListening) = (configuration.host, configuration.port, self.logger, self.onListening)
+        let listening = Atomic<Bool>(false)
         let server = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "sagellm-gateway"),
             onServerRunning: { channel in
+                listening.store(true, ordering: .relaxed)
                 let bound = channel.localAddress?.port ?? port
                 logger.info("gateway listening", metadata: ["sage.address": "http://\(host):\(bound)"])
                 await onListening(bound)
@@ -60,7 +63,15 @@ public struct GatewayService: Service {
             configuration: .init(
                 services: [server, Drain(state: state, timeout: configuration.drainTimeout, logger: logger)],
                 gracefulShutdownSignals: [], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            if listening.load(ordering: .relaxed) { throw GatewayError(.serverFailed, "the gateway's server failed: \(error)", status: 500) }
+            throw GatewayError(
+                .serverFailed,
+                "the gateway could not listen on \(host):\(port): \(error); choose another address or port (--host/--port, gateway.host/gateway.port, SAGE_GATEWAY_HOST/SAGE_GATEWAY_PORT)",
+                status: 500, field: "gateway.port")
+        }
     }
 
     /// Waits for graceful shutdown, then drains the gateway: see ``GatewayService``.
