@@ -23,7 +23,8 @@ public final class EventLoopTaskExecutor: TaskExecutor {
         guard delay > .zero else { return }
         // Saturating: a due time centuries away waits "forever", it does not trap.
         let (scaled, overflowed) = delay.components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let nanoseconds = overflowed ? Int64.max : scaled.addingReportingOverflow(delay.components.attoseconds / 1_000_000_000).partialValue
+        let (sum, overflowedAgain) = scaled.addingReportingOverflow(delay.components.attoseconds / 1_000_000_000)
+        let nanoseconds = overflowed || overflowedAgain ? Int64.max : sum
         let scheduled = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {}
         try await withTaskCancellationHandler {
             do {

@@ -1,6 +1,8 @@
 import CoreMetrics
 import Prometheus
 import SageControlPlane
+import SageLLM
+import Synchronization
 
 /// The gateway's metrics, through swift-metrics handles made by this gateway's own Prometheus
 /// factory, so that each gateway (several run in one test process) has its own registry;
@@ -8,6 +10,9 @@ import SageControlPlane
 final class GatewayMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+    /// The handles, made once per label set rather than per request.
+    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -27,22 +32,34 @@ final class GatewayMetrics: Sendable {
 
     /// A request answered (or refused) with `status`; `key` is the API key's name.
     func finished(model: String, status: Int, key: String, duration: Duration) {
-        Counter(
-            label: "sagellm_gateway_requests_total", dimensions: [("model", model), ("status", String(status)), ("key", key)],
-            factory: factory
-        ).increment()
-        CoreMetrics.Timer(label: "sagellm_gateway_request_duration_seconds", dimensions: [("model", model)], factory: factory)
-            .recordNanoseconds(duration.nanosecondsClamped)
+        let labels = [("model", model), ("status", String(status)), ("key", key)]
+        let counter = counters.withLock { counters in
+            let id = "\(model)\u{0}\(status)\u{0}\(key)"
+            if let counter = counters[id] { return counter }
+            let counter = CoreMetrics.Counter(label: "sagellm_gateway_requests_total", dimensions: labels, factory: factory)
+            counters[id] = counter
+            return counter
+        }
+        counter.increment()
+        timer("sagellm_gateway_request_duration_seconds", model: model).recordNanoseconds(duration.nanoseconds)
     }
 
     func firstToken(model: String, after: Duration) {
-        CoreMetrics.Timer(label: "sagellm_gateway_time_to_first_token_seconds", dimensions: [("model", model)], factory: factory)
-            .recordNanoseconds(after.nanosecondsClamped)
+        timer("sagellm_gateway_time_to_first_token_seconds", model: model).recordNanoseconds(after.nanoseconds)
     }
 
     func interToken(model: String, gap: Duration) {
-        CoreMetrics.Timer(label: "sagellm_gateway_inter_token_seconds", dimensions: [("model", model)], factory: factory)
-            .recordNanoseconds(gap.nanosecondsClamped)
+        timer("sagellm_gateway_inter_token_seconds", model: model).recordNanoseconds(gap.nanoseconds)
+    }
+
+    private func timer(_ label: String, model: String) -> CoreMetrics.Timer {
+        timers.withLock { timers in
+            let id = "\(label)\u{0}\(model)"
+            if let timer = timers[id] { return timer }
+            let timer = CoreMetrics.Timer(label: label, dimensions: [("model", model)], factory: factory)
+            timers[id] = timer
+            return timer
+        }
     }
 
     /// The Prometheus text, with the figures read now: the gateway's requests being served,
@@ -60,16 +77,5 @@ final class GatewayMetrics: Sendable {
                 .record(instance.isCircuitOpen ? 1 : 0)
         }
         return registry.emitToBuffer()
-    }
-}
-
-extension Duration {
-    /// Nanoseconds, saturating at Int64's range.
-    var nanosecondsClamped: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return seconds < 0 ? .min : .max }
-        let (total, overflowAgain) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowAgain ? (seconds < 0 ? .min : .max) : total
     }
 }
