@@ -1,7 +1,8 @@
 import Foundation
 import Yams
 
-/// The gateway's own settings: where it listens, the body limit and how long it drains. From
+/// The gateway's own settings: where it listens, the body limit, how long it drains, its API
+/// keys, SSE keepalives and the admin port. From
 /// the `gateway:` section of the cluster file, then the environment (`SAGE_GATEWAY_*`), then
 /// the command line, each overriding the one before.
 public struct GatewayConfiguration: Sendable, Hashable {
@@ -15,6 +16,19 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// Model names clients may use for a model of the fleet (alias: served model); the
     /// request's `model` is rewritten before it goes on, and `/v1/models` lists the aliases.
     public var modelAliases: [String: String] = [:]
+    /// A keys file (YAML, reloaded when it changes and by the admin API): see
+    /// `Docs/GATEWAY.md`. With no keys at all the gateway is open to anyone who reaches it.
+    public var keysFile: String?
+    /// Keys given in code or the environment (`SAGE_GATEWAY_API_KEYS`, `SAGE_GATEWAY_ADMIN_KEY`),
+    /// beside those of the keys file.
+    public var apiKeys: [GatewayKey] = []
+    /// While a stream waits for its first piece, an SSE comment is sent this often (for load
+    /// balancers that close idle connections); nil: none. Once one is sent the response has
+    /// begun, so a later failure is an error event rather than an HTTP status.
+    public var keepaliveInterval: Duration?
+    /// The admin API's address; off when ``adminPort`` is nil. It needs an admin key.
+    public var adminHost = "127.0.0.1"
+    public var adminPort: Int?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maximumBodyBytes: Int = 4 * 1024 * 1024, drainTimeout: Duration = .seconds(30)) {
         self.host = host
@@ -36,6 +50,12 @@ public struct GatewayConfiguration: Sendable, Hashable {
         for (alias, model) in modelAliases where alias.isEmpty || model.isEmpty || alias == model {
             throw fail("gateway.model_aliases", "an alias and its model must be non-empty and different, got '\(alias)': '\(model)'")
         }
+        if let adminPort, !(0...65_535).contains(adminPort) { throw fail("gateway.admin_port", "the admin port must be 0-65535, got \(adminPort)") }
+        if adminHost.isEmpty { throw fail("gateway.admin_host", "the admin host is empty; use 127.0.0.1") }
+        if let keepaliveInterval, keepaliveInterval <= .zero || keepaliveInterval > .seconds(Self.maximumDrainSeconds) {
+            throw fail("gateway.keepalive_seconds", "the keepalive interval must be above 0 and at most \(Self.maximumDrainSeconds) seconds, got \(keepaliveInterval)")
+        }
+        if let keysFile, keysFile.isEmpty { throw fail("gateway.keys_file", "the keys file path is empty") }
         if drainTimeout < .zero || drainTimeout > .seconds(Self.maximumDrainSeconds) {
             throw fail("gateway.drain_timeout_seconds", "the drain timeout must be 0-\(Self.maximumDrainSeconds) seconds, got \(drainTimeout)")
         }
@@ -50,11 +70,19 @@ public struct GatewayConfiguration: Sendable, Hashable {
                 var maxBodyBytes: Int?
                 var drainTimeoutSeconds: Double?
                 var modelAliases: [String: String]?
+                var keysFile: String?
+                var keepaliveSeconds: Double?
+                var adminHost: String?
+                var adminPort: Int?
                 enum CodingKeys: String, CodingKey {
                     case host, port
                     case maxBodyBytes = "max_body_bytes"
                     case drainTimeoutSeconds = "drain_timeout_seconds"
                     case modelAliases = "model_aliases"
+                    case keysFile = "keys_file"
+                    case keepaliveSeconds = "keepalive_seconds"
+                    case adminHost = "admin_host"
+                    case adminPort = "admin_port"
                 }
             }
             var gateway: Section?
@@ -73,6 +101,15 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if let port = section.port { configured.port = port }
         if let bytes = section.maxBodyBytes { configured.maximumBodyBytes = bytes }
         if let aliases = section.modelAliases { configured.modelAliases = aliases }
+        if let file = section.keysFile {
+            // Relative to the cluster file, wherever the gateway was started from.
+            configured.keysFile = file.hasPrefix("/") ? file : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(file).path
+        }
+        if let seconds = section.keepaliveSeconds {
+            configured.keepaliveInterval = seconds == 0 ? nil : try Self.seconds(seconds, field: "gateway.keepalive_seconds")
+        }
+        if let host = section.adminHost { configured.adminHost = host }
+        if let port = section.adminPort { configured.adminPort = port }
         if let seconds = section.drainTimeoutSeconds {
             configured.drainTimeout = try Self.seconds(seconds, field: "gateway.drain_timeout_seconds")
         }
@@ -80,8 +117,10 @@ public struct GatewayConfiguration: Sendable, Hashable {
         return configured
     }
 
-    /// `SAGE_GATEWAY_HOST`, `SAGE_GATEWAY_PORT`, `SAGE_GATEWAY_MAX_BODY_BYTES` and
-    /// `SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS` over `self`.
+    /// `SAGE_GATEWAY_HOST`, `SAGE_GATEWAY_PORT`, `SAGE_GATEWAY_MAX_BODY_BYTES`,
+    /// `SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS`, `SAGE_GATEWAY_KEEPALIVE_SECONDS`,
+    /// `SAGE_GATEWAY_KEYS_FILE`, `SAGE_GATEWAY_API_KEYS`, `SAGE_GATEWAY_ADMIN_KEY`,
+    /// `SAGE_GATEWAY_ADMIN_HOST` and `SAGE_GATEWAY_ADMIN_PORT` over `self`.
     public func applying(environment: [String: String]) throws(GatewayError) -> GatewayConfiguration {
         var configured = self
         func integer(_ name: String) throws(GatewayError) -> Int? {
@@ -94,19 +133,28 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if let host = environment["SAGE_GATEWAY_HOST"] { configured.host = host }
         if let port = try integer("SAGE_GATEWAY_PORT") { configured.port = port }
         if let bytes = try integer("SAGE_GATEWAY_MAX_BODY_BYTES") { configured.maximumBodyBytes = bytes }
-        if let text = environment["SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS"] {
+        func seconds(_ name: String) throws(GatewayError) -> Double? {
+            guard let text = environment[name] else { return nil }
             guard let seconds = Double(text.trimmingCharacters(in: .whitespaces)) else {
-                throw GatewayError(
-                    .invalidConfiguration, "SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS='\(text)' is not a number", status: 500,
-                    field: "SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS")
+                throw GatewayError(.invalidConfiguration, "\(name)='\(text)' is not a number", status: 500, field: name)
             }
-            configured.drainTimeout = try Self.seconds(seconds, field: "SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS")
+            return seconds
         }
+        if let value = try seconds("SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS") {
+            configured.drainTimeout = try Self.seconds(value, field: "SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS")
+        }
+        if let value = try seconds("SAGE_GATEWAY_KEEPALIVE_SECONDS") {
+            configured.keepaliveInterval = value == 0 ? nil : try Self.seconds(value, field: "SAGE_GATEWAY_KEEPALIVE_SECONDS")
+        }
+        if let file = environment["SAGE_GATEWAY_KEYS_FILE"] { configured.keysFile = file }
+        configured.apiKeys += try KeysFile.keys(fromEnvironment: environment)
+        if let host = environment["SAGE_GATEWAY_ADMIN_HOST"] { configured.adminHost = host }
+        if let port = try integer("SAGE_GATEWAY_ADMIN_PORT") { configured.adminPort = port }
         try configured.validate()
         return configured
     }
 
-    /// Seconds (of a drain timeout) as a duration, refused when not a number in 0...3,600;
+    /// Seconds (of a drain timeout or keepalive interval) as a duration, refused when not a number in 0...3,600;
     /// `field` names the setting in the error.
     public static func seconds(_ value: Double, field: String) throws(GatewayError) -> Duration {
         guard value.isFinite, (0...Double(maximumDrainSeconds)).contains(value), let milliseconds = Int(exactly: (value * 1000).rounded())

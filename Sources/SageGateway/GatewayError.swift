@@ -11,6 +11,14 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         public var description: String { name }
         /// The request is malformed, or a field is missing, of the wrong type or out of range (400).
         public static let invalidRequest = Code(name: "invalid request")
+        /// No API key, or one the gateway does not know (401).
+        public static let unauthorized = Code(name: "unauthorized")
+        /// The key may not do this: use this model, or the admin API (403).
+        public static let forbidden = Code(name: "forbidden")
+        /// The key is at its concurrency bound or out of requests or tokens for now (429).
+        public static let rateLimited = Code(name: "rate limited")
+        /// The change conflicts with the state (409: an instance with that id exists).
+        public static let conflict = Code(name: "conflict")
         /// No such model or path (404).
         public static let notFound = Code(name: "not found")
         /// The body is over the gateway's limit (413).
@@ -56,7 +64,7 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     /// The OpenAI error `type` for the status.
     var openAIType: String {
         switch status {
-        case 400, 404, 413: "invalid_request_error"
+        case 400, 404, 409, 413: "invalid_request_error"
         case 401: "authentication_error"
         case 403: "permission_error"
         case 429: "rate_limit_error"
@@ -70,6 +78,10 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     var openAICode: String {
         switch code {
         case .notFound: field == "model" ? "model_not_found" : "not_found"
+        case .unauthorized: "invalid_api_key"
+        case .forbidden: field == "model" ? "model_not_allowed" : "permission_denied"
+        case .rateLimited: "rate_limit_exceeded"
+        case .conflict: "conflict"
         case .bodyTooLarge: "request_too_large"
         case .queueFull: "queue_full"
         case .unavailable: "service_unavailable"

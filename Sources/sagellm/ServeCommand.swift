@@ -24,6 +24,12 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
     @Option(help: "Port to listen on (default 8080, or the file's gateway.port; 0 picks a free one).") var port: Int?
     @Option(name: .customLong("drain-timeout"), help: "Seconds requests in flight may take to finish after SIGTERM (default 30).")
     var drainTimeout: Double?
+    @Option(name: .customLong("keys-file"), help: "API keys (YAML, reloaded when it changes; see Docs/GATEWAY.md). Without keys the gateway is open.")
+    var keysFile: String?
+    @Option(name: .customLong("admin-port"), help: "Serve the admin API on this port (on gateway.admin_host, default 127.0.0.1); needs an admin key.")
+    var adminPort: Int?
+    @Option(name: .customLong("keepalive"), help: "Seconds between SSE keepalive comments while a stream waits for its first token (default off).")
+    var keepalive: Double?
 
     func validate() throws {
         if (configFile == nil) == (simulate == nil) {
@@ -31,6 +37,7 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
         }
         if let simulate, !(1...16).contains(simulate) { throw ValidationError("--simulate must be 1-16, got \(simulate)") }
         if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535, got \(port)") }
+        if let adminPort, !(0...65_535).contains(adminPort) { throw ValidationError("--admin-port must be 0-65535, got \(adminPort)") }
         if model.isEmpty { throw ValidationError("--model must not be empty") }
     }
 
@@ -42,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
             if let host { gateway.host = host }
             if let port { gateway.port = port }
             if let drainTimeout { gateway.drainTimeout = try GatewayConfiguration.seconds(drainTimeout, field: "--drain-timeout") }
+            if let keysFile { gateway.keysFile = keysFile }
+            if let adminPort { gateway.adminPort = adminPort }
+            if let keepalive { gateway.keepaliveInterval = keepalive == 0 ? nil : try GatewayConfiguration.seconds(keepalive, field: "--keepalive") }
             try gateway.validate()
             let configured = gateway
             if let configFile {
@@ -68,11 +78,17 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
     }
 
     private func serve(_ controlPlane: ControlPlaneClient, gateway configuration: GatewayConfiguration, fleet: String) async throws {
-        let logger = Terminal.quietLogger
-        let gateway = GatewayService(controlPlane: controlPlane, configuration: configuration, logger: logger) { port in
-            Terminal.error("SageLLM gateway serving \(fleet)")
-            Terminal.error("  OpenAI API at http://\(configuration.host):\(port)/v1 (try: curl http://\(configuration.host):\(port)/v1/models); SIGTERM or Ctrl-C drains and stops")
-        }
+        // Notices and above: an open gateway's warning, admin changes (with the key's name),
+        // failed reloads. Requests are not logged one by one; /metrics counts them.
+        var logger = Logger(label: "sagellm.gateway")
+        logger.logLevel = .notice
+        let gateway = GatewayService(
+            controlPlane: controlPlane, configuration: configuration, logger: logger,
+            onListening: { port in
+                Terminal.error("SageLLM gateway serving \(fleet)")
+                Terminal.error("  OpenAI API at http://\(configuration.host):\(port)/v1 (try: curl http://\(configuration.host):\(port)/v1/models); SIGTERM or Ctrl-C drains and stops")
+            },
+            onAdminListening: { port in Terminal.error("  admin API at http://\(configuration.adminHost):\(port)/admin (admin key required)") })
         // Shut down in reverse order: the gateway drains first, then the control plane closes
         // the instances' connections.
         let group = ServiceGroup(

@@ -12,15 +12,19 @@ import ServiceLifecycle
 /// A gateway over simulated engines, running on a free loopback port.
 struct RunningGateway: Sendable {
     let baseURL: String
+    /// The admin API's root, when it is on.
+    let adminURL: String?
     let controlPlane: ControlPlaneClient
     let simulators: [RunningSimulator]
     let group: ServiceGroup
 
     /// Sends a request and returns the status, the headers and the whole body.
-    func send(_ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = []) async throws
+    ///
+    /// - Parameter root: where to send it (by default the gateway's API; ``adminURL`` for the admin API).
+    func send(_ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = [], to root: String? = nil) async throws
         -> (status: Int, headers: HTTPHeaders, body: String)
     {
-        var request = HTTPClientRequest(url: baseURL + path)
+        var request = HTTPClientRequest(url: (root ?? baseURL) + path)
         request.method = method
         request.headers.add(name: "content-type", value: "application/json")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -44,26 +48,42 @@ func engine(tbtMs: Int = 0, ttftMs: Int = 0, model: String = "m") -> SimulatedEn
     SimulatedEngineConfiguration(model: model, ttft: .milliseconds(ttftMs), tbt: .milliseconds(tbtMs), prefillTokensPerSecond: 0, jitter: 0)
 }
 
+/// The instances of `simulators` (ids i0, i1, ...), at most 16 requests each.
+func specs(_ simulators: [RunningSimulator], types: [InstanceType]? = nil) -> [InstanceSpec] {
+    simulators.enumerated().map { index, simulator in
+        InstanceSpec(
+            id: "i\(index)", baseURL: simulator.baseURL, model: simulator.engine.configuration.model, type: types?[index] ?? .general,
+            maxConcurrentRequests: 16)
+    }
+}
+
 /// Starts simulated engines and a gateway over them (with the control plane's service, so the
 /// health monitor runs), runs `body`, and stops everything.
+///
+/// - Parameters:
+///   - controlPlane: makes the control plane over the engines (by default fifo and
+///     load-balanced over all of them).
+///   - logger: the gateway's (by default warnings and above).
 func withGateway<Result: Sendable>(
     _ engines: [SimulatedEngineConfiguration], types: [InstanceType]? = nil,
     configuration: GatewayConfiguration = GatewayConfiguration(host: "127.0.0.1", port: 0),
+    controlPlane makeControlPlane: (@Sendable ([RunningSimulator]) throws -> ControlPlaneClient)? = nil,
+    logger: Logger? = nil,
     _ body: @Sendable (RunningGateway) async throws -> Result
 ) async throws -> Result {
     try await withSimulatorServers(configurations: engines) { simulators in
-        let specs = simulators.enumerated().map { index, simulator in
-            InstanceSpec(
-                id: "i\(index)", baseURL: simulator.baseURL, model: engines[index].model, type: types?[index] ?? .general, maxConcurrentRequests: 16)
-        }
-        let controlPlane = try ControlPlaneClient(instances: specs, schedulingPolicy: .fifo, routingStrategy: .loadBalanced)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "sagellm.gateway.test")
-        logger.logLevel = .warning
-        let gateway = GatewayService(controlPlane: controlPlane, configuration: configuration, logger: logger) { port in
-            continuation.yield(port)
-            continuation.finish()
-        }
+        let controlPlane =
+            try makeControlPlane?(simulators)
+            ?? ControlPlaneClient(instances: specs(simulators, types: types), schedulingPolicy: .fifo, routingStrategy: .loadBalanced)
+        let (ports, continuation) = AsyncStream.makeStream(of: (main: Bool, port: Int).self)
+        let logger = logger ?? {
+            var logger = Logger(label: "sagellm.gateway.test")
+            logger.logLevel = .warning
+            return logger
+        }()
+        let gateway = GatewayService(
+            controlPlane: controlPlane, configuration: configuration, logger: logger,
+            onListening: { port in continuation.yield((true, port)) }, onAdminListening: { port in continuation.yield((false, port)) })
         let group = ServiceGroup(configuration: .init(services: [controlPlane, gateway], gracefulShutdownSignals: [], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -71,11 +91,18 @@ func withGateway<Result: Sendable>(
                 try await group.run()
             }
             var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else {
+            var port: Int?
+            var adminPort: Int?
+            while port == nil || (configuration.adminPort != nil && adminPort == nil), let next = await iterator.next() {
+                if next.main { port = next.port } else { adminPort = next.port }
+            }
+            guard let port else {
                 try await tasks.waitForAll()
                 throw TestingError("the gateway did not start")
             }
-            let running = RunningGateway(baseURL: "http://127.0.0.1:\(port)", controlPlane: controlPlane, simulators: simulators, group: group)
+            let running = RunningGateway(
+                baseURL: "http://127.0.0.1:\(port)", adminURL: adminPort.map { "http://127.0.0.1:\($0)" }, controlPlane: controlPlane,
+                simulators: simulators, group: group)
             let outcome: Swift.Result<Result, any Error>
             do {
                 outcome = .success(try await body(running))

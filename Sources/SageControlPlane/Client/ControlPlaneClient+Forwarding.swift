@@ -167,25 +167,32 @@ extension ControlPlaneClient {
     }
 }
 
-/// Finds the output tokens a server reported (`"completion_tokens": N` in its usage) in an
-/// answer's bytes without decoding them: the last such field wins. A key split across two
-/// pieces of a stream is missed; the figure is then simply not learnt from that request.
-enum UsageScan {
-    private static let key = Array(#""completion_tokens""#.utf8)
+/// Finds a token count a server reported (`"completion_tokens": N` or `"total_tokens": N` in
+/// its usage) in an answer's bytes without decoding them: the last such field wins. A key
+/// split across two pieces of a stream is missed; the figure is then simply not learnt from
+/// that request.
+package enum UsageScan {
+    private static let completionKey = Array(#""completion_tokens""#.utf8)
+    private static let totalKey = Array(#""total_tokens""#.utf8)
 
-    static func completionTokens(in buffer: ByteBuffer) -> Int? {
+    package static func completionTokens(in buffer: ByteBuffer) -> Int? { lastCount(completionKey, in: buffer) }
+
+    /// Prompt and output tokens together.
+    package static func totalTokens(in buffer: ByteBuffer) -> Int? { lastCount(totalKey, in: buffer) }
+
+    private static func lastCount(_ key: [UInt8], in buffer: ByteBuffer) -> Int? {
         buffer.withUnsafeReadableBytes { bytes -> Int? in
             guard bytes.count >= key.count else { return nil }
             var index = bytes.count - key.count
             while index >= 0 {
-                if bytes[index] == UInt8(ascii: "\""), matchesKey(bytes, at: index) { return number(bytes, after: index + key.count) }
+                if bytes[index] == UInt8(ascii: "\""), matches(key, bytes, at: index) { return number(bytes, after: index + key.count) }
                 index -= 1
             }
             return nil
         }
     }
 
-    private static func matchesKey(_ bytes: UnsafeRawBufferPointer, at index: Int) -> Bool {
+    private static func matches(_ key: [UInt8], _ bytes: UnsafeRawBufferPointer, at index: Int) -> Bool {
         for offset in 0..<key.count where bytes[index + offset] != key[offset] { return false }
         return true
     }

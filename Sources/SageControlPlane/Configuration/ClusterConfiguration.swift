@@ -131,39 +131,28 @@ public struct ClusterConfiguration: Sendable, Hashable {
         guard let instances = document.instances, !instances.isEmpty else { throw fail("instances", "the file lists no instances") }
         var seen = Set<String>()
         for (index, entry) in instances.enumerated() {
-            let id = entry.instanceID ?? ""
-            guard !id.isEmpty else { throw fail("instances[\(index)].instance_id", "instance \(index + 1) has no instance_id") }
-            guard seen.insert(id).inserted else { throw fail("instance_id", "the id '\(id)' is used twice", instance: id) }
-            let baseURL: String
-            if let url = entry.baseURL {
-                baseURL = url
-            } else if let host = entry.host, let port = entry.port {
-                baseURL = "http://\(host):\(port)/v1"
-            } else {
-                throw fail("base_url", "instance \(id) needs base_url, or host and port", instance: id)
-            }
-            guard let model = entry.modelName else { throw fail("model_name", "instance \(id) has no model_name", instance: id) }
-            var type = InstanceType.general
-            if let name = entry.instanceType {
-                guard let parsed = InstanceType(name: name) else {
-                    throw fail("instance_type", "unknown instance_type '\(name)'; use GENERAL, PREFILL, DECODE or HYBRID", instance: id)
-                }
-                type = parsed
-            }
-            let spec = InstanceSpec(
-                id: id, baseURL: baseURL, model: model, type: type, gpuCount: entry.gpuCount ?? 1,
-                maxConcurrentRequests: entry.maxConcurrentRequests ?? 64, costPerGPUHour: entry.costPerGPUHour ?? 1,
-                topology: Topology(machineID: entry.machineID, rackID: entry.rackID, numaNode: entry.numaNode, nvlinkPeers: entry.nvlinkPeers ?? []))
-            do {
-                try spec.validate()
-            } catch {
-                var located = error
-                located.file = file
-                throw located
-            }
+            let spec = try entry.spec(index: index, file: file)
+            guard seen.insert(spec.id).inserted else { throw fail("instance_id", "the id '\(spec.id)' is used twice", instance: spec.id) }
             configuration.instances.append(spec)
         }
         return configuration
+    }
+
+    /// One instance written as a cluster file's `instances` entry, in JSON or YAML (the admin
+    /// API's "add an instance"); `source` names where it came from in errors.
+    public static func instance(from text: String, source: String) throws(ControlPlaneError) -> InstanceSpec {
+        if let problem = YAMLLimits.problem(in: text, maximumBytes: 64 * 1024, maximumLines: 1_000) {
+            throw ControlPlaneError(.invalidConfiguration, "the instance is refused: \(problem)", file: source)
+        }
+        let entry: ClusterFile.Entry
+        do {
+            entry = try YAMLDecoder().decode(ClusterFile.Entry.self, from: text)
+        } catch let error as DecodingError {
+            throw ControlPlaneError(.invalidConfiguration, Self.describe(error), file: source)
+        } catch {
+            throw ControlPlaneError(.invalidConfiguration, "not valid JSON or YAML: \(YAMLLimits.describeWithoutSource(error, source: text))", file: source)
+        }
+        return try entry.spec(index: 0, file: source)
     }
 
     static func describe(_ error: DecodingError) -> String {
@@ -230,6 +219,43 @@ private struct ClusterFile: Decodable {
                 instanceType = "instance_type", gpuCount = "gpu_count", maxConcurrentRequests = "max_concurrent_requests",
                 costPerGPUHour = "cost_per_gpu_hour", machineID = "machine_id", rackID = "rack_id", numaNode = "numa_node",
                 nvlinkPeers = "nvlink_peers"
+        }
+
+        /// The instance this entry (the `index`th of `file`) describes, checked.
+        func spec(index: Int, file: String) throws(ControlPlaneError) -> InstanceSpec {
+            func fail(_ field: String, _ message: String, instance: String? = nil) -> ControlPlaneError {
+                ControlPlaneError(.invalidConfiguration, message, instanceID: instance, field: field, file: file)
+            }
+            let id = instanceID ?? ""
+            guard !id.isEmpty else { throw fail("instances[\(index)].instance_id", "instance \(index + 1) has no instance_id") }
+            let url: String
+            if let baseURL {
+                url = baseURL
+            } else if let host, let port {
+                url = "http://\(host):\(port)/v1"
+            } else {
+                throw fail("base_url", "instance \(id) needs base_url, or host and port", instance: id)
+            }
+            guard let modelName else { throw fail("model_name", "instance \(id) has no model_name", instance: id) }
+            var type = InstanceType.general
+            if let instanceType {
+                guard let parsed = InstanceType(name: instanceType) else {
+                    throw fail("instance_type", "unknown instance_type '\(instanceType)'; use GENERAL, PREFILL, DECODE or HYBRID", instance: id)
+                }
+                type = parsed
+            }
+            let spec = InstanceSpec(
+                id: id, baseURL: url, model: modelName, type: type, gpuCount: gpuCount ?? 1,
+                maxConcurrentRequests: maxConcurrentRequests ?? 64, costPerGPUHour: costPerGPUHour ?? 1,
+                topology: Topology(machineID: machineID, rackID: rackID, numaNode: numaNode, nvlinkPeers: nvlinkPeers ?? []))
+            do {
+                try spec.validate()
+            } catch {
+                var located = error
+                located.file = file
+                throw located
+            }
+            return spec
         }
     }
 }

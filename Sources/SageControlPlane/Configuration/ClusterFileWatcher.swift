@@ -24,14 +24,7 @@ struct ClusterFileWatcher: Sendable {
             guard current != last else { continue }
             last = current
             do {
-                let changes = try controlPlane.apply(try ClusterConfiguration.load(file: path))
-                await controlPlane.closeRetiredClients()  // replaced clients that were idle already
-                controlPlane.logger.info(
-                    "cluster file reloaded",
-                    metadata: [
-                        "sage.file": "\(path)", "sage.added": "\(changes.added)", "sage.removed": "\(changes.removed)",
-                        "sage.changed": "\(changes.changed)",
-                    ])
+                try await controlPlane.reloadClusterFile()
             } catch {
                 controlPlane.logger.error("cluster file not reloaded; the running instances stay", metadata: ["sage.error": "\(error)"])
             }
@@ -40,5 +33,26 @@ struct ClusterFileWatcher: Sendable {
 
     static func modificationDate(_ path: String) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date  // a missing file reads as nil: no change
+    }
+}
+
+extension ControlPlaneClient {
+    /// Reads the cluster file again and brings the instances in line with it (as the watcher
+    /// does when the file changes): added instances join, removed ones drain and leave,
+    /// changed ones are replaced. Returns what changed; on an error nothing changes.
+    @discardableResult
+    public func reloadClusterFile() async throws(ControlPlaneError) -> (added: [String], removed: [String], changed: [String]) {
+        guard let path = clusterFile?.path else {
+            throw ControlPlaneError(.invalidConfiguration, "this control plane was not made from a cluster file; there is nothing to reload")
+        }
+        let changes = try apply(try ClusterConfiguration.load(file: path))
+        await closeRetiredClients()  // replaced clients that were idle already
+        logger.info(
+            "cluster file reloaded",
+            metadata: [
+                "sage.file": "\(path)", "sage.added": "\(changes.added)", "sage.removed": "\(changes.removed)",
+                "sage.changed": "\(changes.changed)",
+            ])
+        return changes
     }
 }

@@ -15,6 +15,7 @@ struct CompletionRoutes: Sendable {
     let configuration: GatewayConfiguration
     let state: GatewayState
     let metrics: GatewayMetrics
+    let keys: KeyRing
     let logger: Logger
 
     func register(on router: Router<GatewayRequestContext>) {
@@ -33,40 +34,53 @@ struct CompletionRoutes: Sendable {
         }
     }
 
-    /// The key name requests are counted under until API keys exist.
+    /// The key name requests are counted under when the gateway has no keys.
     static let anonymousKey = "anonymous"
+    /// The key name of requests refused before their key was known.
+    static let unauthenticatedKey = "unauthenticated"
 
     private func relay(_ request: Request, context: GatewayRequestContext, to endpoint: ForwardedRequest.Endpoint) async -> Response {
         let started = ContinuousClock.now
+        var keyName = keys.isOpen ? Self.anonymousKey : Self.unauthenticatedKey
         guard state.begin() else {
             let refusal = GatewayError(.unavailable, "the gateway is draining; send the request to another replica", status: 503, retryAfterSeconds: 1)
-            metrics.finished(model: "unknown", status: refusal.status, key: Self.anonymousKey, duration: .now - started)
+            metrics.finished(model: "unknown", status: refusal.status, key: keyName, duration: .now - started)
             return Self.response(for: refusal)
         }
         var model = "unknown"
+        var pass: KeyPass?
         // Every way out ends the request here, except a stream that started: its body ends it.
         var streamOwnsTheEnd = false
-        defer { if !streamOwnsTheEnd { state.end() } }
+        defer {
+            if !streamOwnsTheEnd {
+                state.end()
+                pass?.finish()
+            }
+        }
         do throws(GatewayError) {
-            let forwarded = try await read(request, endpoint: endpoint, model: &model)
+            let key = try keys.authenticate(request.headers)
+            keyName = key?.name ?? Self.anonymousKey
+            let forwarded = try await read(request, endpoint: endpoint, key: key, model: &model)
+            if let key { pass = try keys.admit(key, promptBytes: forwarded.request.promptBytes) }
             if forwarded.stream {
-                let response = try await stream(forwarded.request, context: context, started: started)
+                let response = try await stream(forwarded.request, context: context, started: started, keyName: keyName, pass: pass)
                 streamOwnsTheEnd = true
                 return response
             }
             let answer = try await whole(forwarded.request, context: context)
-            metrics.finished(model: model, status: 200, key: Self.anonymousKey, duration: .now - started)
+            pass?.observe(answer.body)
+            metrics.finished(model: model, status: 200, key: keyName, duration: .now - started)
             var headers = Self.relayHeaders(requestID: forwarded.request.requestID, instanceID: answer.instanceID)
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: answer.body))
         } catch {
-            metrics.finished(model: model, status: error.status, key: Self.anonymousKey, duration: .now - started)
+            metrics.finished(model: model, status: error.status, key: keyName, duration: .now - started)
             return Self.response(for: error)
         }
     }
 
     /// The caller's request, checked and ready to route.
-    private func read(_ request: Request, endpoint: ForwardedRequest.Endpoint, model: inout String) async throws(GatewayError)
+    private func read(_ request: Request, endpoint: ForwardedRequest.Endpoint, key: GatewayKey?, model: inout String) async throws(GatewayError)
         -> (request: ForwardedRequest, stream: Bool)
     {
         let body: ByteBuffer
@@ -96,7 +110,10 @@ struct CompletionRoutes: Sendable {
         } else {
             model = try resolveModel(fields.model)
         }
-        let placement = try Self.placement(request.headers, fields)
+        if let key, !key.allows(fields.model ?? model, servedAs: model) {
+            throw GatewayError(.forbidden, "key '\(key.name)' may not use the model `\(fields.model ?? model)`", status: 403, field: "model")
+        }
+        let placement = try Self.placement(request.headers, fields, key: key)
         let requestID = request.headers[HTTPField.Name.requestID].flatMap { $0.isEmpty || $0.count > 128 ? nil : $0 } ?? HTTPTransport.makeRequestID()
         let promptStart = fields.promptStart
         let forwarded = ForwardedRequest(
@@ -125,20 +142,25 @@ struct CompletionRoutes: Sendable {
     }
 
     /// Priority and deadline from `x-sagellm-priority` and `x-sagellm-slo-ms` (else vLLM's body
-    /// field `priority`: below 0 is HIGH, above 0 LOW); the session from `x-session-id`, else
+    /// field `priority`: below 0 is HIGH, above 0 LOW; else the key's default priority), the
+    /// priority no more urgent than the key's highest; the session from `x-session-id`, else
     /// the body's `user`.
-    static func placement(_ headers: HTTPFields, _ fields: RequestRoutingFields) throws(GatewayError) -> RequestPlacement {
+    static func placement(_ headers: HTTPFields, _ fields: RequestRoutingFields, key: GatewayKey? = nil) throws(GatewayError)
+        -> RequestPlacement
+    {
         var placement = RequestPlacement()
+        var asked: RequestPriority?
         if let name = headers[HTTPField.Name.priority] {
             guard let priority = RequestPriority(name: name.trimmingCharacters(in: .whitespaces)) else {
                 throw GatewayError(
                     .invalidRequest, "x-sagellm-priority '\(name)' is not a priority; use CRITICAL, HIGH, NORMAL, LOW or BACKGROUND",
                     status: 400, field: "x-sagellm-priority")
             }
-            placement.priority = priority
+            asked = priority
         } else if let priority = fields.priority {
-            placement.priority = priority < 0 ? .high : priority > 0 ? .low : .normal
+            asked = priority < 0 ? .high : priority > 0 ? .low : .normal
         }
+        placement.priority = key?.priority(asked: asked) ?? asked ?? .normal
         if let text = headers[HTTPField.Name.sloMilliseconds] {
             guard let milliseconds = Int(text.trimmingCharacters(in: .whitespaces)), (1...86_400_000).contains(milliseconds) else {
                 throw GatewayError(
@@ -171,83 +193,15 @@ struct CompletionRoutes: Sendable {
     /// The status recorded for a request whose client left (nginx's 499); nothing is sent.
     static let clientWentAway = GatewayError(.upstream, "the client closed the connection", status: 499)
 
-    /// A streamed answer. Until its first piece, a failure is an HTTP error (and the control
-    /// plane may fail over); after it, a failure ends the stream with an error event and
-    /// `[DONE]`. The client leaving ends the engine's request at once.
-    private func stream(_ request: ForwardedRequest, context: GatewayRequestContext, started: ContinuousClock.Instant) async throws(GatewayError)
-        -> Response
-    {
-        let abort = RelayAbort()
-        let pieces = PieceSource(controlPlane.forwardStream(request, abort: abort))
-        let first: ForwardedPiece
-        do {
-            guard let piece = try await untilClientLeaves(context.channel, { try await pieces.next() }) else {
-                throw GatewayError(.upstream, "the instance ended the stream before sending anything", status: 502)
-            }
-            first = piece
-        } catch {
-            if let error = error as? GatewayError { throw error }
-            if let error = error as? ControlPlaneError { throw GatewayError(error) }
-            throw Self.clientWentAway
-        }
-        let firstTokenAfter = ContinuousClock.now - started
-        let model = request.model
-        metrics.firstToken(model: model, after: firstTokenAfter)
-        let (state, metrics, logger) = (self.state, self.metrics, self.logger)
-        state.streamStarted(abort)
-        // The connection closing ends the stream even if its body never runs.
-        context.channel.closeFuture.whenComplete { _ in
-            abort.abort()
-            state.streamEnded(abort)
-        }
-        let body = ResponseBody { writer in
-            defer { state.streamEnded(abort) }
-            var status = 200
-            defer { metrics.finished(model: model, status: status, key: Self.anonymousKey, duration: .now - started) }
-            try await writer.write(first.bytes)
-            var last = ContinuousClock.now
-            do {
-                while let piece = try await pieces.next() {
-                    let now = ContinuousClock.now
-                    metrics.interToken(model: model, gap: now - last)
-                    last = now
-                    try await writer.write(piece.bytes)
-                }
-            } catch {
-                let shutDown = state.shouldEndStreams
-                if abort.isAborted && !shutDown {
-                    status = 499  // the client left: nothing to tell it
-                    return
-                }
-                let failure =
-                    shutDown
-                    ? GatewayError(.unavailable, "the gateway shut down before the stream ended (drain timeout passed)", status: 503)
-                    : (error as? GatewayError) ?? (error as? ControlPlaneError).map(GatewayError.init)
-                        ?? GatewayError(.upstream, "the stream failed: \(error)", status: 502)
-                status = failure.status
-                logger.info(
-                    "stream ended with an error", metadata: ["sage.request.id": "\(request.requestID)", "sage.error": "\(failure.message)"])
-                var ending = ByteBuffer(bytes: failure.event)
-                ending.writeString("data: [DONE]\n\n")
-                try? await writer.write(ending)
-            }
-            try await writer.finish(nil)
-        }
-        var headers = Self.relayHeaders(requestID: request.requestID, instanceID: first.instanceID)
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: body)
-    }
-
     /// `text` as a JSON string.
     static func jsonString(_ text: String) -> String {
         (try? JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
     }
 
-    static func relayHeaders(requestID: String, instanceID: String) -> HTTPFields {
+    static func relayHeaders(requestID: String, instanceID: String?) -> HTTPFields {
         var headers = HTTPFields()
         headers[HTTPField.Name.requestID] = requestID
-        headers[HTTPField.Name.instance] = instanceID
+        if let instanceID { headers[HTTPField.Name.instance] = instanceID }
         return headers
     }
 
@@ -259,17 +213,6 @@ struct CompletionRoutes: Sendable {
         return Response(
             status: HTTPResponse.Status(code: error.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: error.body)))
     }
-}
-
-/// The pieces of a relayed stream, read by one consumer at a time: the first read runs in a
-/// child task (so that the client leaving cancels it), the rest in the response's writer.
-final class PieceSource: @unchecked Sendable {
-    // Safety: `next()` is never called concurrently; each call finishes before the next starts.
-    private var iterator: AsyncThrowingStream<ForwardedPiece, any Error>.AsyncIterator
-
-    init(_ stream: AsyncThrowingStream<ForwardedPiece, any Error>) { iterator = stream.makeAsyncIterator() }
-
-    func next() async throws -> ForwardedPiece? { try await iterator.next() }
 }
 
 extension HTTPField.Name {

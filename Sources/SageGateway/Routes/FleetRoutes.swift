@@ -10,13 +10,20 @@ struct FleetRoutes: Sendable {
     let controlPlane: ControlPlaneClient
     let state: GatewayState
     let metrics: GatewayMetrics
+    let keys: KeyRing
     /// When the gateway started (the models' `created`).
     let started: Int
     /// Alias: model; listed with `root` naming the model.
     let aliases: [String: String]
 
     func register(on router: Router<GatewayRequestContext>) {
-        router.get("v1/models") { _, _ in models() }
+        router.get("v1/models") { request, _ in
+            do throws(GatewayError) {
+                return models(for: try keys.authenticate(request.headers))
+            } catch {
+                return CompletionRoutes.response(for: error)
+            }
+        }
         router.get("health") { _, _ in Self.json(["status": "ok"]) }
         router.get("ready") { _, _ in ready() }
         router.get("metrics") { _, _ in
@@ -26,18 +33,18 @@ struct FleetRoutes: Sendable {
         }
     }
 
-    /// Every model of the fleet in OpenAI's list shape, with the number of its instances and
-    /// how many are healthy.
-    private func models() -> Response {
+    /// Every model of the fleet (that `key` may use) in OpenAI's list shape, with the number of
+    /// its instances and how many are healthy.
+    private func models(for key: GatewayKey?) -> Response {
         let served = controlPlane.servedModels()
-        var data: [[String: Any]] = served.map { served in
+        var data: [[String: Any]] = served.filter { key?.allows($0.model, servedAs: $0.model) ?? true }.map { served in
             [
                 "id": served.model, "object": "model", "created": started, "owned_by": "sagellm",
                 "instances": served.instances, "healthy_instances": served.healthy,
             ]
         }
         for (alias, model) in aliases.sorted(by: { $0.key < $1.key }) {
-            guard let target = served.first(where: { $0.model == model }) else { continue }
+            guard let target = served.first(where: { $0.model == model }), key?.allows(alias, servedAs: model) ?? true else { continue }
             data.append([
                 "id": alias, "object": "model", "created": started, "owned_by": "sagellm", "root": model,
                 "instances": target.instances, "healthy_instances": target.healthy,

@@ -20,28 +20,47 @@ public struct GatewayService: Service {
     public let configuration: GatewayConfiguration
     private let logger: Logger
     private let onListening: @Sendable (_ port: Int) async -> Void
+    private let onAdminListening: @Sendable (_ port: Int) async -> Void
+    /// How often the keys file is checked for a change.
+    var keysFileInterval: Duration = .seconds(2)
 
-    /// - Parameter onListening: told the port the server listens on (useful with port 0).
+    /// - Parameters:
+    ///   - onListening: told the port the server listens on (useful with port 0).
+    ///   - onAdminListening: told the admin API's port, when it is on.
     public init(
         controlPlane: ControlPlaneClient, configuration: GatewayConfiguration = GatewayConfiguration(),
-        logger: Logger = Logger(label: "sagellm.gateway"), onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+        logger: Logger = Logger(label: "sagellm.gateway"), onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
+        onAdminListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) {
         self.controlPlane = controlPlane
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
+        self.onAdminListening = onAdminListening
     }
 
     public func run() async throws {
         try configuration.validate()
+        let keys = try KeyRing(keys: configuration.apiKeys, file: configuration.keysFile)
+        if keys.isOpen {
+            logger.warning("no API keys are configured: anyone who reaches the gateway may use it (gateway.keys_file or SAGE_GATEWAY_API_KEYS)")
+        } else {
+            logger.info("API keys required", metadata: ["sage.keys": "\(keys.count)"])
+        }
+        if configuration.adminPort != nil, !keys.hasAdminKey {
+            throw GatewayError(
+                .invalidConfiguration,
+                "the admin API (gateway.admin_port) needs an admin key: add one with `admin: true` to the keys file, or set SAGE_GATEWAY_ADMIN_KEY",
+                status: 500, field: "gateway.admin_port")
+        }
         let state = GatewayState()
         let metrics = GatewayMetrics(registry: .init())
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())  // before the routes: it wraps them all
-        CompletionRoutes(controlPlane: controlPlane, configuration: configuration, state: state, metrics: metrics, logger: logger)
+        CompletionRoutes(controlPlane: controlPlane, configuration: configuration, state: state, metrics: metrics, keys: keys, logger: logger)
             .register(on: router)
         FleetRoutes(
-            controlPlane: controlPlane, state: state, metrics: metrics,
+            controlPlane: controlPlane, state: state, metrics: metrics, keys: keys,
             started: Int(exactly: Date().timeIntervalSince1970.rounded(.down)) ?? 0, aliases: configuration.modelAliases
         ).register(on: router)
         let (host, port, logger, onListening) = (configuration.host, configuration.port, self.logger, self.onListening)
@@ -59,10 +78,13 @@ public struct GatewayService: Service {
         // shutdown reaches: it shuts its services down in reverse order, so the drain runs
         // first (not ready, refusing new requests, waiting for those in flight), and only then
         // does the server stop.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [server, Drain(state: state, timeout: configuration.drainTimeout, logger: logger)],
-                gracefulShutdownSignals: [], logger: logger))
+        var services: [any Service] = [server]
+        if let adminPort = configuration.adminPort {
+            services.append(adminServer(port: adminPort, keys: keys))
+        }
+        if keys.file != nil { services.append(KeysFileWatcher(keys: keys, interval: keysFileInterval, logger: logger)) }
+        services.append(Drain(state: state, timeout: configuration.drainTimeout, logger: logger))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -72,6 +94,21 @@ public struct GatewayService: Service {
                 "the gateway could not listen on \(host):\(port): \(error); choose another address or port (--host/--port, gateway.host/gateway.port, SAGE_GATEWAY_HOST/SAGE_GATEWAY_PORT)",
                 status: 500, field: "gateway.port")
         }
+    }
+
+    /// The admin API's server (see ``AdminRoutes``).
+    private func adminServer(port: Int, keys: KeyRing) -> some Service {
+        let router = Router(context: GatewayRequestContext.self)
+        AdminRoutes(controlPlane: controlPlane, keys: keys, logger: logger).register(on: router)
+        let (host, logger, onAdminListening) = (configuration.adminHost, self.logger, self.onAdminListening)
+        return Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "sagellm-gateway-admin"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                logger.info("admin API listening", metadata: ["sage.address": "http://\(host):\(bound)"])
+                await onAdminListening(bound)
+            },
+            logger: logger)
     }
 
     /// Waits for graceful shutdown, then drains the gateway: see ``GatewayService``.
