@@ -208,34 +208,53 @@ import Testing
 }
 
 /// Every counter returns to zero after every kind of ending: success, an engine's 503, an
-/// engine dropping a stream mid-way, a client leaving mid-stream.
+/// engine dropping a stream mid-way, a client leaving mid-stream or while queued (with
+/// keepalives going), a deadline that cannot be met; through an API key with limits.
 @Suite(.serialized) struct GatewayCounterSoakTests {
+    static let requests = 2_000
+
     @Test func countersReturnToZeroAfterMixedOutcomes() async throws {
         var flaky = engine(tbtMs: 1)
         flaky.faults.failRate = 0.2
         flaky.faults.disconnectAfterTokens = 6
         let steady = engine(tbtMs: 1)
-        try await withGateway([flaky, steady]) { gateway in
-            // Every mix, in a fixed order: whole, stream read to the end, stream left after its first piece.
-            let plans = (0..<300).map { index in (stream: index % 3 != 0, leave: index % 3 == 2) }
+        let path = try keysFile("keys:\n  - name: soak\n    key: sk-soak-key-0001\n    max_concurrency: 64\n    tokens_per_minute: 100000000\n")
+        var configuration = gatewayWithKeys(path)
+        configuration.keepaliveInterval = .milliseconds(5)
+        let started = ContinuousClock.now
+        try await withGateway(
+            [flaky, steady], configuration: configuration,
+            controlPlane: { simulators in
+                // Few slots, so that requests queue (and get keepalives).
+                try ControlPlaneClient(
+                    instances: simulators.enumerated().map { InstanceSpec(id: "i\($0)", baseURL: $1.baseURL, model: "m", maxConcurrentRequests: 4) },
+                    schedulingPolicy: .fifo, routingStrategy: .loadBalanced)
+            }
+        ) { gateway in
+            // Every mix, in a fixed order: whole; stream read to the end; stream left after its
+            // first piece; whole with a deadline of 1 ms.
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for (index, plan) in plans.enumerated() {
-                    if index >= 16 { try await group.next() }  // 16 at a time
+                for index in 0..<Self.requests {
+                    let (stream, leave, hurried) = (index % 4 == 1 || index % 4 == 2, index % 4 == 2, index % 4 == 3 && index % 8 == 3)
+                    if index >= 24 { try await group.next() }  // 24 at a time over 8 slots
                     group.addTask {
-                        let body = #"{"model":"m","messages":[{"role":"user","content":"soak"}],"max_tokens":12,"stream":\#(plan.stream)}"#
-                        if plan.stream && plan.leave {
+                        let body = #"{"model":"m","messages":[{"role":"user","content":"soak"}],"max_tokens":12,"stream":\#(stream)}"#
+                        var headers = bearer("sk-soak-key-0001")
+                        if hurried { headers.append(("x-sagellm-slo-ms", "1")) }
+                        if leave {
                             var request = HTTPClientRequest(url: gateway.baseURL + "/v1/chat/completions")
                             request.method = .POST
+                            request.headers.add(name: "authorization", value: "Bearer sk-soak-key-0001")
                             request.body = .bytes(ByteBuffer(string: body))
                             let client = HTTPClient(eventLoopGroupProvider: .singleton)
                             if let response = try? await client.execute(request, timeout: .seconds(10)) {
                                 var pieces = response.body.makeAsyncIterator()
                                 _ = try? await pieces.next()
                             }
-                            try await client.shutdown()  // leaves mid-stream
+                            try await client.shutdown()  // leaves mid-stream, or while queued
                         } else {
-                            let answer = try await gateway.send(.POST, "/v1/chat/completions", body: body)
-                            #expect([200, 502, 503].contains(answer.status), "status \(answer.status): \(answer.body.prefix(200))")
+                            let answer = try await gateway.send(.POST, "/v1/chat/completions", body: body, headers: headers)
+                            #expect([200, 502, 503, 504].contains(answer.status), "status \(answer.status): \(answer.body.prefix(200))")
                         }
                     }
                 }
@@ -244,11 +263,14 @@ import Testing
             let settled = await eventually(timeout: .seconds(10)) {
                 guard let metrics = try? await gateway.send(.GET, "/metrics").body else { return false }
                 return metrics.contains("sagellm_gateway_requests_active 0")
+                    && metrics.contains(#"sagellm_gateway_key_requests_in_flight{key="soak"} 0"#)
+                    && gateway.controlPlane.metrics().queuedRequests == 0
                     && gateway.controlPlane.instances().allSatisfy { $0.activeRequests == 0 }
                     && gateway.simulators.allSatisfy { $0.engine.statistics().running == 0 }
             }
-            #expect(settled, "the gateway, the control plane and the engines all came back to zero")
+            #expect(settled, "the gateway, its key, the control plane and the engines all came back to zero")
         }
+        #expect(ContinuousClock.now - started < .seconds(60), "bounded in time")
     }
 }
 

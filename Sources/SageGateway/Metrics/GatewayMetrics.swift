@@ -62,12 +62,15 @@ final class GatewayMetrics: Sendable {
         }
     }
 
-    /// The Prometheus text, with the figures read now: the gateway's requests being served,
-    /// the queue length, and per instance
-    /// its health, its requests in flight and its circuit state.
-    func render(fleet controlPlane: ControlPlaneClient, requestsActive: Int) -> [UInt8] {
+    /// The Prometheus text, with the figures read now: the gateway's requests being served (in
+    /// all, and per API key), the queue length, and per instance its health, its requests in
+    /// flight and its circuit state.
+    func render(fleet controlPlane: ControlPlaneClient, requestsActive: Int, perKey: [String: Int]) -> [UInt8] {
         let snapshot = controlPlane.metrics()
         Gauge(label: "sagellm_gateway_requests_active", factory: factory).record(requestsActive)
+        for (key, inFlight) in perKey {
+            Gauge(label: "sagellm_gateway_key_requests_in_flight", dimensions: [("key", key)], factory: factory).record(inFlight)
+        }
         Gauge(label: "sagellm_gateway_queue_length", factory: factory).record(snapshot.queuedRequests)
         for instance in snapshot.instances {
             let dimensions = [("instance", instance.instanceID)]

@@ -29,7 +29,7 @@ struct FleetRoutes: Sendable {
         router.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render(fleet: controlPlane, requestsActive: state.requestsInFlight))))
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render(fleet: controlPlane, requestsActive: state.requestsInFlight, perKey: keys.inFlight))))
         }
     }
 
