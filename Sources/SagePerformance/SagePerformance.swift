@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams]")
                 return
             }
         }
@@ -37,6 +37,7 @@ struct SagePerformance {
         if only == "control-plane-latency" { try await addedLatency() }  // alone, to profile it
         if only == nil || only == "cluster-sim" { try clusterSimulationBenchmark() }
         if only == nil || only == "gateway" { try await gatewayBenchmark(duration: duration) }
+        if only == nil || only == "gateway-idle-streams" { try await gatewayIdleStreamsBenchmark() }
     }
 
     // MARK: SSE parser alone
