@@ -42,7 +42,7 @@ extension SagePerformance {
                 for round in 0..<4 {
                     let throughGateway = round % 2 == 1
                     let client = throughGateway ? viaGateway : direct
-                    let cpuBefore = processCPUSeconds(server.processIdentifier)
+                    let cpuBefore = processCPUSeconds(server.pid)
                     let started = ContinuousClock.now
                     let latencies = try await concurrentLatencies(concurrency: concurrency, duration: duration) {
                         let begun = ContinuousClock.now
@@ -57,7 +57,7 @@ extension SagePerformance {
                     }
                     if throughGateway {
                         gatewayWall += ContinuousClock.now - started
-                        gatewayCPU += processCPUSeconds(server.processIdentifier) - cpuBefore
+                        gatewayCPU += processCPUSeconds(server.pid) - cpuBefore
                         gatewayRequests += latencies.count
                     }
                     samples[throughGateway, default: []] += latencies

@@ -44,9 +44,28 @@ extension SagePerformance {
         """.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let gatewayPort = try await freePort()
-        let gateway = try await ManagedServer.start(
-            [sagellm, "serve", "--config", file, "--port", String(gatewayPort)], root: "http://127.0.0.1:\(gatewayPort)",
-            startupTimeout: .seconds(30))
+        let gateway: ManagedServer
+        do {
+            gateway = try await ManagedServer.start(
+                [sagellm, "serve", "--config", file, "--port", String(gatewayPort)], root: "http://127.0.0.1:\(gatewayPort)",
+                startupTimeout: .seconds(30))
+        } catch {
+            await engine.stop()
+            throw error
+        }
+        do {
+            try await holdIdleStreams(streams, gateway: gateway, gatewayPort: gatewayPort, engine: engine)
+        } catch {
+            print("  failed: \(error)")
+        }
+        // The engine's streams stall for 10 minutes: it is not waited for.
+        await gateway.stop()
+        kill(engine.pid, SIGKILL)
+        await engine.stop()
+        print("")
+    }
+
+    private static func holdIdleStreams(_ streams: Int, gateway: ManagedServer, gatewayPort: Int, engine: ManagedServer) async throws {
         let request = Array(
             """
             POST /v1/chat/completions HTTP/1.1\r
@@ -61,23 +80,20 @@ extension SagePerformance {
         // A few streams first, so that the base figure includes the pools and caches warmed up.
         sockets += try openStreams(100, port: gatewayPort, request: request)
         guard await waitForActive(100, gateway: gateway.baseURL) else { throw PerformanceError("the warm-up streams were not established") }
-        let base = residentBytes(gateway.processIdentifier)
-        let cpuBefore = (processCPUSeconds(gateway.processIdentifier), processCPUSeconds(engine.processIdentifier))
+        let base = residentBytes(gateway.pid)
+        let cpuBefore = (processCPUSeconds(gateway.pid), processCPUSeconds(engine.pid))
         let started = ContinuousClock.now
         sockets += try openStreams(streams - 100, port: gatewayPort, request: request)
         let established = await waitForActive(streams, gateway: gateway.baseURL, timeout: .seconds(120))
         let took = ContinuousClock.now - started
-        let held = residentBytes(gateway.processIdentifier)
-        let cpu = (processCPUSeconds(gateway.processIdentifier) - cpuBefore.0, processCPUSeconds(engine.processIdentifier) - cpuBefore.1)
+        let held = residentBytes(gateway.pid)
+        let cpu = (processCPUSeconds(gateway.pid) - cpuBefore.0, processCPUSeconds(engine.pid) - cpuBefore.1)
         print("  \(streams) streams \(established ? "established" : "NOT all established") in \(fmt3(took.seconds)) s (CPU: gateway \(fmt3(cpu.0)) s, engine \(fmt3(cpu.1)) s)")
         print("  gateway RSS: \(base / 1_048_576) MiB with 100 streams, \(held / 1_048_576) MiB with \(streams): \(fmt3(Double(held - base) / Double(streams - 100) / 1024)) KiB per stream")
         for socket in sockets { close(socket) }
         sockets = []
         let drained = await waitForActive(0, gateway: gateway.baseURL, timeout: .seconds(60))
-        print("  all closed: \(drained ? "the gateway's requests came back to 0" : "requests still active"); RSS then \(residentBytes(gateway.processIdentifier) / 1_048_576) MiB")
-        await gateway.stop()
-        await engine.stop()
-        print("")
+        print("  all closed: \(drained ? "the gateway's requests came back to 0" : "requests still active"); RSS then \(residentBytes(gateway.pid) / 1_048_576) MiB")
     }
 
     struct PerformanceError: Error, CustomStringConvertible {

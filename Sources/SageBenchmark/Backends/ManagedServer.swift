@@ -13,8 +13,6 @@ public final class ManagedServer: Sendable {
     public let command: [String]
     public let baseURL: String
     private let process: Process
-    /// The server process's id (for its CPU time in `/proc`).
-    public var processIdentifier: Int32 { process.processIdentifier }
     private let output: OutputTail
 
     /// Starts `command` (the first element is looked up on `PATH`) and waits until the
@@ -70,7 +68,7 @@ public final class ManagedServer: Sendable {
         self.output = output
     }
 
-    /// The process id, for its peak memory.
+    /// The process id (for its memory and CPU time in `/proc`).
     public var pid: Int32 { process.processIdentifier }
 
     /// The server's peak resident memory so far, in MB.

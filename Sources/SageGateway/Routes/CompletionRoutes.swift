@@ -19,19 +19,9 @@ struct CompletionRoutes: Sendable {
     let logger: Logger
 
     func register(on router: Router<GatewayRequestContext>) {
-        router.post("v1/chat/completions") { request, context in await onTheConnectionsLoop(request, context, .chatCompletions) }
-        router.post("v1/completions") { request, context in await onTheConnectionsLoop(request, context, .completions) }
-    }
-
-    /// Relays on the client connection's event loop: the request is read, sent on, and its
-    /// answer written back from the thread that owns the socket, without a hop to the
-    /// concurrency pool and back at each step.
-    private func onTheConnectionsLoop(
-        _ request: Request, _ context: GatewayRequestContext, _ endpoint: ForwardedRequest.Endpoint
-    ) async -> Response {
-        await withTaskExecutorPreference(EventLoopTaskExecutor(context.channel.eventLoop)) {
-            await relay(request, context: context, to: endpoint)
-        }
+        // Each runs on its connection's event loop (see `EventLoopHTTP1Channel`).
+        router.post("v1/chat/completions") { request, context in await relay(request, context: context, to: .chatCompletions) }
+        router.post("v1/completions") { request, context in await relay(request, context: context, to: .completions) }
     }
 
     /// The key name requests are counted under when the gateway has no keys.

@@ -91,15 +91,21 @@ package final class NIOHTTP1Engine: HTTPEngine {
 
     /// An idle connection that is still open (`reused`), or a new one; always a new one when
     /// `fresh` is set.
+    ///
+    /// Called from an event loop's thread (a server relaying on its connection's loop), it
+    /// prefers a connection of that loop, and opens new ones there: the exchange then never
+    /// changes thread.
     private func acquire(fresh: Bool) async throws(TransportFailure) -> (connection: NIOHTTP1Connection, reused: Bool) {
         let now = ContinuousClock.now
-        while !fresh, let connection = idle.withLock({ $0.popLast() }) {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop
+        while !fresh, let connection = idle.withLock({ Self.take(from: &$0, preferring: loop) }) {
             if connection.channel.isActive, now - connection.idleSince < idleTimeout { return (connection, true) }
             connection.channel.close(promise: nil)
         }
         let handler = NIOHTTP1ExchangeHandler()
         do {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            let bootstrap = loop.flatMap { ClientBootstrap(validatingGroup: $0) } ?? ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            let channel = try await bootstrap
                 .connectTimeout(.nanoseconds(connectTimeout.nanoseconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -115,6 +121,17 @@ package final class NIOHTTP1Engine: HTTPEngine {
         } catch {
             throw TransportFailure(.connectFailed, underlying: error, requestWritten: false)
         }
+    }
+
+    /// The most recently idle connection of `loop` among the last few, else the most recently
+    /// idle one.
+    private static func take(from idle: inout [NIOHTTP1Connection], preferring loop: (any EventLoop)?) -> NIOHTTP1Connection? {
+        if let loop {
+            for index in idle.indices.reversed().prefix(8) where idle[index].channel.eventLoop === loop {
+                return idle.remove(at: index)
+            }
+        }
+        return idle.popLast()
     }
 
     /// Keeps a connection whose response ended with keep-alive, closes any other, and frees its
