@@ -155,16 +155,19 @@ public struct ClusterConfiguration: Sendable, Hashable {
         return try entry.spec(index: 0, file: source)
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    /// What is wrong, and where, in a file's words. `withDetails: false` leaves out the
+    /// decoder's own description, which may quote a value (a file of secrets).
+    package static func describe(_ error: DecodingError, withDetails: Bool = true) -> String {
         func path(_ context: DecodingError.Context) -> String {
             context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingPrefix(".").description
         }
+        func details(_ context: DecodingError.Context) -> String { withDetails ? ": \(context.debugDescription)" : "" }
         switch error {
-        case .typeMismatch(let type, let context): return "\(path(context)) must be \(type): \(context.debugDescription)"
+        case .typeMismatch(let type, let context): return "\(path(context)) must be \(type)\(details(context))"
         case .valueNotFound(let type, let context): return "\(path(context)) needs a \(type) value"
         case .keyNotFound(let key, let context): return "\(path(context)) lacks \(key.stringValue)"
-        case .dataCorrupted(let context): return "\(path(context).isEmpty ? "the file" : path(context)) is not valid: \(context.debugDescription)"
-        @unknown default: return "\(error)"
+        case .dataCorrupted(let context): return "\(path(context).isEmpty ? "the file" : path(context)) is not valid\(details(context))"
+        @unknown default: return withDetails ? "\(error)" : "it does not have the expected shape"
         }
     }
 }

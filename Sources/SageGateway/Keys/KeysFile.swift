@@ -37,7 +37,7 @@ enum KeysFile {
         do {
             file = try YAMLDecoder().decode(File.self, from: text)
         } catch let error as DecodingError {
-            throw fail(describe(error))  // where and what kind, never the value (it may be a key)
+            throw fail(ClusterConfiguration.describe(error, withDetails: false))  // where and what kind, never the value (it may be a key)
         } catch {
             throw fail("not valid YAML: \(YAMLLimits.describeWithoutSource(error, source: text))")
         }
@@ -124,20 +124,6 @@ enum KeysFile {
                 throw GatewayError(
                     .invalidConfiguration, "\(source): key '\(key.name)' is the same key as another one", status: 500, field: "keys")
             }
-        }
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let text = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return text.hasPrefix(".") ? String(text.dropFirst()) : text
-        }
-        switch error {
-        case .typeMismatch(let type, let context): return "\(path(context)) must be \(type)"
-        case .valueNotFound(let type, let context): return "\(path(context)) needs a \(type) value"
-        case .keyNotFound(let key, let context): return "\(path(context)) lacks \(key.stringValue)"
-        case .dataCorrupted(let context): return "\(path(context).isEmpty ? "the file" : path(context)) is not valid"
-        @unknown default: return "it does not have the expected shape"
         }
     }
 
