@@ -105,7 +105,7 @@ fi
 SERVE_PID=$!
 GATEWAY=""
 for _ in $(seq 1 250); do
-    GATEWAY="$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$WORK/serve.log" | head -1)"
+    GATEWAY="$(grep -o 'OpenAI API at http://127.0.0.1:[0-9]*/v1' "$WORK/serve.log" | grep -o 'http.*' | head -1)"
     [ -n "$GATEWAY" ] && break
     sleep 0.02
 done
@@ -128,6 +128,32 @@ else
     cp "$WORK/serve.log" "$WORK/out"
     fail "serve on SIGTERM: exit $status, stream ending: $(tail -c 40 "$WORK/stream" | tr '\n' ' ')"
 fi
+
+# The gateway with API keys from the environment and the admin API on a free port: no key is
+# 401, the key serves, the admin key lists the instances, and no key reaches the log.
+SAGE_GATEWAY_API_KEYS="smoke=sk-smoke-key-0001" SAGE_GATEWAY_ADMIN_KEY="sk-smoke-admin-01" \
+    "$BIN/sagellm" serve --simulate 1 --port 0 --admin-port 0 >"$WORK/keys.log" 2>&1 &
+KEYS_PID=$!
+GATEWAY=""
+ADMIN=""
+for _ in $(seq 1 250); do
+    GATEWAY="$(grep -o 'OpenAI API at http://127.0.0.1:[0-9]*/v1' "$WORK/keys.log" | grep -o 'http.*' | head -1)"
+    ADMIN="$(grep -o 'http://127.0.0.1:[0-9]*/admin' "$WORK/keys.log" | head -1)"
+    [ -n "$GATEWAY" ] && [ -n "$ADMIN" ] && break
+    sleep 0.02
+done
+no_key="$(curl -s -o /dev/null -w '%{http_code}' "$GATEWAY/models")"
+with_key="$(curl -s -o /dev/null -w '%{http_code}' -H 'authorization: Bearer sk-smoke-key-0001' "$GATEWAY/models")"
+listed="$(curl -s -H 'authorization: Bearer sk-smoke-admin-01' "$ADMIN/instances")"
+if [ "$no_key" = 401 ] && [ "$with_key" = 200 ] && echo "$listed" | grep -q '"instance_id":"engine-0"' \
+    && "$BIN/sagellm" chat --base-url "$GATEWAY" --api-key sk-smoke-key-0001 --max-tokens 4 "Hi" >"$WORK/out" 2>&1; then
+    pass "serve with keys: 401 without one, served with one, admin API lists the instances"
+else
+    fail "serve with keys: no key $no_key, key $with_key, admin: $(echo "$listed" | head -c 120)"
+fi
+kill -TERM "$KEYS_PID"
+wait "$KEYS_PID"
+if grep -q "sk-smoke" "$WORK/keys.log"; then fail "a key reached the gateway's log"; else pass "no key in the gateway's log"; fi
 fi
 
 echo "smoke: $passed passed, $failed failed"
