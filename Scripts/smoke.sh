@@ -151,6 +151,16 @@ if [ "$no_key" = 401 ] && [ "$with_key" = 200 ] && echo "$listed" | grep -q '"in
 else
     fail "serve with keys: no key $no_key, key $with_key, admin: $(echo "$listed" | head -c 120)"
 fi
+# The OpenAI Python SDK through the same gateway, when it is installed (optional).
+if python3 -c "import openai" 2>/dev/null; then
+    if python3 "$(dirname "$0")/openai_sdk_check.py" "$GATEWAY" sk-smoke-key-0001 sagellm-sim >"$WORK/out" 2>&1; then
+        pass "$(tail -1 "$WORK/out")"
+    else
+        fail "the OpenAI Python SDK through the gateway"
+    fi
+else
+    echo "skip the OpenAI Python SDK check (pip install openai to run it)"
+fi
 kill -TERM "$KEYS_PID"
 wait "$KEYS_PID"
 if grep -q "sk-smoke" "$WORK/keys.log"; then fail "a key reached the gateway's log"; else pass "no key in the gateway's log"; fi

@@ -325,6 +325,44 @@ struct GatewayDisaggregationTests {
             #expect(gateway.controlPlane.metrics().paths == ["disaggregated": 1])
         }
     }
+
+    /// A client that leaves a split request ends the half that is running: the prefill while
+    /// the prefill instance computes, the decode while it streams. Each engine's own counters
+    /// show it; the time from the client closing to the engine's abort is reported.
+    @Test(arguments: ["prefill", "decode"]) func aClientLeavingEndsTheHalfThatRuns(during half: String) async throws {
+        var prefill = engine(tbtMs: 1)
+        prefill.role = .prefill
+        prefill.prefillTokensPerSecond = half == "prefill" ? 100 : 0  // a prefill of seconds
+        var decode = engine(tbtMs: 20)
+        decode.role = .decode
+        try await withGateway([prefill, decode], types: [.prefill, .decode]) { gateway in
+            let prompt = String(repeating: "The quick brown fox jumps. ", count: 220)
+            var request = HTTPClientRequest(url: gateway.baseURL + "/v1/chat/completions")
+            request.method = .POST
+            request.body = .bytes(
+                ByteBuffer(string: #"{"model":"m","messages":[{"role":"user","content":"\#(prompt)"}],"max_tokens":2000,"stream":true}"#))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            let running = half == "prefill" ? gateway.simulators[0] : gateway.simulators[1]
+            if half == "prefill" {
+                let sent = Task { try? await client.execute(request, timeout: .seconds(30)) }
+                #expect(await eventually { running.engine.statistics().running == 1 }, "the prefill is computing")
+                try await client.shutdown()
+                _ = await sent.value
+            } else {
+                let response = try await client.execute(request, timeout: .seconds(30))
+                var pieces = response.body.makeAsyncIterator()
+                _ = try await pieces.next()  // the decode is streaming
+                try await client.shutdown()
+            }
+            let left = ContinuousClock.now
+            #expect(await eventually(timeout: .seconds(5)) { running.engine.statistics().aborted == 1 }, "the \(half) engine saw it go")
+            print("client left during the \(half): the engine's abort seen after \(ContinuousClock.now - left)")
+            if half == "prefill" {
+                #expect(gateway.simulators[1].engine.statistics().completed + gateway.simulators[1].engine.statistics().running == 0, "no decode was started")
+            }
+            #expect(await eventually { gateway.controlPlane.instances().allSatisfy { $0.activeRequests == 0 } })
+        }
+    }
 }
 
 /// A model alias: the one field of the caller's body the gateway changes.
