@@ -45,7 +45,10 @@ let package = Package(
         // Utilities the modules share (seeded generator, binary heap, waiting room, HTTP dates); not a product.
         .target(
             name: "SageSupport",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                .product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ],
             swiftSettings: sharedSwiftSettings
         ),
         // Helpers that only the tests use (loopback servers that misbehave, a refused port, a

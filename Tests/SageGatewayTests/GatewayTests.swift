@@ -190,6 +190,26 @@ import Testing
         }
     }
 
+    /// Before any byte of the answer: the client closing its side is enough (the gateway does not
+    /// wait to fail a write), as nginx treats a client abort.
+    @Test func aClientThatLeavesBeforeTheAnswerStopsTheEngine() async throws {
+        var slow = engine(tbtMs: 1)
+        slow.prefillTokensPerSecond = 100  // seconds of prefill
+        try await withGateway([slow]) { gateway in
+            let prompt = String(repeating: "The quick brown fox jumps. ", count: 220)
+            var request = HTTPClientRequest(url: gateway.baseURL + "/v1/chat/completions")
+            request.method = .POST
+            request.body = .bytes(ByteBuffer(string: #"{"model":"m","messages":[{"role":"user","content":"\#(prompt)"}],"max_tokens":5}"#))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            let sent = Task { try? await client.execute(request, timeout: .seconds(30)) }
+            #expect(await eventually { gateway.simulators[0].engine.statistics().running == 1 })
+            try await client.shutdown()
+            _ = await sent.value
+            #expect(await eventually(timeout: .seconds(5)) { gateway.simulators[0].engine.statistics().aborted == 1 })
+            #expect(await eventually { gateway.controlPlane.instances().first?.activeRequests == 0 })
+        }
+    }
+
     @Test func drainLetsTheStreamInFlightFinishAndRefusesNewRequests() async throws {
         try await withGateway([engine(tbtMs: 10)]) { gateway in
             let streamed = Task {

@@ -23,8 +23,15 @@ struct EventLoopHTTP1Channel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1, each connection handled on its own event loop.
-    static var http1OnEventLoops: HTTPServerBuilder {
-        HTTPServerBuilder { responder in EventLoopHTTP1Channel(inner: HTTP1Channel(responder: responder)) }
+    /// HTTP/1.1, each connection handled on its own event loop, guarded by a
+    /// ``ClientConnectionGuard``: a client that closes its side of the connection has left
+    /// (its request's work ends at once, as nginx does), and a request body that stops
+    /// arriving for `readTimeout` drops the connection.
+    static func http1OnEventLoops(readTimeout: TimeAmount) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            EventLoopHTTP1Channel(
+                inner: HTTP1Channel(
+                    responder: responder, configuration: .init(additionalChannelHandlers: [ClientConnectionGuard(readTimeout: readTimeout)])))
+        }
     }
 }

@@ -66,7 +66,7 @@ public struct GatewayService: Service {
         let (host, port, logger, onListening) = (configuration.host, configuration.port, self.logger, self.onListening)
         let listening = Atomic<Bool>(false)
         let server = Application(
-            router: router, server: .http1OnEventLoops, configuration: .init(address: .hostname(host, port: port), serverName: "sagellm-gateway"),
+            router: router, server: .http1OnEventLoops(readTimeout: .seconds(30)), configuration: .init(address: .hostname(host, port: port), serverName: "sagellm-gateway"),
             onServerRunning: { channel in
                 listening.store(true, ordering: .relaxed)
                 let bound = channel.localAddress?.port ?? port

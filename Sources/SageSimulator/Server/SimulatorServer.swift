@@ -2,6 +2,7 @@ import Hummingbird
 public import Logging
 import NIOCore
 import SageLLM
+import SageSupport
 public import ServiceLifecycle
 import Synchronization
 

@@ -1,6 +1,6 @@
-import HTTPTypes
-import NIOCore
-import NIOHTTPTypes
+public import HTTPTypes
+public import NIOCore
+public import NIOHTTPTypes
 
 /// Keeps a client's connection from holding the server forever, as a real engine's server
 /// does: a request whose head arrived but whose body stops coming for `readTimeout` is
@@ -9,20 +9,23 @@ import NIOHTTPTypes
 /// Idle keep-alive connections between requests are closed by Hummingbird's own idle timeout.
 ///
 /// Sits in each connection's pipeline after the HTTP codec; runs on the connection's event loop.
-final class ClientConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
+/// The simulator's server and the gateway both use it: closing the connection is what tells
+/// the handler above it that the client left (its `closeFuture` fires), so that the work for
+/// that client (a generation, a relayed request, a place in a queue) ends at once.
+public final class ClientConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPRequestPart
+    public typealias InboundOut = HTTPRequestPart
 
     private let readTimeout: TimeAmount
     /// While a request is being received: when its last bytes arrived, and the check.
     private var receivingSince: NIODeadline?
     private var check: Scheduled<Void>?
 
-    init(readTimeout: TimeAmount) {
+    public init(readTimeout: TimeAmount) {
         self.readTimeout = readTimeout
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head, .body:
             receivingSince = .now()
@@ -35,7 +38,7 @@ final class ClientConnectionGuard: ChannelInboundHandler, RemovableChannelHandle
         context.fireChannelRead(data)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             context.close(promise: nil)
             return
@@ -43,7 +46,7 @@ final class ClientConnectionGuard: ChannelInboundHandler, RemovableChannelHandle
         context.fireUserInboundEventTriggered(event)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         check?.cancel()
         check = nil
     }
