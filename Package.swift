@@ -244,7 +244,10 @@ let package = Package(
         .testTarget(
             name: "SageBenchmarkTests",
             dependencies: [
-                "SageTesting","SageLLM", "SageSimulator", "SageBenchmark"],
+                "SageTesting", "SageLLM", "SageSimulator", "SageBenchmark",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

@@ -57,9 +57,8 @@ public struct BenchmarkSession: Sendable {
             "workloads": .array(workloads.map { .string($0.name) }),
         ]
         info["model"] = client.modelName.map { .string($0) } ?? .null
-        info["prompt_calibration"] =
-            calibrated.map { .string("server /tokenize: \($0.tokensPerWord) tokens per word, \($0.templateTokens) template tokens") }
-            ?? "none (one token per word assumed; usage.prompt_tokens is the truth)"
+        info["prompt_calibration"] = .string(
+            calibrated?.calibration ?? "no tokenizer endpoint: one token per word assumed, corrected by the warm-up's usage when the server reports it")
         return BenchmarkReport(info: info, runs: runs, verdicts: verdicts, requests: requests)
     }
 

@@ -146,6 +146,7 @@ struct RunCommand: AsyncParsableCommand {
                 throw BenchmarkError(
                     .backendUnavailable, "the \(backend) backend does not answer at \(baseURL ?? "its default address"); is the server running?")
             }
+            say(Self.plan(workloads, custom: inputLen != nil || outputLen != nil || dataset != nil, named: workload))
             let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1 && !verbose)
             let session = BenchmarkSession(
                 client: client, workloads: workloads, seed: seed, timeout: try FlagNumber.seconds(timeout, "--timeout"),
@@ -178,6 +179,18 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func format(_ value: Double?) -> String { value.map { String(($0 * 10).rounded() / 10) } ?? "n/a" }
+
+    /// What is about to run, said first: which workloads (a named set runs every one of its
+    /// workloads), their lengths, counts and arrival.
+    static func plan(_ workloads: [Workload], custom: Bool, named: String) -> String {
+        let source = custom ? "a custom workload (--input-len/--output-len/--dataset)" : "--workload \(named): \(workloads.count) workload\(workloads.count == 1 ? "" : "s")"
+        let lines = workloads.map { workload in
+            let size = workload.prompts.map { "\($0.count) dataset prompts" } ?? "input \(workload.inputTokens) tokens"
+            let amount = workload.durationSeconds.map { "for \($0) s" } ?? "\(workload.numPrompts.map(String.init) ?? "?") requests"
+            return "  \(workload.name): \(size), output \(workload.outputTokens) tokens, \(amount), \(workload.arrival.description)"
+        }
+        return (["Running \(source):"] + lines).joined(separator: "\n")
+    }
 
     func makeWorkloads() throws -> [Workload] {
         let arrival: Workload.Arrival? =

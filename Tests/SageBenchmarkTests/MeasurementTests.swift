@@ -160,7 +160,7 @@ extension MeasurementTests {
             ).run()
             await client.shutdown()
             #expect(report.runs.first?["total_input_tokens"] == .int(600))
-            #expect(report.info["prompt_calibration"]?.stringValue?.hasPrefix("server /tokenize") == true)
+            #expect(report.info["prompt_calibration"]?.stringValue?.hasPrefix("POST /tokenize with messages (vLLM)") == true)
         }
         let mock = try MockBackend()
         #expect(await mock.calibratedPrompts() == nil)

@@ -15,8 +15,12 @@ public protocol BenchmarkBackend: Sendable {
     func serverSnapshot() async -> ServerSnapshot?
     /// Peak memory of the benchmarked process in MB, when it is local.
     func backendPeakMemoryMegabytes() async -> Double?
-    /// Prompt lengths calibrated with the server's tokenizer (`/tokenize`), when it has one.
+    /// Prompt lengths calibrated with the server's tokenizer, when it has one.
     func calibratedPrompts() async -> PromptFactory?
+    /// Whether its prompt token counts are a remote server's `usage` report: without a
+    /// tokenizer endpoint, a couple of requests before the measured ones then size the
+    /// synthetic prompts (``LoadRunner``).
+    var reportsServerUsage: Bool { get }
     func shutdown() async
 }
 
@@ -39,6 +43,7 @@ extension BenchmarkBackend {
     public func serverSnapshot() async -> ServerSnapshot? { nil }
     public func backendPeakMemoryMegabytes() async -> Double? { nil }
     public func calibratedPrompts() async -> PromptFactory? { nil }
+    public var reportsServerUsage: Bool { false }
 
     /// Sends `requests`, at most `concurrent` at a time, and returns one result per request
     /// in input order. A request that takes longer than `timeout` is a failed result

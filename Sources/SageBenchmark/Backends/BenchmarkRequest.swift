@@ -10,6 +10,9 @@ public struct BenchmarkRequest: Sendable, Hashable, Codable {
     public var topP: Double?
     /// Exactly `maxTokens` are generated (`ignore_eos`, `min_tokens`), as `vllm bench serve` does.
     public var ignoreEOS: Bool
+    /// The prompt's length asked for, in tokens (synthetic prompts); the server's
+    /// `usage.prompt_tokens` says how close it came.
+    public var targetPromptTokens: Int?
 
     public init(
         prompt: String, maxTokens: Int, requestID: String, model: String? = nil, stream: Bool = true,
@@ -27,7 +30,7 @@ public struct BenchmarkRequest: Sendable, Hashable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case prompt, maxTokens = "max_tokens", requestID = "request_id", model, stream, temperature, topP = "top_p",
-            ignoreEOS = "ignore_eos"
+            ignoreEOS = "ignore_eos", targetPromptTokens = "target_prompt_tokens"
     }
 }
 
@@ -46,6 +49,8 @@ public struct BenchmarkResult: Sendable, Codable {
     /// From the server's usage report; chunk count only when ``tokensApproximate``.
     public var outputTokens: Int?
     public var promptTokens: Int?
+    /// The prompt's length asked for (synthetic prompts), beside ``promptTokens``.
+    public var targetPromptTokens: Int? = nil
     /// True when the server sent no usage and ``outputTokens`` counts chunks.
     public var tokensApproximate: Bool
     /// First event with non-empty `choices`.
@@ -81,7 +86,8 @@ public struct BenchmarkResult: Sendable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case requestID = "request_id", success, error, errorKind = "error_kind", outputText = "output_text",
-            outputTokens = "output_tokens", promptTokens = "prompt_tokens", tokensApproximate = "tokens_approximate",
+            outputTokens = "output_tokens", promptTokens = "prompt_tokens", targetPromptTokens = "target_prompt_tokens",
+            tokensApproximate = "tokens_approximate",
             ttftMilliseconds = "ttft_ms", ttftContentMilliseconds = "ttft_content_ms", itlMilliseconds = "itl_ms",
             e2elMilliseconds = "e2el_ms", scheduleLagMilliseconds = "schedule_lag_ms", startSeconds = "start_s",
             endSeconds = "end_s", eventSeconds = "event_s"

@@ -125,36 +125,29 @@ public final class OpenAIBackend: BenchmarkBackend {
     }
 
     private func tokenize(_ body: [String: JSONValue]) async -> Int? {
+        ServerTokenizer.tokenCount(await postToServerRoot("tokenize", .object(body)))
+    }
+
+    /// `POST` of a JSON body to a path of the server's root (beside `/v1`): its JSON answer, or
+    /// nil when the server has no such endpoint or answers something else.
+    @Sendable private func postToServerRoot(_ path: String, _ body: JSONValue) async -> JSONValue? {
         do {
-            let request = ByteBuffer(bytes: try JSONEncoder().encode(JSONValue.object(body)))
-            let data = try await client.sendToServerRoot(
-                method: .POST, "tokenize", body: request, timeout: .seconds(5), maximumBytes: 16 * 1024 * 1024)
-            guard case .object(let answer) = try BoundedJSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView)),
-                case .int(let count)? = answer["count"]
-            else { return nil }
-            return count
+            let request = ByteBuffer(bytes: try JSONEncoder().encode(body))
+            let data = try await client.sendToServerRoot(method: .POST, path, body: request, timeout: .seconds(5), maximumBytes: 16 * 1024 * 1024)
+            return try BoundedJSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView))
         } catch {
-            return nil  // no /tokenize here
+            return nil  // no such endpoint here
         }
     }
 
-    /// Measures the server's tokens per word and chat-template tokens with `POST /tokenize`
-    /// (vLLM, SGLang, the simulator): a user message of 100 words and one of 200.
+    /// Measures the server's tokens per word and chat-template tokens with its own tokenizer,
+    /// in whichever form it has one (vLLM, llama.cpp, LMDeploy, SGLang, the simulator: see
+    /// `ServerTokenizer`); nil when it has none.
+    public var reportsServerUsage: Bool { true }
+
     public func calibratedPrompts() async -> PromptFactory? {
-        let factory = PromptFactory()
-        var counts: [Int] = []
-        for words in [100, 200] {
-            let prompt = factory.prompt(tokens: words + factory.templateTokens, index: 0, seed: 0)
-            var body: [String: JSONValue] = [
-                "messages": [["role": "user", "content": .string(prompt)]], "add_generation_prompt": true,
-            ]
-            if let model { body["model"] = .string(model) }
-            guard let count = await tokenize(body) else { return nil }
-            counts.append(count)
-        }
-        let perWord = Double(counts[1] - counts[0]) / 100
-        guard perWord > 0 else { return nil }
-        return PromptFactory(templateTokens: max(0, Int((Double(counts[0]) - 100 * perWord).rounded())), tokensPerWord: perWord)
+        guard let tokenizer = await ServerTokenizer.find(model: model, send: postToServerRoot) else { return nil }
+        return await tokenizer.calibrate()
     }
 
     /// `GET /metrics` (the server's root, beside `/v1`) in Prometheus text, or nil.

@@ -33,6 +33,8 @@ public struct LoadRunner: Sendable {
         public var before: ServerSnapshot?
         public var after: ServerSnapshot?
         public var backendPeakMemoryMegabytes: Double?
+        /// How the synthetic prompts were sized (nil for a dataset's prompts).
+        public var prompts: PromptFactory?
 
         public init(
             workload: Workload, results: [BenchmarkResult], duration: Duration, before: ServerSnapshot? = nil,
@@ -63,22 +65,53 @@ public struct LoadRunner: Sendable {
                 prompt: dataset[index % dataset.count], maxTokens: output, requestID: "bench-\(workload.name)-\(index)",
                 model: model, stream: workload.stream)
         }
-        return BenchmarkRequest(
+        var request = BenchmarkRequest(
             prompt: prompts.prompt(tokens: input, index: index, seed: seed, prefix: min(workload.sharedPrefixTokens, input - 1)),
             maxTokens: output, requestID: "bench-\(workload.name)-\(index)", model: model, stream: workload.stream)
+        request.targetPromptTokens = input
+        return request
     }
 
+    /// Sends `request` and keeps the length it asked for beside the result.
+    private func send(_ request: BenchmarkRequest, start: ContinuousClock.Instant, scheduled: ContinuousClock.Instant?) async -> BenchmarkResult {
+        var result = await client.generate(request, runStart: start, scheduled: scheduled, timeout: timeout)
+        result.targetPromptTokens = request.targetPromptTokens
+        return result
+    }
+
+    /// Requests sent before the measured ones only to size synthetic prompts, when the server
+    /// has no tokenizer endpoint and the workload no warm-up.
+    static let sizingRequests = 2
+
+    /// Runs the warm-up, then the measured requests. Synthetic prompts not fully calibrated by
+    /// the server's tokenizer are corrected first by what the warm-up's usage reported (with no
+    /// warm-up, by ``sizingRequests`` short requests to a server that reports usage).
     public func run(_ workload: Workload) async throws(BenchmarkError) -> Outcome {
         try workload.validate()
-        let model = client.modelName
-        if workload.warmupRequests > 0 {
-            let warmup = (0..<workload.warmupRequests).map {
-                var request = request(1_000_000 + $0, of: workload, model: model)
-                request.requestID = "bench-warmup-\($0)"
+        var runner = self
+        let needsSizing = workload.prompts == nil && !prompts.templateMeasured
+        let count = workload.warmupRequests > 0 ? workload.warmupRequests : (needsSizing && client.reportsServerUsage ? Self.sizingRequests : 0)
+        if count > 0 {
+            let warmup = (0..<count).map {
+                var request = request(1_000_000 + $0, of: workload, model: client.modelName)
+                request.requestID = workload.warmupRequests > 0 ? "bench-warmup-\($0)" : "bench-sizing-\($0)"
+                if workload.warmupRequests == 0 { request.maxTokens = 1 }
                 return request
             }
-            _ = await client.generateBatch(warmup, concurrent: workload.warmupRequests, timeout: timeout)
+            let answered = await client.generateBatch(warmup, concurrent: count, timeout: timeout)
+            if needsSizing {
+                let samples = zip(warmup, answered).compactMap { request, result -> (asked: Int, reported: Int)? in
+                    guard let asked = request.targetPromptTokens, let reported = result.promptTokens else { return nil }
+                    return (asked, reported)
+                }
+                if let adjusted = prompts.adjusted(by: samples) { runner.prompts = adjusted }
+            }
         }
+        return await runner.measure(workload)
+    }
+
+    private func measure(_ workload: Workload) async -> Outcome {
+        let model = client.modelName
         let before = await client.serverSnapshot()
         let start = ContinuousClock.now
         let deadline = workload.durationSeconds.map { start + .nanoseconds(Int64($0 * 1e9)) }
@@ -94,9 +127,11 @@ public struct LoadRunner: Sendable {
         }
         let duration = ContinuousClock.now - start
         results.sort { $0.0 < $1.0 }
-        return Outcome(
+        var outcome = Outcome(
             workload: workload, results: results.map(\.1), duration: duration, before: before, after: await client.serverSnapshot(),
             backendPeakMemoryMegabytes: await client.backendPeakMemoryMegabytes())
+        outcome.prompts = workload.prompts == nil ? prompts : nil
+        return outcome
     }
 
     private func closedLoop(
@@ -109,8 +144,7 @@ public struct LoadRunner: Sendable {
                 group.addTask {
                     var mine: [(Int, BenchmarkResult)] = []
                     while !Task.isCancelled, deadline.map({ ContinuousClock.now < $0 }) ?? true, let index = counter.next() {
-                        let result = await client.generate(
-                            request(index, of: workload, model: model), runStart: start, scheduled: nil, timeout: timeout)
+                        let result = await send(request(index, of: workload, model: model), start: start, scheduled: nil)
                         tally.add(result)
                         mine.append((index, result))
                     }
@@ -148,8 +182,7 @@ public struct LoadRunner: Sendable {
                         }
                     }
                     defer { slots?.release() }
-                    let result = await client.generate(
-                        request(index, of: workload, model: model), runStart: start, scheduled: due, timeout: timeout)
+                    let result = await send(request(index, of: workload, model: model), start: start, scheduled: due)
                     tally.add(result)
                     return (index, result)
                 }

@@ -78,6 +78,12 @@ public struct RunMetrics: Sendable {
     public var kvCacheUsage: Double?
     /// Prefix-cache hits / queries over the run (deltas of the server's counters).
     public var prefixCacheHitRate: Double?
+    /// How far the server's `usage.prompt_tokens` was from the length asked for (synthetic
+    /// prompts), as a fraction of it: the mean and the largest over the requests.
+    public var promptLengthError: (mean: Double, max: Double)?
+    /// How the synthetic prompts were sized (the server's tokenizer, the warm-up's usage, or
+    /// assumed).
+    public var promptCalibration: String?
 
     public init(_ outcome: LoadRunner.Outcome, backend: String, model: String?, goodput: GoodputSLO? = nil) {
         let results = outcome.results
@@ -111,11 +117,25 @@ public struct RunMetrics: Sendable {
         clientPeakMemoryMegabytes = ProcessMemory.peakMegabytes()
         backendPeakMemoryMegabytes = outcome.backendPeakMemoryMegabytes
         kvCacheUsage = outcome.after?.kvCacheUsage
+        promptLengthError = Self.promptLengthError(ok)
+        if let prompts = outcome.prompts {
+            promptCalibration = prompts.calibration ?? "none: one token per word assumed (no tokenizer endpoint, no usage in the warm-up)"
+        }
         if let queriesAfter = outcome.after?.prefixCacheQueries, let hitsAfter = outcome.after?.prefixCacheHits {
             let queries = queriesAfter - (outcome.before?.prefixCacheQueries ?? 0)
             let hits = hitsAfter - (outcome.before?.prefixCacheHits ?? 0)
             prefixCacheHitRate = queries > 0 ? hits / queries : nil
         }
+    }
+
+    /// The mean and largest relative distance between the asked and the reported prompt lengths.
+    static func promptLengthError(_ results: [BenchmarkResult]) -> (mean: Double, max: Double)? {
+        let errors = results.compactMap { result -> Double? in
+            guard let asked = result.targetPromptTokens, asked > 0, let reported = result.promptTokens else { return nil }
+            return abs(Double(reported) - Double(asked)) / Double(asked)
+        }
+        guard let largest = errors.max() else { return nil }
+        return (errors.reduce(0, +) / Double(errors.count), largest)
     }
 
     /// The most requests in flight at one moment (a sweep over starts and ends).
@@ -184,6 +204,9 @@ public struct RunMetrics: Sendable {
         list.append(("backend_peak_memory_mb", number(backendPeakMemoryMegabytes)))
         list.append(("kv_cache_usage", number(kvCacheUsage)))
         list.append(("prefix_cache_hit_rate", number(prefixCacheHitRate)))
+        list.append(("prompt_length_error_mean", number(promptLengthError?.mean)))
+        list.append(("prompt_length_error_max", number(promptLengthError?.max)))
+        list.append(("prompt_calibration", promptCalibration.map { .string($0) } ?? .null))
         return list
     }
 }
