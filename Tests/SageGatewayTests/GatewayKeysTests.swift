@@ -107,7 +107,7 @@ func bearer(_ key: String) -> [(String, String)] { [("authorization", "Bearer \(
             """)
         try await withGateway([engine(tbtMs: 20)], configuration: gatewayWithKeys(path)) { gateway in
             let long = Task {
-                try await gateway.send(.POST, "/v1/chat/completions", body: Self.chat(stream: true, maxTokens: 15), headers: bearer("sk-one-at-a-time-1"))
+                try await gateway.send(.POST, "/v1/chat/completions", body: Self.chat(stream: true, maxTokens: 50), headers: bearer("sk-one-at-a-time-1"))
             }
             #expect(await eventually { gateway.controlPlane.instances().first?.activeRequests == 1 })
             let second = try await gateway.send(.POST, "/v1/chat/completions", body: Self.chat(), headers: bearer("sk-one-at-a-time-1"))
