@@ -252,7 +252,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SageCommandLineTests",
-            dependencies: ["sagellm", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["sagellm", "SageBenchmarkCommands", "SageBenchmark", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

@@ -56,6 +56,13 @@ instances:
 YAML
 expect_status 0 "cluster chat" "$BIN/sagellm" cluster chat --config "$WORK/cluster.yaml" --repeat 6 --concurrency 3 --max-tokens 4 "Hi"
 expect_status 0 "benchmark run" "$BIN/sagellm-benchmark" run --backend openai --base-url "$URL" --workload short --num-prompts 4 --contract none --output "$WORK/bench"
+# Piped, the run says what it runs, draws no progress bar, and reports its prompts' length.
+if grep -q "^Running --workload short: 1 workload" "$WORK/out" && ! grep -q $'\r' "$WORK/out" \
+    && grep -q '"prompt_length_error_mean"' "$WORK/bench/short_input_metrics.json"; then
+    pass "benchmark output: the plan first, no progress bar when piped, the prompt-length report"
+else
+    fail "benchmark output: the plan first, no progress bar when piped, the prompt-length report"
+fi
 expect_status 0 "demo" "$BIN/sagellm" demo
 
 # Numbers and URLs that once crashed the binaries: each must be a clear error.

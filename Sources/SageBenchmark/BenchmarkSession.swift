@@ -11,12 +11,12 @@ public struct BenchmarkSession: Sendable {
     public var goodput: GoodputSLO?
     public var contracts: [Contract]
     public var prompts: PromptFactory
-    public var progress: (@Sendable (String, Int, Int, Int?) -> Void)?
+    public var progress: (@Sendable (RunProgress) -> Void)?
 
     public init(
         client: any BenchmarkBackend, workloads: [Workload], seed: UInt64 = 0, timeout: Duration = .seconds(600),
         goodput: GoodputSLO? = nil, contracts: [Contract] = [.year1], prompts: PromptFactory = PromptFactory(),
-        progress: (@Sendable (String, Int, Int, Int?) -> Void)? = nil
+        progress: (@Sendable (RunProgress) -> Void)? = nil
     ) {
         self.client = client
         self.workloads = workloads
@@ -37,10 +37,14 @@ public struct BenchmarkSession: Sendable {
         var metrics: [RunMetrics] = []
         var requests: [String: [BenchmarkResult]] = [:]
         for workload in workloads {
-            var perWorkload: (@Sendable (Int, Int, Int?) -> Void)?
+            var perWorkload: (@Sendable (RunProgress) -> Void)?
             if let progress {
                 let name = workload.name
-                perWorkload = { completed, failed, total in progress(name, completed, failed, total) }
+                perWorkload = { state in
+                    var named = state
+                    named.workload = name
+                    progress(named)
+                }
             }
             let runner = LoadRunner(client: client, seed: seed, timeout: timeout, prompts: prompts, progress: perWorkload)
             let outcome = try await runner.run(workload)

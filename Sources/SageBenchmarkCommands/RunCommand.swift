@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import SageBenchmark
+import SageLLM
 import SageSimulator
 
 struct RunCommand: AsyncParsableCommand {
@@ -151,7 +153,7 @@ struct RunCommand: AsyncParsableCommand {
             let session = BenchmarkSession(
                 client: client, workloads: workloads, seed: seed, timeout: try FlagNumber.seconds(timeout, "--timeout"),
                 goodput: goodput, contracts: contracts,
-                progress: { name, completed, failed, total in progress.update(name, completed, failed, total) })
+                progress: { state in progress.update(state) })
             let report = try await session.run()
             progress.finish()
             if verbose {
@@ -165,6 +167,11 @@ struct RunCommand: AsyncParsableCommand {
             }
             let written = try report.write(to: output)
             say(ReportFormat.table.render(report))
+            for run in report.runs {
+                if let calibration = run["prompt_calibration"]?.stringValue {
+                    say("prompt lengths of \(run["workload"]?.stringValue ?? "?"): \(calibration)")
+                }
+            }
             say("\nwrote " + written.joined(separator: ", "))
             // A run that measured nothing, or broke its contract, must not look like a pass to a script.
             let failedContracts = report.verdicts.filter { !$0.passed }.map(\.contract)
@@ -231,16 +238,54 @@ func failingClearly(_ body: () async throws -> Void) async throws {
     }
 }
 
-/// A progress line on a terminal, redrawn in place; silent when output is piped.
+/// A progress bar on a terminal, redrawn in place (at most 10 times a second): done of total
+/// (or elapsed of the duration), the rate so far, the failures by kind and the time left.
+/// Silent when output is piped.
 final class ProgressLine: Sendable {
     let enabled: Bool
+    private let lastDrawn = Mutex<ContinuousClock.Instant?>(nil)
     init(enabled: Bool) { self.enabled = enabled }
-    func update(_ name: String, _ completed: Int, _ failed: Int, _ total: Int?) {
+
+    func update(_ progress: RunProgress) {
         guard enabled else { return }
-        let of = total.map { "/\($0)" } ?? ""
-        FileHandle.standardError.write(Data("\r\u{1B}[2K[\(name)] \(completed + failed)\(of) done, \(failed) failed".utf8))
+        let now = ContinuousClock.now
+        let draw = lastDrawn.withLock { last -> Bool in
+            let done = progress.total.map { progress.finished >= $0 } ?? false
+            guard done || last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if draw { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + Self.render(progress)).utf8)) }
     }
+
     func finish() {
         if enabled { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
     }
+
+    /// `[short]  ███████░░░░░░░░  40/100  12.3 req/s  2 failed (timeout 2)  ~5 s left`
+    static func render(_ progress: RunProgress, width: Int = 20) -> String {
+        let fraction: Double? =
+            if let total = progress.total, total > 0 { Double(progress.finished) / Double(total) }
+            else if let duration = progress.duration, duration > .zero { progress.elapsed / duration }
+            else { nil }
+        var parts = ["[\(progress.workload)]"]
+        if let fraction {
+            let filled = Int((min(max(fraction, 0), 1) * Double(width)).rounded())
+            parts.append(String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled))
+        }
+        if let total = progress.total {
+            parts.append("\(progress.finished)/\(total)")
+        } else if let duration = progress.duration {
+            parts.append("\(seconds(progress.elapsed))/\(seconds(duration)) s, \(progress.finished) done")
+        }
+        parts.append(String((progress.rate * 10).rounded() / 10) + " req/s")
+        if progress.failed > 0 {
+            let kinds = progress.errors.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            parts.append("\(progress.failed) failed (\(kinds))")
+        }
+        if let remaining = progress.remaining { parts.append("~\(seconds(remaining)) s left") }
+        return parts.joined(separator: "  ")
+    }
+
+    private static func seconds(_ duration: Duration) -> Int { Int(duration.components.seconds) }
 }

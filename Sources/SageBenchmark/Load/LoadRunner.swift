@@ -10,12 +10,12 @@ public struct LoadRunner: Sendable {
     /// A request taking longer is a failed result "Timeout after Xs".
     public var timeout: Duration
     public var prompts: PromptFactory
-    /// Called as requests finish (completed, failed, total planned; nil when running by duration).
-    public var progress: (@Sendable (Int, Int, Int?) -> Void)?
+    /// Called as requests finish.
+    public var progress: (@Sendable (RunProgress) -> Void)?
 
     public init(
         client: any BenchmarkBackend, seed: UInt64 = 0, timeout: Duration = .seconds(600), prompts: PromptFactory = PromptFactory(),
-        progress: (@Sendable (Int, Int, Int?) -> Void)? = nil
+        progress: (@Sendable (RunProgress) -> Void)? = nil
     ) {
         self.client = client
         self.seed = seed
@@ -116,7 +116,9 @@ public struct LoadRunner: Sendable {
         let start = ContinuousClock.now
         let deadline = workload.durationSeconds.map { start + .nanoseconds(Int64($0 * 1e9)) }
         let total = workload.numPrompts
-        let tally = ProgressTally(total: workload.durationSeconds == nil ? total : nil, report: progress)
+        let tally = ProgressTally(
+            total: workload.durationSeconds == nil ? total : nil,
+            duration: workload.durationSeconds.map { .milliseconds(Int64(($0 * 1000).rounded())) }, report: progress)
         var results: [(Int, BenchmarkResult)]
         switch workload.arrival {
         case .concurrency(let concurrency):

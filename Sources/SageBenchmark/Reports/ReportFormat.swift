@@ -30,7 +30,7 @@ public enum ReportFormat: String, Sendable, CaseIterable {
         "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms", "mean_itl_ms", "median_itl_ms",
         "p99_itl_ms", "mean_e2el_ms", "p99_e2el_ms", "mean_tbt_ms", "mean_schedule_lag_ms", "error_rate",
         "tokens_approximate", "client_peak_memory_mb", "backend_peak_memory_mb", "kv_cache_usage", "prefix_cache_hit_rate",
-        "prompt_length_error_mean", "prompt_length_error_max", "prompt_calibration",
+        "prompt_length_error_mean", "prompt_length_error_max",
     ]
 
     /// A value as text; a missing figure is "n/a", never 0.
