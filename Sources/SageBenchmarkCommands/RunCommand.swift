@@ -42,6 +42,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("request-rate"), help: "Requests per second on an open-loop schedule (Poisson, or gamma with --burstiness).")
     var requestRate: Double?
 
+    @Option(help: "Run every workload at several loads: concurrency=1,4,16,64 or rate=1,2,4 (2-32 points); reports throughput against latency per point and the knee.")
+    var sweep: String?
+
     @Option(help: "Gamma shape of the arrivals: 1 is Poisson, lower is burstier.")
     var burstiness: Double = 1
 
@@ -125,6 +128,12 @@ struct RunCommand: AsyncParsableCommand {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1-65535, got \(port)") }
         if local && baseURL != nil { throw ValidationError("--local starts its own server; leave out --base-url") }
         if concurrency != nil && requestRate != nil { throw ValidationError("give --concurrency or --request-rate, not both") }
+        if let sweep {
+            let parsed = try Sweep.parse(sweep)
+            if (parsed.axis == .concurrency && (concurrency != nil || requestRate != nil)) || (parsed.axis == .rate && (requestRate != nil || concurrency != nil)) {
+                throw ValidationError("--sweep sets the load of each point; leave out --concurrency and --request-rate")
+            }
+        }
     }
 
     func run() async throws {
@@ -154,7 +163,7 @@ struct RunCommand: AsyncParsableCommand {
                 client: client, workloads: workloads, seed: seed, timeout: try FlagNumber.seconds(timeout, "--timeout"),
                 goodput: goodput, contracts: contracts,
                 progress: { state in progress.update(state) })
-            let report = try await session.run()
+            var report = try await session.run()
             progress.finish()
             if verbose {
                 for (name, results) in report.requests.sorted(by: { $0.key < $1.key }) {
@@ -165,12 +174,23 @@ struct RunCommand: AsyncParsableCommand {
                     }
                 }
             }
+            let parsedSweep = try sweep.map { try Sweep.parse($0) }
+            if let parsedSweep { report.info["sweep_knee"] = parsedSweep.knees(report.runs) }
             let written = try report.write(to: output)
             say(ReportFormat.table.render(report))
+            if let parsedSweep { say("\n" + parsedSweep.summary(report.runs)) }
+            var sizing: [(calibration: String, workloads: [String])] = []
             for run in report.runs {
-                if let calibration = run["prompt_calibration"]?.stringValue {
-                    say("prompt lengths of \(run["workload"]?.stringValue ?? "?"): \(calibration)")
+                guard let calibration = run["prompt_calibration"]?.stringValue else { continue }
+                let name = run["workload"]?.stringValue ?? "?"
+                if let index = sizing.firstIndex(where: { $0.calibration == calibration }) {
+                    sizing[index].workloads.append(name)
+                } else {
+                    sizing.append((calibration, [name]))
                 }
+            }
+            for (calibration, names) in sizing {
+                say("prompt lengths (\(names.count == report.runs.count ? "every run" : names.joined(separator: ", "))): \(calibration)")
             }
             say("\nwrote " + written.joined(separator: ", "))
             // A run that measured nothing, or broke its contract, must not look like a pass to a script.
@@ -209,6 +229,7 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             workloads = try Workload.named(workload)
         }
+        if let sweep { workloads = try Sweep.parse(sweep).workloads(workloads, burstiness: burstiness, maxConcurrency: maxConcurrency) }
         let datasetPrompts = try dataset.map { try Dataset.load($0) }
         for index in workloads.indices {
             if let arrival { workloads[index].arrival = arrival }

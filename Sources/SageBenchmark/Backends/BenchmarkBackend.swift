@@ -17,10 +17,10 @@ public protocol BenchmarkBackend: Sendable {
     func backendPeakMemoryMegabytes() async -> Double?
     /// Prompt lengths calibrated with the server's tokenizer, when it has one.
     func calibratedPrompts() async -> PromptFactory?
-    /// Whether its prompt token counts are a remote server's `usage` report: without a
-    /// tokenizer endpoint, a couple of requests before the measured ones then size the
-    /// synthetic prompts (``LoadRunner``).
-    var reportsServerUsage: Bool { get }
+    /// Whether its results' prompt token counts are the engine's own (a server's `usage`, an
+    /// in-process engine's count): without a tokenizer endpoint, a couple of requests before
+    /// the measured ones then size the synthetic prompts (``LoadRunner``).
+    var countsPromptTokens: Bool { get }
     func shutdown() async
 }
 
@@ -43,7 +43,7 @@ extension BenchmarkBackend {
     public func serverSnapshot() async -> ServerSnapshot? { nil }
     public func backendPeakMemoryMegabytes() async -> Double? { nil }
     public func calibratedPrompts() async -> PromptFactory? { nil }
-    public var reportsServerUsage: Bool { false }
+    public var countsPromptTokens: Bool { false }
 
     /// Sends `requests`, at most `concurrent` at a time, and returns one result per request
     /// in input order. A request that takes longer than `timeout` is a failed result

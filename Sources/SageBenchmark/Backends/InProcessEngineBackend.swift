@@ -58,6 +58,7 @@ public final class InProcessEngineBackend: BenchmarkBackend {
     }
 
     public func healthCheck() async -> Bool { true }
+    public var countsPromptTokens: Bool { true }
     public func serverSnapshot() async -> ServerSnapshot? { engine.snapshot() }
     public func backendPeakMemoryMegabytes() async -> Double? { ProcessMemory.peakMegabytes() }
     public func shutdown() async {}

@@ -143,7 +143,7 @@ public final class OpenAIBackend: BenchmarkBackend {
     /// Measures the server's tokens per word and chat-template tokens with its own tokenizer,
     /// in whichever form it has one (vLLM, llama.cpp, LMDeploy, SGLang, the simulator: see
     /// `ServerTokenizer`); nil when it has none.
-    public var reportsServerUsage: Bool { true }
+    public var countsPromptTokens: Bool { true }
 
     public func calibratedPrompts() async -> PromptFactory? {
         guard let tokenizer = await ServerTokenizer.find(model: model, send: postToServerRoot) else { return nil }

@@ -40,7 +40,7 @@ public final class VLLMBackend: BenchmarkBackend {
     public func backendPeakMemoryMegabytes() async -> Double? { server?.peakMemoryMegabytes() }
 
     public func calibratedPrompts() async -> PromptFactory? { await openAI.calibratedPrompts() }
-    public var reportsServerUsage: Bool { true }
+    public var countsPromptTokens: Bool { true }
 
     public func generate(_ request: BenchmarkRequest, runStart: ContinuousClock.Instant, scheduled: ContinuousClock.Instant?)
         async -> BenchmarkResult

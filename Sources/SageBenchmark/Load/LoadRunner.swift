@@ -90,7 +90,7 @@ public struct LoadRunner: Sendable {
         try workload.validate()
         var runner = self
         let needsSizing = workload.prompts == nil && !prompts.templateMeasured
-        let count = workload.warmupRequests > 0 ? workload.warmupRequests : (needsSizing && client.reportsServerUsage ? Self.sizingRequests : 0)
+        let count = workload.warmupRequests > 0 ? workload.warmupRequests : (needsSizing && client.countsPromptTokens ? Self.sizingRequests : 0)
         if count > 0 {
             let warmup = (0..<count).map {
                 var request = request(1_000_000 + $0, of: workload, model: client.modelName)
