@@ -6,6 +6,7 @@
 # usage: Scripts/compare_aiperf.sh [BIN_DIR]   (default .build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Scripts/wait_for.sh
 BIN="${1:-.build/release}"
 command -v aiperf >/dev/null || { echo "aiperf is not installed (pip install aiperf)"; exit 2; }
 WORK="$(mktemp -d)"
@@ -33,12 +34,7 @@ PY
 
 "$BIN/sagellm" simulate --port 0 --model sagellm-sim --ttft-ms 20 --tbt-ms 10 --jitter 0 --prefill-tps 0 --max-batch 64 2>"$WORK/sim.log" &
 SIM_PID=$!
-URL=""
-for _ in $(seq 1 100); do
-    URL="$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$WORK/sim.log" | head -1 || true)"
-    [ -n "$URL" ] && break
-    sleep 0.1
-done
+URL="$(wait_for "$WORK/sim.log" 'http://127.0.0.1:[0-9]*/v1')"
 [ -n "$URL" ] || { echo "the simulator did not start"; cat "$WORK/sim.log"; exit 1; }
 
 "$BIN/sagellm-benchmark" run --backend openai --base-url "$URL" --dataset "$WORK/prompts-bench.jsonl" --output-len 32 \

@@ -4,6 +4,7 @@
 # Usage: Scripts/smoke.sh [BIN_DIR]   (default: builds and uses .build/release)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. Scripts/wait_for.sh
 if [ $# -ge 1 ]; then
     BIN="$1"
 else
@@ -34,12 +35,7 @@ expect_status() {
 # A simulated engine on a free port.
 "$BIN/sagellm" simulate --port 0 --model smoke --ttft-ms 5 --tbt-ms 1 2>"$WORK/sim.log" &
 SIM_PID=$!
-URL=""
-for _ in $(seq 1 100); do
-    URL="$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$WORK/sim.log" | head -1)"
-    [ -n "$URL" ] && break
-    sleep 0.1
-done
+URL="$(wait_for "$WORK/sim.log" 'http://127.0.0.1:[0-9]*/v1')"
 if [ -z "$URL" ]; then echo "the simulator did not start:"; cat "$WORK/sim.log"; exit 1; fi
 echo "simulator at $URL"
 
@@ -110,12 +106,8 @@ fi
 # during a stream: the stream ends with [DONE], the process drains and exits 0.
 "$BIN/sagellm" serve --simulate 2 --port 0 >"$WORK/serve.log" 2>&1 &
 SERVE_PID=$!
-GATEWAY=""
-for _ in $(seq 1 250); do
-    GATEWAY="$(grep -o 'OpenAI API at http://127.0.0.1:[0-9]*/v1' "$WORK/serve.log" | grep -o 'http.*' | head -1)"
-    [ -n "$GATEWAY" ] && break
-    sleep 0.02
-done
+GATEWAY="$(wait_for "$WORK/serve.log" 'OpenAI API at http://127.0.0.1:[0-9]*/v1')"
+GATEWAY="${GATEWAY#OpenAI API at }"
 if [ -n "$GATEWAY" ] && "$BIN/sagellm" chat --base-url "$GATEWAY" --max-tokens 8 "Hello gateway" >"$WORK/out" 2>&1; then
     pass "serve --simulate 2, chat through it"
 else
@@ -141,14 +133,9 @@ fi
 SAGE_GATEWAY_API_KEYS="smoke=sk-smoke-key-0001" SAGE_GATEWAY_ADMIN_KEY="sk-smoke-admin-01" \
     "$BIN/sagellm" serve --simulate 1 --port 0 --admin-port 0 >"$WORK/keys.log" 2>&1 &
 KEYS_PID=$!
-GATEWAY=""
-ADMIN=""
-for _ in $(seq 1 250); do
-    GATEWAY="$(grep -o 'OpenAI API at http://127.0.0.1:[0-9]*/v1' "$WORK/keys.log" | grep -o 'http.*' | head -1)"
-    ADMIN="$(grep -o 'http://127.0.0.1:[0-9]*/admin' "$WORK/keys.log" | head -1)"
-    [ -n "$GATEWAY" ] && [ -n "$ADMIN" ] && break
-    sleep 0.02
-done
+GATEWAY="$(wait_for "$WORK/keys.log" 'OpenAI API at http://127.0.0.1:[0-9]*/v1')"
+GATEWAY="${GATEWAY#OpenAI API at }"
+ADMIN="$(wait_for "$WORK/keys.log" 'http://127.0.0.1:[0-9]*/admin')"
 no_key="$(curl -s -o /dev/null -w '%{http_code}' "$GATEWAY/models")"
 with_key="$(curl -s -o /dev/null -w '%{http_code}' -H 'authorization: Bearer sk-smoke-key-0001' "$GATEWAY/models")"
 listed="$(curl -s -H 'authorization: Bearer sk-smoke-admin-01' "$ADMIN/instances")"

@@ -19,11 +19,14 @@ import Testing
 
     static let streamed = #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":3,"stream":true}"#
 
-    /// The first token waits (here in the control plane's queue, behind a request holding the
-    /// only slot): keepalives go out until it comes, then the stream as the engine sent it.
-    @Test func aSlowFirstTokenGetsKeepalivesThenTheStreamAsItIs() async throws {
+    /// A gateway over one engine with one slot, which a stream of about 1.2 s holds while
+    /// `body` runs (so that `body`'s requests wait in the queue).
+    func withTheOnlySlotHeld(
+        keepaliveEvery interval: Duration,
+        _ body: @Sendable (RunningGateway, Task<(status: Int, headers: HTTPHeaders, body: String), any Error>) async throws -> Void
+    ) async throws {
         try await withGateway(
-            [engine(tbtMs: 20)], configuration: Self.configuration(every: .milliseconds(100)),
+            [engine(tbtMs: 20)], configuration: Self.configuration(every: interval),
             controlPlane: { simulators in
                 try ControlPlaneClient(instances: [InstanceSpec(id: "i0", baseURL: simulators[0].baseURL, model: "m", maxConcurrentRequests: 1)])
             }
@@ -33,6 +36,14 @@ import Testing
                     .POST, "/v1/chat/completions", body: #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":60,"stream":true}"#)
             }
             #expect(await eventually { gateway.controlPlane.instances().first?.activeRequests == 1 })
+            try await body(gateway, holder)
+        }
+    }
+
+    /// The first token waits (here in the control plane's queue, behind a request holding the
+    /// only slot): keepalives go out until it comes, then the stream as the engine sent it.
+    @Test func aSlowFirstTokenGetsKeepalivesThenTheStreamAsItIs() async throws {
+        try await withTheOnlySlotHeld(keepaliveEvery: .milliseconds(100)) { gateway, holder in
             let answer = try await gateway.send(.POST, "/v1/chat/completions", body: Self.streamed)
             #expect(answer.status == 200)
             #expect(answer.body.hasPrefix(": keepalive\n\n"), "\(answer.body.prefix(80))")
@@ -45,17 +56,7 @@ import Testing
 
     /// A client that leaves while it is sent keepalives takes its request out of the queue.
     @Test func aClientLeavingDuringKeepalivesLeavesTheQueue() async throws {
-        try await withGateway(
-            [engine(tbtMs: 20)], configuration: Self.configuration(every: .milliseconds(50)),
-            controlPlane: { simulators in
-                try ControlPlaneClient(instances: [InstanceSpec(id: "i0", baseURL: simulators[0].baseURL, model: "m", maxConcurrentRequests: 1)])
-            }
-        ) { gateway in
-            let holder = Task {
-                try await gateway.send(
-                    .POST, "/v1/chat/completions", body: #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":60,"stream":true}"#)
-            }
-            #expect(await eventually { gateway.controlPlane.instances().first?.activeRequests == 1 })
+        try await withTheOnlySlotHeld(keepaliveEvery: .milliseconds(50)) { gateway, holder in
             var request = HTTPClientRequest(url: gateway.baseURL + "/v1/chat/completions")
             request.method = .POST
             request.body = .bytes(ByteBuffer(string: Self.streamed))
