@@ -43,6 +43,8 @@ import Testing
             let ids = (RunningGateway.json(listed.body)["instances"] as? [[String: Any]] ?? []).compactMap { $0["instance_id"] as? String }
             #expect(ids.sorted() == ["i0", "i1"])
             #expect(try await gateway.send(.GET, "/admin/instances", headers: bearer("sk-admin-alice-01")).status == 404, "not on the API port")
+            let unknown = try await gateway.send(.GET, "/admin/nope", headers: bearer("sk-admin-alice-01"), to: admin)
+            #expect(unknown.status == 404 && (RunningGateway.error(unknown.body)["message"] as? String ?? "").contains("POST /admin/reload"), "\(unknown.body)")
 
             // Drain i0: requests go to i1 only.
             #expect(try await gateway.send(.POST, "/admin/instances/i0/drain", headers: bearer("sk-admin-alice-01"), to: admin).status == 200)

@@ -194,6 +194,14 @@ func bearer(_ key: String) -> [(String, String)] { [("authorization", "Bearer \(
         #expect("\(GatewayKey(name: "n", key: "sk-secret-value-1"))" == "GatewayKey(n)")
     }
 
+    @Test func keysGivenInCodeAreCheckedAtStart() async throws {
+        var configuration = GatewayConfiguration(host: "127.0.0.1", port: 0)
+        configuration.apiKeys = [GatewayKey(name: "zero", key: "sk-zero-limit-01", requestsPerMinute: 0)]
+        await #expect(throws: GatewayError.self) {
+            try await withGateway([engine()], configuration: configuration) { _ in }
+        }
+    }
+
     @Test func keysFromTheEnvironment() throws {
         let configured = try GatewayConfiguration().applying(environment: [
             "SAGE_GATEWAY_API_KEYS": "alice=sk-alice-key-1, bob=sk-bob-key-0001", "SAGE_GATEWAY_ADMIN_KEY": "sk-admin-key-001",

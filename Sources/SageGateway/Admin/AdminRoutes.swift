@@ -21,7 +21,9 @@ struct AdminRoutes: Sendable {
     let logger: Logger
 
     func register(on router: Router<GatewayRequestContext>) {
-        router.add(middleware: OpenAIErrorMiddleware())
+        router.add(
+            middleware: OpenAIErrorMiddleware(
+                served: "GET and POST /admin/instances, POST /admin/instances/{id}/drain, DELETE /admin/instances/{id} and POST /admin/reload"))
         router.get("admin/instances") { request, _ in await admin(request) { _ in list() } }
         router.post("admin/instances") { request, _ in
             await admin(request) { who throws(GatewayError) in try await add(request, by: who) }

@@ -38,6 +38,7 @@ final class KeyRing: Sendable {
         fixedKeys = keys
         self.file = file
         loadedVersion = file.flatMap(KeysFileWatcher.modificationDate)
+        for (index, key) in keys.enumerated() { try key.validate(field: "apiKeys[\(index)]") }
         let all = keys + (try file.map(KeysFile.load) ?? [])
         try KeysFile.checkDistinct(all, source: "the gateway's keys")
         state = Mutex(State(keys: all))

@@ -5,6 +5,8 @@ import Hummingbird
 /// error shape, like the gateway's own refusals.
 struct OpenAIErrorMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
+    /// What the server serves, said in the 404 for an unknown path.
+    var served = "POST /v1/chat/completions, POST /v1/completions, GET /v1/models, /health, /ready and /metrics"
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -13,7 +15,7 @@ struct OpenAIErrorMiddleware: RouterMiddleware {
             let code: GatewayError.Code = error.status == .notFound ? .notFound : .invalidRequest
             let message =
                 error.status == .notFound
-                ? "no route for \(request.method) \(request.uri.path); this gateway serves POST /v1/chat/completions, POST /v1/completions, GET /v1/models, /health, /ready and /metrics"
+                ? "no route for \(request.method) \(request.uri.path); this server serves \(served)"
                 : ((error as? HTTPError)?.body ?? "\(error.status.reasonPhrase) (\(request.method) \(request.uri.path))")
             return CompletionRoutes.response(for: GatewayError(code, message, status: error.status.code))
         } catch {
