@@ -183,18 +183,20 @@ struct ClientTests {
     }
 
     @Test func refusedConnectionIsAClearError() async throws {
-        // Bind a port, then close it, so nothing listens there.
-        let port = try await withSimulatorServer { $0.port }
-        let client = try IntelligentLLMClient(
-            configuration: LLMClientConfiguration(
-                baseURL: "http://127.0.0.1:\(port)/v1", model: "m", resilience: ResilienceConfiguration(retry: .none)))
-        let started = ContinuousClock.now
-        let error = await sageError { _ = try await client.chat("hi") }
-        try await client.shutdown()
-        #expect(error?.code == .connectionFailed)
-        #expect(error?.endpoint == "http://127.0.0.1:\(port)/v1/chat/completions")
-        #expect(ContinuousClock.now - started < .seconds(5))
-        #expect(error?.description.contains("127.0.0.1:\(port)") == true)
+        // A port held bound but not listening: nothing else can take it while the test runs
+        // (a port bound and closed could be reused by a server of a test running alongside).
+        try await withRefusedLoopbackPort { port in
+            let client = try IntelligentLLMClient(
+                configuration: LLMClientConfiguration(
+                    baseURL: "http://127.0.0.1:\(port)/v1", model: "m", resilience: ResilienceConfiguration(retry: .none)))
+            let started = ContinuousClock.now
+            let error = await sageError { _ = try await client.chat("hi") }
+            try await client.shutdown()
+            #expect(error?.code == .connectionFailed)
+            #expect(error?.endpoint == "http://127.0.0.1:\(port)/v1/chat/completions")
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(error?.description.contains("127.0.0.1:\(port)") == true)
+        }
     }
 
     @Test func errorStatusesSurfaceTheServersMessage() async throws {

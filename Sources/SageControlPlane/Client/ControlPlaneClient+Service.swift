@@ -1,4 +1,5 @@
 import Foundation
+import SageSupport
 import ServiceLifecycle
 
 /// A cluster file to reload when it changes.
@@ -13,7 +14,7 @@ public struct ClusterFileWatching: Sendable, Hashable {
     public init(path: String, interval: Duration = .seconds(2)) {
         self.path = path
         self.interval = interval
-        loadedVersion = ClusterFileWatcher.modificationDate(path)
+        loadedVersion = FileChangePoller.modificationDate(path)
     }
 }
 

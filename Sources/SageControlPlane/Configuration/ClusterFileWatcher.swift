@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SageSupport
 
 /// Reloads a cluster file when it changes (checked every `interval`), for
 /// ``ControlPlaneClient/run()``: added instances join, removed ones drain and leave, changed
@@ -17,22 +18,13 @@ struct ClusterFileWatcher: Sendable {
 
     /// Checks the file until the task is cancelled.
     func runUntilCancelled() async {
-        var last = watching.loadedVersion
-        while true {
-            do { try await Task.sleep(for: watching.interval) } catch { return }  // cancelled
-            let current = Self.modificationDate(path)
-            guard current != last else { continue }
-            last = current
+        await FileChangePoller(path: path, interval: watching.interval).run(since: watching.loadedVersion) {
             do {
                 try await controlPlane.reloadClusterFile()
             } catch {
                 controlPlane.logger.error("cluster file not reloaded; the running instances stay", metadata: ["sage.error": "\(error)"])
             }
         }
-    }
-
-    static func modificationDate(_ path: String) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date  // a missing file reads as nil: no change
     }
 }
 

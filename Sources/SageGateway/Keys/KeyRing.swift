@@ -3,6 +3,7 @@ import HTTPTypes
 import NIOCore
 import SageControlPlane
 import SageLLM
+import SageSupport
 import Synchronization
 
 /// The gateway's API keys and what each has used: who a request is from (401 when nobody
@@ -37,7 +38,7 @@ final class KeyRing: Sendable {
     init(keys: [GatewayKey], file: String?) throws(GatewayError) {
         fixedKeys = keys
         self.file = file
-        loadedVersion = file.flatMap(KeysFileWatcher.modificationDate)
+        loadedVersion = file.flatMap(FileChangePoller.modificationDate)
         for (index, key) in keys.enumerated() { try key.validate(field: "apiKeys[\(index)]") }
         let all = keys + (try file.map(KeysFile.load) ?? [])
         try KeysFile.checkDistinct(all, source: "the gateway's keys")

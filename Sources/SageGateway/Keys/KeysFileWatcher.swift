@@ -1,4 +1,4 @@
-import Foundation
+import SageSupport
 import Logging
 import ServiceLifecycle
 
@@ -12,14 +12,10 @@ struct KeysFileWatcher: Service {
 
     func run() async throws {
         guard let path = keys.file else { return }
-        let loaded = keys.loadedVersion
+        let (keys, logger) = (self.keys, self.logger)
+        let poller = FileChangePoller(path: path, interval: interval)
         await cancelWhenGracefulShutdown {
-            var last = loaded
-            while true {
-                do { try await Task.sleep(for: interval) } catch { return }
-                let current = Self.modificationDate(path)
-                guard current != last else { continue }
-                last = current
+            await poller.run(since: keys.loadedVersion) {
                 do throws(GatewayError) {
                     let count = try keys.reload()
                     logger.info("keys file reloaded", metadata: ["sage.file": "\(path)", "sage.keys": "\(count)"])
@@ -28,9 +24,5 @@ struct KeysFileWatcher: Service {
                 }
             }
         }
-    }
-
-    static func modificationDate(_ path: String) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
     }
 }

@@ -31,8 +31,10 @@ struct CompletionRoutes: Sendable {
 
     private func relay(_ request: Request, context: GatewayRequestContext, to endpoint: ForwardedRequest.Endpoint) async -> Response {
         let started = ContinuousClock.now
-        var keyName = keys.isOpen ? Self.anonymousKey : Self.unauthenticatedKey
+        // Until its key is known (an open gateway never refuses one, so this is right for it too).
+        var keyName = Self.unauthenticatedKey
         guard state.begin() else {
+            keyName = keys.isOpen ? Self.anonymousKey : keyName
             let refusal = GatewayError(.unavailable, "the gateway is draining; send the request to another replica", status: 503, retryAfterSeconds: 1)
             metrics.finished(model: "unknown", status: refusal.status, key: keyName, duration: .now - started)
             return Self.response(for: refusal)
