@@ -324,7 +324,7 @@ extension CommandLineTests {
                     """.write(toFile: path, atomically: true, encoding: .utf8)
                 let long = String(repeating: "Summarize this. ", count: 40)
                 let split = try await Self.run(["cluster", "chat", "--config", path, "--max-tokens", "8", "--json", long])
-                #expect(split.status == 0, "\(split.stderr)")
+                #expect(split.status == 0, "stderr: \(split.stderr) stdout: \(split.stdout)")
                 let splitOutput = try JSONSerialization.jsonObject(with: Data(split.stdout.utf8)) as? [String: Any]
                 let splitResult = (splitOutput?["results"] as? [[String: Any]])?.first
                 #expect(splitResult?["path"] as? String == "disaggregated")
