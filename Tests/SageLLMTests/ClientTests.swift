@@ -160,13 +160,14 @@ struct ClientTests {
     /// the wait for its head, and every silence is bounded by the read timeout.
     @Test func aHealthyStreamOutlivesTheRequestTimeout() async throws {
         let engine = SimulatedEngineConfiguration(model: "slow", ttft: .zero, tbt: .milliseconds(20), jitter: 0)
-        let transport = TransportConfiguration(readTimeout: .seconds(30), requestTimeout: .seconds(1))
+        // 2 s for the head: room for a machine loaded by the tests running alongside.
+        let transport = TransportConfiguration(readTimeout: .seconds(30), requestTimeout: .seconds(2))
         try await withSimulatorAndClient(engine, transport: transport) { _, client in
             var answer = ChatStreamAccumulator()
             let started = ContinuousClock.now
-            for try await chunk in client.streamChat("hi", options: ChatOptions(maxTokens: 75)) { answer.add(chunk) }
-            #expect(ContinuousClock.now - started > .seconds(1), "it ran past the request timeout")
-            #expect(answer.usage?.completionTokens == 75 && answer.finishReason == "length")
+            for try await chunk in client.streamChat("hi", options: ChatOptions(maxTokens: 125)) { answer.add(chunk) }
+            #expect(ContinuousClock.now - started > .seconds(2), "it ran past the request timeout")
+            #expect(answer.usage?.completionTokens == 125 && answer.finishReason == "length")
         }
     }
 
