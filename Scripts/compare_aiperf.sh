@@ -3,14 +3,19 @@
 # with the same prompts (Docs/BENCHMARK.md, "Agreement with aiperf"). Optional: needs
 # `pip install aiperf` (and its `tokenizers`/`transformers`); the build and tests do not.
 #
-# usage: Scripts/compare_aiperf.sh [BIN_DIR]   (default .build/release)
+# usage: Scripts/compare_aiperf.sh [BIN_DIR] [BASE_URL MODEL]   (default .build/release, and a
+#        simulated engine started here; give BASE_URL, e.g. http://127.0.0.1:18080/v1, and the
+#        served MODEL to measure a server already running, such as llama-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Scripts/wait_for.sh
 BIN="${1:-.build/release}"
+SERVER_URL="${2:-}"
+MODEL="${3:-sagellm-sim}"
+SIM_PID=""
 command -v aiperf >/dev/null || { echo "aiperf is not installed (pip install aiperf)"; exit 2; }
 WORK="$(mktemp -d)"
-trap 'kill "$SIM_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap '[ -z "$SIM_PID" ] || kill "$SIM_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 python3 - "$WORK" <<'PY'
 import json, random, sys
@@ -32,14 +37,18 @@ tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
 PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]").save_pretrained(f"{work}/wordtok")
 PY
 
-"$BIN/sagellm" simulate --port 0 --model sagellm-sim --ttft-ms 20 --tbt-ms 10 --jitter 0 --prefill-tps 0 --max-batch 64 2>"$WORK/sim.log" &
-SIM_PID=$!
-URL="$(wait_for "$WORK/sim.log" 'http://127.0.0.1:[0-9]*/v1')"
-[ -n "$URL" ] || { echo "the simulator did not start"; cat "$WORK/sim.log"; exit 1; }
+if [ -n "$SERVER_URL" ]; then
+    URL="$SERVER_URL"
+else
+    "$BIN/sagellm" simulate --port 0 --model sagellm-sim --ttft-ms 20 --tbt-ms 10 --jitter 0 --prefill-tps 0 --max-batch 64 2>"$WORK/sim.log" &
+    SIM_PID=$!
+    URL="$(wait_for "$WORK/sim.log" 'http://127.0.0.1:[0-9]*/v1')"
+    [ -n "$URL" ] || { echo "the simulator did not start"; cat "$WORK/sim.log"; exit 1; }
+fi
 
 "$BIN/sagellm-benchmark" run --backend openai --base-url "$URL" --dataset "$WORK/prompts-bench.jsonl" --output-len 32 \
     --concurrency 4 --num-prompts 40 --contract none --output "$WORK/ours" >/dev/null
-aiperf profile --model sagellm-sim --url "${URL%/v1}" --endpoint-type chat --streaming --concurrency 4 --request-count 40 \
+aiperf profile --model "$MODEL" --url "${URL%/v1}" --endpoint-type chat --streaming --concurrency 4 --request-count 40 \
     --input-file "$WORK/prompts.jsonl" --custom-dataset-type single_turn --tokenizer "$WORK/wordtok" --use-server-token-count \
     --extra-inputs max_tokens:32 --extra-inputs ignore_eos:true --artifact-dir "$WORK/aiperf" >"$WORK/aiperf.log" 2>&1
 

@@ -59,6 +59,14 @@ if grep -q "^Running --workload short: 1 workload" "$WORK/out" && ! grep -q $'\r
 else
     fail "benchmark output: the plan first, no progress bar when piped, the prompt-length report"
 fi
+# The release binary renders the HTML report of a sweep and the comparison of two runs.
+expect_status 0 "benchmark sweep" "$BIN/sagellm-benchmark" run --backend openai --base-url "$URL" --input-len 16 --output-len 4 --num-prompts 4 --sweep concurrency=1,2 --contract none --output "$WORK/sweep"
+expect_status 0 "compare --format html" "$BIN/sagellm-benchmark" compare "$WORK/sweep" "$WORK/sweep" --format html
+if grep -q "Sweep of custom over concurrency" "$WORK/sweep/REPORT.html" && grep -q '<svg class="chart"' "$WORK/out"; then
+    pass "HTML: the sweep's curve in REPORT.html, the comparison's charts"
+else
+    fail "HTML: the sweep's curve in REPORT.html, the comparison's charts"
+fi
 expect_status 0 "demo" "$BIN/sagellm" demo
 
 # Numbers and URLs that once crashed the binaries: each must be a clear error.

@@ -175,7 +175,10 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
             let parsedSweep = try sweep.map { try Sweep.parse($0) }
-            if let parsedSweep { report.info["sweep_knee"] = parsedSweep.knees(report.runs) }
+            if let sweep, let parsedSweep {
+                report.info["sweep"] = .string(sweep)
+                report.info["sweep_knee"] = parsedSweep.knees(report.runs)
+            }
             let written = try report.write(to: output)
             say(ReportFormat.table.render(report))
             if let parsedSweep { say("\n" + parsedSweep.summary(report.runs)) }

@@ -48,7 +48,7 @@ struct ReportTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }  // cleanup only
         let written = try report.write(to: directory)
         #expect(Set(written.map { ($0 as NSString).lastPathComponent }) == [
-            "benchmark_summary.json", "short_input_metrics.json", "stress_test_metrics.json", "requests.jsonl", "REPORT.md",
+            "benchmark_summary.json", "short_input_metrics.json", "stress_test_metrics.json", "requests.jsonl", "REPORT.md", "REPORT.html",
         ])
         // JSON: vLLM's top-level keys, failures kept, a missing figure is null.
         let metrics = try JSONSerialization.jsonObject(

@@ -24,6 +24,16 @@ struct SweepTests {
         let summary = sweep.summary(report.runs)
         #expect(summary.contains("knee: concurrency 4"), "\(summary)")
         #expect(summary.contains("TTFT p50/p99 ms"))
+        // The report draws the throughput-latency curve with the knee circled.
+        var withSweep = report
+        withSweep.info["sweep"] = .string("concurrency=1,2,4,8,16")
+        let html = ReportFormat.html.render(withSweep)
+        try HTMLCheck.wellFormed(html)
+        try HTMLCheck.everyChartHasAxes(html, atLeast: 3 + 5 * 4)
+        #expect(html.contains("Sweep of knee over concurrency") && html.contains("knee at concurrency 4"))
+        #expect(html.contains("TTFT against throughput") && html.contains("request throughput (req/s)"))
+        #expect(html.contains("class=\"highlight\""), "the knee is circled")
+        #expect(html.contains(">c16<"), "each point says its load")
     }
 
     @Test func sweepsAreParsedAndRefusedClearly() throws {

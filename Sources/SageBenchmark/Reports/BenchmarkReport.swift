@@ -34,8 +34,8 @@ public struct BenchmarkReport: Sendable {
 
     // MARK: Writing
 
-    /// Writes `benchmark_summary.json`, `<workload>_metrics.json`, `requests.jsonl` and
-    /// `REPORT.md` into `directory` (made if missing). Returns the paths written.
+    /// Writes `benchmark_summary.json`, `<workload>_metrics.json`, `requests.jsonl`,
+    /// `REPORT.md` and `REPORT.html` into `directory` (made if missing). Returns the paths written.
     @discardableResult
     public func write(to directory: String) throws(BenchmarkError) -> [String] {
         var written: [String] = []
@@ -69,6 +69,7 @@ public struct BenchmarkReport: Sendable {
         }
         try save("requests.jsonl", lines)
         try save("REPORT.md", ReportFormat.markdown.render(self))
+        try save("REPORT.html", ReportFormat.html.render(self))
         return written
     }
 

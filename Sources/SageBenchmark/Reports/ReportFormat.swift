@@ -145,6 +145,12 @@ public enum ReportFormat: String, Sendable, CaseIterable {
         return out
     }
 
+    /// `compare --format html`: the runs on the same charts (overlaid distributions, time
+    /// series and sweep curves) after their headline figures with the change from the first.
+    public static func compareHTML(_ reports: [(label: String, report: BenchmarkReport)]) -> String {
+        HTMLReport.comparison(reports)
+    }
+
     static func number(_ value: JSONValue?) -> Double? {
         switch value {
         case .int(let n)?: Double(n)
