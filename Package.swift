@@ -14,12 +14,20 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SageLLM", targets: ["SageLLM"]),
+        .library(name: "SageCurl", targets: ["SageCurl"]),
         .library(name: "SageSimulator", targets: ["SageSimulator"]),
         .executable(name: "sagellm", targets: ["sagellm"]),
         .executable(name: "sagellm-perf", targets: ["SagePerformance"]),
         .library(name: "SageBenchmark", targets: ["SageBenchmark"]),
         .library(name: "SageControlPlane", targets: ["SageControlPlane"]),
         .executable(name: "sagellm-benchmark", targets: ["sagellm-benchmark"]),
+    ],
+    traits: [
+        // libcurl as a third HTTP engine (`http.transport: curl`): proxies from the environment,
+        // mTLS, HTTP/2, Unix sockets. Off by default, so the default build needs no system
+        // package; `swift build --traits Curl` needs libcurl4-openssl-dev.
+        .trait(name: "Curl", description: "The libcurl HTTP engine (needs libcurl4-openssl-dev)"),
+        .default(enabledTraits: []),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -40,6 +48,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // SHA-256 for the gateway's API keys (already in the graph through swift-nio-extras).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // The libcurl engine's tests serve https with a client certificate and HTTP/2 (trait Curl;
+        // both are already in the graph through AsyncHTTPClient).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
     ],
     targets: [
         // Utilities the modules share (seeded generator, binary heap, waiting room, HTTP dates); not a product.
@@ -80,6 +92,20 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
+        // libcurl, as the system has it (pkg-config libcurl); only built with the trait Curl.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Layer 1: the libcurl engine behind the base client's transport. Without the trait Curl
+        // it compiles to nothing and links nothing, so `import SageLLM` never links libcurl.
+        .target(
+            name: "SageCurl",
+            dependencies: [
+                "SageLLM",
+                .target(name: "CCurl", condition: .when(traits: ["Curl"])),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: sharedSwiftSettings
         ),
@@ -163,7 +189,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sagellm-benchmark",
-            dependencies: ["SageBenchmarkCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SageBenchmarkCommands", "SageCurl", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: sharedSwiftSettings
         ),
         // Layer 5: the command line.
@@ -175,6 +201,7 @@ let package = Package(
                 "SageControlPlane",
                 "SageGateway",
                 "SageBenchmarkCommands",
+                "SageCurl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -187,6 +214,7 @@ let package = Package(
             name: "SagePerformance",
             dependencies: [
                 "SageLLM",
+                "SageCurl",
                 "SageSimulator",
                 "SageBenchmark",
                 "SageControlPlane",
@@ -211,6 +239,7 @@ let package = Package(
             dependencies: [
                 "SageTesting",
                 "SageLLM",
+                "SageCurl",
                 "SageSupport",
                 "SageSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -220,6 +249,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["Curl"])),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2", condition: .when(traits: ["Curl"])),
             ],
             exclude: ["Fixtures"],  // recorded server responses, read by path
             swiftSettings: sharedSwiftSettings

@@ -25,12 +25,29 @@ extension SagePerformance {
 
     /// How the benchmark client sends its streams: the direct SwiftNIO connections it uses
     /// for `http://`, or AsyncHTTPClient, measured in the same run as the baseline.
-    enum ClientPath: String, CaseIterable {
-        case direct = "direct connections"
-        case asyncHTTPClient = "AsyncHTTPClient (baseline)"
+    /// `engine` is any one engine, for the engines' side-by-side run.
+    enum ClientPath {
+        case direct, asyncHTTPClient
+        case engine(TransportConfiguration.Engine)
+
+        static let allCases: [ClientPath] = [.direct, .asyncHTTPClient]
+
+        var rawValue: String {
+            switch self {
+            case .direct: "direct connections"
+            case .asyncHTTPClient: "AsyncHTTPClient (baseline)"
+            case .engine(let engine): "engine \(engine.settingName)"
+            }
+        }
 
         func run<Result>(_ body: () async throws -> Result) async throws -> Result {
-            try await HTTPTransport.$automaticEngine.withValue(self == .asyncHTTPClient ? .asyncHTTPClient : .automatic) { try await body() }
+            let engine: TransportConfiguration.Engine =
+                switch self {
+                case .direct: .automatic
+                case .asyncHTTPClient: .asyncHTTPClient
+                case .engine(let engine): engine
+                }
+            return try await HTTPTransport.$automaticEngine.withValue(engine) { try await body() }
         }
     }
 

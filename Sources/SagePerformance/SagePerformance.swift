@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams|engines]")
                 return
             }
         }
@@ -38,6 +38,7 @@ struct SagePerformance {
         if only == nil || only == "cluster-sim" { try clusterSimulationBenchmark() }
         if only == nil || only == "gateway" { try await gatewayBenchmark(duration: duration) }
         if only == nil || only == "gateway-idle-streams" { try await gatewayIdleStreamsBenchmark() }
+        if only == nil || only == "engines" { try await engineComparisonBenchmark(duration: duration) }
     }
 
     // MARK: SSE parser alone

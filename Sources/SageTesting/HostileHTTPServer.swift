@@ -44,11 +44,13 @@ package struct HostileHTTPServer {
 
     /// Runs `body` with the server's API root (`http://127.0.0.1:PORT/v1`). `onAccept` runs
     /// when a connection opens, before anything is read (an empty list waits for a request).
+    /// With `unixSocket`, the server listens on that socket path instead, and the root is
+    /// `unix://PATH:/v1`.
     package static func with<Result>(
-        onAccept: [Step] = [], idleClose: Duration? = nil, record: Record = Record(),
+        onAccept: [Step] = [], idleClose: Duration? = nil, record: Record = Record(), unixSocket: String? = nil,
         respond: @escaping @Sendable (Request) -> [Step], _ body: (String, Record) async throws -> Result
     ) async throws -> Result {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
@@ -58,10 +60,11 @@ package struct HostileHTTPServer {
                         Handler(record: record, respond: respond, onAccept: onAccept, idleClose: idleClose))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
+        let channel = try await (unixSocket.map { bootstrap.bind(unixDomainSocketPath: $0, cleanupExistingSocketFile: true) }
+            ?? bootstrap.bind(host: "127.0.0.1", port: 0)).get()
+        let root = unixSocket.map { "unix://\($0):/v1" } ?? "http://127.0.0.1:\(channel.localAddress?.port ?? 0)/v1"
         do {
-            let result = try await body("http://127.0.0.1:\(port)/v1", record)
+            let result = try await body(root, record)
             try await channel.close()
             return result
         } catch {

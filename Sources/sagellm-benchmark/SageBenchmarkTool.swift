@@ -1,5 +1,6 @@
 import ArgumentParser
 import SageBenchmarkCommands
+import SageCurl
 
 /// `sagellm-benchmark`: the same command as `sagellm bench`.
 @main
@@ -7,5 +8,9 @@ struct SageBenchmarkTool: AsyncParsableCommand {
     static let configuration = SageBenchmarkMain.configuration
 
     /// Ctrl-C or SIGTERM cancels the run and ends it with status 130 or 143.
-    static func main() async { await CommandLineMain.run(Self.self) }
+    /// In a build with the trait Curl, `http.transport: curl` is available to the benchmark too.
+    static func main() async {
+        CurlTransport.install()
+        await CommandLineMain.run(Self.self)
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SageBenchmarkCommands
+import SageCurl
 
 @main
 struct SageLLMCommand: AsyncParsableCommand {
@@ -10,5 +11,9 @@ struct SageLLMCommand: AsyncParsableCommand {
         defaultSubcommand: nil)
 
     /// Ctrl-C or SIGTERM cancels the command's requests and ends it with status 130 or 143.
-    static func main() async { await CommandLineMain.run(Self.self) }
+    /// In a build with the trait Curl, `http.transport: curl` is available to every command.
+    static func main() async {
+        CurlTransport.install()
+        await CommandLineMain.run(Self.self)
+    }
 }

@@ -1,4 +1,5 @@
 import SageTesting
+import SageCurl
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -15,8 +16,19 @@ extension TimingSensitiveTests {
 struct TransportConformanceTests {
     enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case swiftNIO, asyncHTTPClient
+        #if Curl
+        case curl
+        #endif
         var testDescription: String { rawValue }
-        var configuration: TransportConfiguration.Engine { self == .swiftNIO ? .swiftNIO : .asyncHTTPClient }
+        var configuration: TransportConfiguration.Engine {
+            switch self {
+            case .swiftNIO: .swiftNIO
+            case .asyncHTTPClient: .asyncHTTPClient
+            #if Curl
+            case .curl: .curl
+            #endif
+            }
+        }
     }
 
     /// What a test expects of the error.
@@ -31,7 +43,8 @@ struct TransportConformanceTests {
     static func transport(_ baseURL: String, _ engine: Engine, readTimeout: Duration = .seconds(2), maximumResponseBytes: Int = 1 << 20)
         throws -> HTTPTransport
     {
-        try HTTPTransport(
+        CurlTransport.install()  // nothing without the trait Curl
+        return try HTTPTransport(
             baseURL: baseURL, apiKey: nil,
             configuration: TransportConfiguration(
                 connectTimeout: .seconds(2), readTimeout: readTimeout, requestTimeout: .seconds(10),

@@ -1,4 +1,5 @@
 import SageTesting
+import Synchronization
 import Foundation
 import SageSimulator
 import Testing
@@ -113,6 +114,29 @@ struct CommandLineTests {
         #expect(server.terminationStatus == 0)
         #expect(serverLog.text.contains("Simulated engine stopped."))
     }
+
+    #if Curl
+    /// With `SAGE_HTTP_TRANSPORT=curl`, the proxy the environment names carries the request
+    /// (libcurl's absolute-form request line shows it), and `NO_PROXY` sends it past the proxy.
+    @Test func theCurlTransportGoesThroughTheEnvironmentsProxy() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        try await HostileHTTPServer.with(respond: { _ in [.send(HostileHTTPServer.response(body: HostileHTTPServer.goodChat))] }) { root, record in
+            let proxy = String(root.dropLast("/v1".count))
+            let environment = ["HOME": "/nonexistent-home", "SAGE_HTTP_TRANSPORT": "curl", "http_proxy": proxy]
+            let arguments = ["chat", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-retries", "0", "--no-stream", "Hi"]
+            let through = try await Self.run(arguments, environment: environment)
+            #expect(through.status == 0, "\(through.stderr)")
+            let head = record.heads.withLock { $0.last } ?? ""
+            #expect(head.hasPrefix("POST http://127.0.0.1:9/v1/chat/completions HTTP/1.1"), "\(head)")
+            var direct = environment
+            direct["NO_PROXY"] = "127.0.0.1"
+            let before = record.requests.load(ordering: .relaxed)
+            let bypassed = try await Self.run(arguments, environment: direct)
+            #expect(bypassed.status == 1 && bypassed.stderr.contains("connection failed"), "\(bypassed.stderr)")
+            #expect(record.requests.load(ordering: .relaxed) == before, "NO_PROXY: the proxy saw nothing")
+        }
+    }
+    #endif
 
     @Test func unreachableServerIsOneClearLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")

@@ -89,6 +89,19 @@ public struct SageSettings: Sendable, CustomStringConvertible {
         if let timeout = try reader.seconds(.readTimeout) { settings.transport.readTimeout = timeout }
         if let timeout = try reader.seconds(.requestTimeout) { settings.transport.requestTimeout = timeout }
         if let pool = try reader.integer(.poolSize, minimum: 1) { settings.transport.maximumConnectionsPerHost = pool }
+        if let engine = try reader.string(.transportEngine) {
+            guard let parsed = TransportConfiguration.Engine.named(engine) else {
+                var error = SageLLMError.invalidConfiguration(
+                    field: SettingKey.transportEngine.key,
+                    "\(SettingKey.transportEngine.key) must be one of \(TransportConfiguration.Engine.allCases.map(\.settingName).joined(separator: ", ")), got '\(engine)'")
+                error.file = layers.filePath
+                throw error
+            }
+            settings.transport.engine = parsed
+        }
+        settings.transport.tls.caBundlePath = try reader.string(.caBundle)
+        settings.transport.tls.clientCertificatePath = try reader.string(.clientCertificate)
+        settings.transport.tls.clientKeyPath = try reader.string(.clientKey)
         if let eager = try reader.boolean(.eagerInit) { settings.eagerInit = eager }
         if let retries = try reader.integer(.maxRetries, minimum: 0) { settings.retry.maxRetries = retries }
         if let delay = try reader.seconds(.retryBaseDelay, allowZero: true) { settings.retry.baseDelay = delay }
@@ -198,11 +211,12 @@ private struct SettingReader {
     mutating func url(_ setting: SettingKey) throws(SageLLMError) -> String? {
         guard let found = try text(setting) else { return nil }
         do {
-            return try HTTPTransport.normalize(baseURL: found.text)
+            // A unix:// socket passes here; the transport then asks for the curl engine.
+            return try HTTPTransport.normalize(baseURL: found.text, unixSockets: true)
         } catch {
             throw invalid(
                 setting, found,
-                "an http:// or https:// URL with a host, a port of 1-65535 if any, and no user info, query or fragment")
+                "an http:// or https:// URL with a host, a port of 1-65535 if any, and no user info, query or fragment (or a unix:///path.sock with the curl transport)")
         }
     }
 

@@ -87,6 +87,19 @@ extension SettingKey {
     public static let poolSize = SettingKey(
         key: "http.pool_size", kind: .integer, environment: ["SAGE_POOL_SIZE", "LLM_POOL_SIZE"],
         fileAliases: ["llm.pool_size"], defaultText: "64", summary: "Pooled connections per host.")
+    public static let transportEngine = SettingKey(
+        key: "http.transport", kind: .string, environment: ["SAGE_HTTP_TRANSPORT"], fileAliases: ["transport"],
+        defaultText: "automatic",
+        summary: "What moves the bytes: `automatic` (SwiftNIO's HTTP/1.1 for http://, AsyncHTTPClient for https://), `asynchttpclient`, `swiftnio`, or `curl` (libcurl: proxies from the environment, mTLS, HTTP/2, Unix sockets; needs a build with `--traits Curl`).")
+    public static let caBundle = SettingKey(
+        key: "http.ca_bundle", kind: .string, environment: ["SAGE_CA_BUNDLE"], fileAliases: [],
+        defaultText: "the system's", summary: "A PEM file of the certificate authorities to trust for https (the `curl` transport).")
+    public static let clientCertificate = SettingKey(
+        key: "http.client_certificate", kind: .string, environment: ["SAGE_CLIENT_CERT"], fileAliases: [],
+        defaultText: "none", summary: "A PEM client certificate for mutual TLS (the `curl` transport).")
+    public static let clientKey = SettingKey(
+        key: "http.client_key", kind: .string, environment: ["SAGE_CLIENT_KEY"], fileAliases: [],
+        defaultText: "none", summary: "The client certificate's PEM private key (the `curl` transport).")
     public static let eagerInit = SettingKey(
         key: "http.eager_init", kind: .boolean, environment: ["SAGE_EAGER_INIT"], fileAliases: ["llm.eager_init"],
         defaultText: "false",
@@ -118,7 +131,7 @@ extension SettingKey {
     public static let all: [SettingKey] = [
         chatBaseURL, chatModel, chatAPIKey, chatTemperature, chatMaxTokens, localAPIKey,
         probeLocal, probeTimeout, detectionCacheTTL, cloudBaseURL, cloudModel, cloudAPIKey,
-        connectTimeout, readTimeout, requestTimeout, poolSize, eagerInit, maxRetries, retryBaseDelay, retryMaxDelay,
+        connectTimeout, readTimeout, requestTimeout, poolSize, transportEngine, caBundle, clientCertificate, clientKey, eagerInit, maxRetries, retryBaseDelay, retryMaxDelay,
         rateLimit, tokensPerMinute, maxConcurrent,
     ]
 

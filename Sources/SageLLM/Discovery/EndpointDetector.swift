@@ -131,7 +131,7 @@ struct EndpointDetector: Sendable {
         return Decision(detection: detection, apiKey: apiKey, missingKeyMessage: missingKeyMessage)
     }
 
-    /// Whether `url`'s host is this machine: `localhost`, an IPv4 literal in 127.0.0.0/8, or
-    /// `[::1]` (see ``BaseURL/isLoopback``).
-    static func isLoopback(_ url: String) -> Bool { BaseURL(url)?.isLoopback ?? false }
+    /// Whether `url` is on this machine: a Unix socket (`unix://`), or a host that is
+    /// `localhost`, an IPv4 literal in 127.0.0.0/8, or `[::1]` (see ``BaseURL/isLoopback``).
+    static func isLoopback(_ url: String) -> Bool { url.hasPrefix("unix:") || (BaseURL(url)?.isLoopback ?? false) }
 }

@@ -164,7 +164,7 @@ extension SageLLMError {
 }
 
 extension SageLLMError {
-    static func invalidConfiguration(field: String, _ reason: String) -> SageLLMError {
+    package static func invalidConfiguration(field: String, _ reason: String) -> SageLLMError {
         var error = SageLLMError(code: .invalidConfiguration, reason: reason)
         error.field = field
         return error

@@ -33,7 +33,7 @@ package final class HTTPTransport: Sendable {
         logger: Logger
     ) throws(SageLLMError) {
         try configuration.validate()
-        self.baseURL = try Self.normalize(baseURL: baseURL)
+        self.baseURL = try Self.normalize(baseURL: baseURL, unixSockets: configuration.engine == .curl)
         self.apiKey = apiKey
         self.missingKeyMessage = missingKeyMessage
         self.configuration = configuration
@@ -48,6 +48,13 @@ package final class HTTPTransport: Sendable {
         case (.swiftNIO, nil):
             throw .invalidConfiguration(
                 field: "transport.engine", "the SwiftNIO engine speaks plain http:// only; '\(self.baseURL)' needs the automatic or AsyncHTTPClient engine")
+        case (.curl, _):
+            guard let make = HTTPEngineMakers.maker(for: .curl) else {
+                throw .invalidConfiguration(
+                    field: "http.transport",
+                    "the curl transport is not in this build: build with the package trait Curl (swift build --traits Curl, which needs libcurl4-openssl-dev) and, in your own code, call CurlTransport.install() from SageCurl before making a client")
+            }
+            engine = try make(self.baseURL, configuration)
         default:
             engine = AsyncHTTPClientEngine(configuration: configuration)
         }
@@ -60,9 +67,21 @@ package final class HTTPTransport: Sendable {
     /// Checks that `baseURL` is an http(s) URL with a host and, if written, a port of
     /// 1-65535, without user info, query or fragment; drops a trailing slash. Messages never
     /// repeat user info.
-    package static func normalize(baseURL: String) throws(SageLLMError) -> String {
+    package static func normalize(baseURL: String, unixSockets: Bool = false) throws(SageLLMError) -> String {
         var url = baseURL.trimmingWhitespace()
         while url.hasSuffix("/") { url.removeLast() }
+        if url.hasPrefix("unix:") {
+            // `unix:///path/engine.sock`, or with the API's path on it: `unix:///path/engine.sock:/v1`.
+            guard unixSockets else {
+                throw .invalidConfiguration(
+                    field: "baseURL", "a unix:// endpoint needs the curl transport (http.transport: curl, SAGE_HTTP_TRANSPORT=curl), got '\(url)'")
+            }
+            let rest = url.dropFirst("unix:".count)
+            guard rest.hasPrefix("///"), rest.count > 3 else {
+                throw .invalidConfiguration(field: "baseURL", "write a Unix socket as unix:///absolute/path.sock[:/v1], got '\(url)'")
+            }
+            return rest.dropFirst(3).contains(":") ? url : url + ":/v1"
+        }
         let shown = BaseURL.redactingUserInfo(baseURL)
         guard let parts = BaseURL(url) else {
             throw .invalidConfiguration(

@@ -20,6 +20,24 @@ public struct TransportConfiguration: Sendable, Hashable {
     /// What moves the bytes (default: SwiftNIO's HTTP/1.1 for `http://`, AsyncHTTPClient for
     /// `https://`).
     public var engine: Engine
+    /// Certificate files for https: a CA bundle to trust, a client certificate and key (mTLS).
+    /// Only the `curl` engine takes them; another engine with any set is a configuration error.
+    public var tls = TLSFiles()
+
+    /// PEM files for TLS (the `curl` engine).
+    public struct TLSFiles: Sendable, Hashable {
+        public var caBundlePath: String?
+        public var clientCertificatePath: String?
+        public var clientKeyPath: String?
+
+        public init(caBundlePath: String? = nil, clientCertificatePath: String? = nil, clientKeyPath: String? = nil) {
+            self.caBundlePath = caBundlePath
+            self.clientCertificatePath = clientCertificatePath
+            self.clientKeyPath = clientKeyPath
+        }
+
+        var isEmpty: Bool { caBundlePath == nil && clientCertificatePath == nil && clientKeyPath == nil }
+    }
 
     /// The HTTP engines the transport can use.
     public enum Engine: String, Sendable, Hashable, CaseIterable {
@@ -29,6 +47,19 @@ public struct TransportConfiguration: Sendable, Hashable {
         case asyncHTTPClient
         /// SwiftNIO's HTTP/1.1 pool; plain `http://` only.
         case swiftNIO
+        /// libcurl: proxies from the environment (`HTTPS_PROXY`, `NO_PROXY`), a CA bundle and
+        /// client certificates, HTTP/2, and `unix://` sockets. Only in a build with the package
+        /// trait `Curl` (`swift build --traits Curl`, needs `libcurl4-openssl-dev`), where the
+        /// `sagellm` commands install it; in code, call `CurlTransport.install()` from `SageCurl` first.
+        case curl
+
+        /// Its name in settings (`http.transport`, `SAGE_HTTP_TRANSPORT`).
+        public var settingName: String { rawValue.lowercased() }
+
+        /// The engine a setting names, in any case.
+        public static func named(_ name: String) -> Engine? {
+            allCases.first { $0.settingName == name.trimmingWhitespace().lowercased() }
+        }
     }
 
     public init(
@@ -64,6 +95,11 @@ public struct TransportConfiguration: Sendable, Hashable {
         guard maximumResponseBytes >= 1024 else {
             throw .invalidConfiguration(
                 field: "maximumResponseBytes", "maximumResponseBytes must be at least 1024, got \(maximumResponseBytes)")
+        }
+        if !tls.isEmpty && engine != .curl {
+            throw .invalidConfiguration(
+                field: "http.ca_bundle",
+                "a CA bundle or client certificate needs the curl transport (http.transport: curl, SAGE_HTTP_TRANSPORT=curl); the \(engine.settingName) engine uses the system's trust store")
         }
         for name in extraHeaders.keys where name.lowercased() == "authorization" {
             throw .invalidConfiguration(

@@ -64,6 +64,12 @@ package struct EngineResponse: Sendable {
     package var headers: HTTPHeaders
     /// The body, read piece by piece (empty when a receiver got the pieces).
     package var body: ResponseBody
+
+    package init(status: HTTPResponseStatus, headers: HTTPHeaders, body: ResponseBody) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// A piece of a response body and the instant the engine read it from the connection.
