@@ -48,7 +48,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // SHA-256 for the gateway's API keys (already in the graph through swift-nio-extras).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        // The libcurl engine's tests serve https with a client certificate and HTTP/2 (trait Curl;
+        // The libcurl engine's tests serve https with a client certificate, HTTP/2 and a proxy (trait Curl;
         // both are already in the graph through AsyncHTTPClient).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
@@ -73,6 +73,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // The https server and CONNECT proxy of the libcurl engine's tests.
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["Curl"])),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2", condition: .when(traits: ["Curl"])),
             ],
             swiftSettings: sharedSwiftSettings
         ),
@@ -249,8 +252,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["Curl"])),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2", condition: .when(traits: ["Curl"])),
             ],
             exclude: ["Fixtures"],  // recorded server responses, read by path
             swiftSettings: sharedSwiftSettings

@@ -53,7 +53,28 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
             print(
                 "\(instances) instances, \(String(format1: rate, digits: 0)) req/s for \(String(format1: duration, digits: 0)) s (\(results.first?.requests ?? 0) requests), seed \(seed)\n")
             print(Self.table(results))
+            if let verdict = Self.verdict(results) { print("\n" + verdict) }
         }
+    }
+
+    /// The configuration with the highest goodput by the field's definition (TTFT and TPOT
+    /// targets met), against the two FIFO baselines of the same PD setting, and why it leads.
+    static func verdict(_ results: [SimulationResult]) -> String? {
+        guard let best = results.max(by: { $0.sloGoodputRPS < $1.sloGoodputRPS }) else { return nil }
+        func name(_ result: SimulationResult) -> String { "\(result.policy) + \(result.routing), PD \(result.pd ? "on" : "off")" }
+        func percent(_ value: Double?) -> String { value.map { String(format1: $0 * 100, digits: 1) + "%" } ?? "-" }
+        var lines = ["best here: \(name(best)), \(String(format1: best.sloGoodputRPS, digits: 1)) good requests/s (TTFT and TPOT targets met)"]
+        for routing in ["round_robin", "load_balanced"] {
+            guard let baseline = results.first(where: { $0.baseline && $0.routing == routing && $0.pd == best.pd }), baseline.sloGoodputRPS > 0 else { continue }
+            lines.append(
+                "  \(String(format1: best.sloGoodputRPS / baseline.sloGoodputRPS, digits: 2))x fifo + \(routing) (\(String(format1: baseline.sloGoodputRPS, digits: 1))/s)")
+        }
+        if let other = results.filter({ $0.pd != best.pd }).max(by: { $0.sloGoodputRPS < $1.sloGoodputRPS }) {
+            lines.append("  best with PD \(other.pd ? "on" : "off"): \(name(other)), \(String(format1: other.sloGoodputRPS, digits: 1))/s")
+        }
+        lines.append(
+            "  why: TTFT met \(percent(best.ttftCompliance)), TPOT met \(percent(best.tpotCompliance)), shed \(percent(best.shedShare)), p99 TTFT \(best.p99TimeToFirstTokenMilliseconds.map { String(format1: $0, digits: 0) } ?? "-") ms")
+        return lines.joined(separator: "\n")
     }
 
     struct Output: Encodable {
@@ -65,14 +86,16 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
         func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format1: $0, digits: digits) } ?? "-" }
         func percent(_ value: Double?) -> String { value.map { String(format1: $0 * 100, digits: 1) + "%" } ?? "-" }
         var rows = [[
-            "policy", "routing", "pd", "slo", "by priority C/H/N/L", "goodput/s", "p50 ms", "p99 ms", "p99 ttft", "p99 ttft long", "$/1k tok", "failed",
+            "policy", "routing", "pd", "slo", "by priority C/H/N/L", "goodput/s", "ttft ok", "tpot ok", "good ttft+tpot/s", "shed", "p50 ms",
+            "p99 ms", "p99 ttft", "p99 ttft long", "$/1k tok", "failed",
         ]]
         for result in results {
             rows.append([
                 result.policy + (result.baseline ? " (baseline)" : ""), result.routing, result.pd ? "on" : "off", percent(result.sloCompliance),
                 ["CRITICAL", "HIGH", "NORMAL", "LOW"].map { result.sloComplianceByPriority[$0].map { String(format1: $0 * 100, digits: 0) } ?? "-" }
                     .joined(separator: "/"),
-                number(result.goodputRPS, 1), number(result.p50LatencyMilliseconds, 0),
+                number(result.goodputRPS, 1), percent(result.ttftCompliance), percent(result.tpotCompliance), number(result.sloGoodputRPS, 1),
+                percent(result.shedShare), number(result.p50LatencyMilliseconds, 0),
                 number(result.p99LatencyMilliseconds, 0), number(result.p99TimeToFirstTokenMilliseconds, 0),
                 number(result.p99LongPromptTimeToFirstTokenMilliseconds, 0), number(result.costPer1kTokens.map { $0 * 1000 }, 3) + "m",
                 "\(result.failed)",

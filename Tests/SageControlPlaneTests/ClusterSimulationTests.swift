@@ -68,6 +68,27 @@ struct ClusterSimulationTests {
         #expect(results[0].paths["disaggregated"] == nil)
     }
 
+    /// DistServe's goodput: a request is good when it met its TTFT and its TPOT targets. On
+    /// this hardware a token takes 15-40 ms (80 ms at most with a full batch), so a 1 s TPOT
+    /// target is met by every request and a 10 ms one by none.
+    @Test func goodputCountsTheRequestsThatMetTheirTTFTAndTPOTTargets() async throws {
+        var scenario = ClusterScenario(instances: 8, rate: 4, duration: 20, seed: 2)
+        scenario.sloSeconds = [0, 0, 0, 0, 0]
+        scenario.ttftSLOSeconds = [60, 60, 60, 60, 60]
+        scenario.tpotSLOSeconds = [1, 1, 1, 1, 1]
+        let fifo = SimulationVariant(policy: .fifo, routing: .loadBalanced, disaggregated: false)
+        let easy = try await Self.simulate(scenario, [fifo])[0]
+        #expect(easy.ttftCompliance == 1 && easy.tpotCompliance == 1 && easy.shedShare == 0, "\(easy)")
+        #expect(abs(easy.sloGoodputRPS - Double(easy.completed) / easy.simulatedSeconds) < 1e-9, "every request was good")
+        scenario.tpotSLOSeconds = [0.01, 0.01, 0.01, 0.01, 0.01]
+        let tight = try await Self.simulate(scenario, [fifo])[0]
+        #expect(tight.tpotCompliance == 0 && tight.ttftCompliance == 1 && tight.sloGoodputRPS == 0, "\(tight)")
+        scenario.tpotSLOSeconds = [0, 0, 0, 0, 0]
+        scenario.ttftSLOSeconds = [0.001, 0.001, 0.001, 0.001, 0.001]  // below any prefill
+        let noFirstToken = try await Self.simulate(scenario, [fifo])[0]
+        #expect(noFirstToken.ttftCompliance == 0 && noFirstToken.tpotCompliance == nil && noFirstToken.sloGoodputRPS == 0)
+    }
+
     @Test func badScenariosAreRejectedNamingTheField() {
         var scenario = ClusterScenario(instances: 1)
         #expect(throws: ControlPlaneError.self) { try ClusterSimulation.compare(scenario, []) }
@@ -77,6 +98,14 @@ struct ClusterSimulationTests {
             Issue.record("a zero rate was accepted")
         } catch {
             #expect(error.field == "rate")
+        }
+        scenario = ClusterScenario()
+        scenario.tpotSLOSeconds = [0.05, .nan, 0, 0, 0]
+        do {
+            _ = try ClusterSimulation.compare(scenario, [])
+            Issue.record("a NaN TPOT target was accepted")
+        } catch {
+            #expect(error.field == "tpot_slo")
         }
     }
 }

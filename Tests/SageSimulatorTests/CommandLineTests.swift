@@ -136,6 +136,30 @@ struct CommandLineTests {
             #expect(record.requests.load(ordering: .relaxed) == before, "NO_PROXY: the proxy saw nothing")
         }
     }
+
+    /// An https endpoint through `HTTPS_PROXY`: libcurl tunnels with CONNECT, and trusts the
+    /// server by the CA bundle that `SAGE_CA_BUNDLE` names.
+    @Test func theCurlTransportTunnelsHTTPSThroughTheEnvironmentsProxy() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build the sagellm product first")
+        guard let certificates = try TLSTestServer.makeCertificates() else {
+            Issue.record("openssl is not installed, so no certificates can be made for this test")
+            return
+        }
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }  // cleanup only
+        let record = ConnectProxy.Record()
+        try await TLSTestServer.with(certificates, requireClientCertificate: false, http2: false, answer: HostileHTTPServer.goodChat) { root in
+            try await ConnectProxy.with(record: record) { proxy in
+                let environment = [
+                    "HOME": "/nonexistent-home", "SAGE_HTTP_TRANSPORT": "curl", "SAGE_CA_BUNDLE": certificates.ca, "HTTPS_PROXY": proxy,
+                ]
+                let result = try await Self.run(
+                    ["chat", "--base-url", root, "--model", "m", "--max-retries", "0", "--no-stream", "Hi"], environment: environment)
+                #expect(result.status == 0, "\(result.stderr)")
+                let authority = root.dropFirst("https://".count).prefix { $0 != "/" }
+                #expect(record.targets.withLock { $0 } == [String(authority)])
+            }
+        }
+    }
     #endif
 
     @Test func unreachableServerIsOneClearLine() async throws {

@@ -28,8 +28,12 @@ public struct ClusterScenario: Sendable, Hashable, Codable {
     public var burstiness: Double
     /// Shares of CRITICAL, HIGH, NORMAL, LOW and BACKGROUND requests.
     public var priorityMix: [Double]
-    /// Latency SLO per priority, in seconds (0: none).
+    /// End-to-end latency SLO per priority, in seconds (0: none); the deadline the scheduler sees.
     public var sloSeconds: [Double]
+    /// Time-to-first-token and time-per-output-token targets per priority, in seconds (0: none):
+    /// DistServe's goodput counts a request as good when it meets both (and its end-to-end SLO).
+    public var ttftSLOSeconds: [Double]
+    public var tpotSLOSeconds: [Double]
     /// Share of requests with a long prompt, and the prompt lengths (tokens, uniform in range).
     public var longPromptShare: Double
     public var shortPromptTokens: ClosedRange<Int>
@@ -88,6 +92,9 @@ public struct ClusterScenario: Sendable, Hashable, Codable {
         burstiness = 1
         priorityMix = [0.05, 0.15, 0.5, 0.2, 0.1]
         sloSeconds = [15, 20, 30, 60, 0]
+        // DistServe's chatbot targets (TTFT 2.5 s, TPOT 0.15 s for OPT-66B) tightened by priority.
+        ttftSLOSeconds = [1, 1.5, 2.5, 5, 0]
+        tpotSLOSeconds = [0.05, 0.06, 0.08, 0.15, 0]
         longPromptShare = 0.3
         shortPromptTokens = 100...600
         longPromptTokens = 1_500...4_000
@@ -129,7 +136,10 @@ public struct ClusterScenario: Sendable, Hashable, Codable {
         if priorityMix.count != 5 || priorityMix.contains(where: { !($0 >= 0) }) || priorityMix.reduce(0, +) <= 0 {
             throw fail("priority_mix", "five non-negative shares (CRITICAL, HIGH, NORMAL, LOW, BACKGROUND) are needed")
         }
-        if sloSeconds.count != 5 || sloSeconds.contains(where: { !($0 >= 0) }) { throw fail("slo", "five non-negative SLOs in seconds are needed") }
+        for (field, values) in [("slo", sloSeconds), ("ttft_slo", ttftSLOSeconds), ("tpot_slo", tpotSLOSeconds)]
+        where values.count != 5 || values.contains(where: { !($0 >= 0) || !$0.isFinite }) {
+            throw fail(field, "five non-negative, finite targets in seconds are needed (CRITICAL to BACKGROUND; 0 for none)")
+        }
         if hardware.isEmpty { throw fail("hardware", "at least one hardware class is needed") }
         if shortPromptTokens.lowerBound < 1 || outputTokens.lowerBound < 1 { throw fail("tokens", "prompt and output lengths must be at least 1") }
     }

@@ -110,6 +110,7 @@ private struct SimulationRun {
     var anchors: [Int: InstanceSpec] = [:]
     // Outcomes.
     var tally = OutcomeTally()
+    var targets = SLOTargetTally()
     var longTimeToFirstToken = OutcomeTally.histogram()
     var rejected: [String: Int] = [:]
     var paths: [String: Int] = [:]
@@ -302,6 +303,7 @@ private struct SimulationRun {
         tally.record(
             succeeded: true, latency: .nanoseconds(Int64(latency * 1e9)), timeToFirstToken: .nanoseconds(Int64(firstToken * 1e9)),
             queueWait: nil, priority: request.priority, deadline: request.slo.map { .nanoseconds(Int64($0 * 1e9)) })
+        targets.completed(request, timeToFirstToken: firstToken, latency: latency)
         if request.longPrompt { _ = longTimeToFirstToken.record(OutcomeTally.microseconds(.nanoseconds(Int64(firstToken * 1e9)))) }
         tokens += request.promptTokens + request.outputTokens
         lastCompletion = max(lastCompletion, now)
@@ -330,6 +332,7 @@ private struct SimulationRun {
     mutating func finishFailed(_ index: Int, _ code: ControlPlaneError.Code, now: Double) {
         let request = workload[index]
         rejected[code.description, default: 0] += 1
+        targets.failed(request)
         tally.record(
             succeeded: false, latency: .nanoseconds(Int64((now - request.arrival) * 1e9)), timeToFirstToken: nil, queueWait: nil,
             priority: request.priority, deadline: request.slo.map { .nanoseconds(Int64($0 * 1e9)) }, failuresMissDeadlines: true)
@@ -349,7 +352,8 @@ private struct SimulationRun {
             policy: variant.policy.rawValue, routing: variant.routing.rawValue, pd: variant.disaggregated, baseline: variant.baseline,
             requests: workload.count, completed: tally.completed, failed: tally.failed, rejected: rejected,
             sloCompliance: tally.sloCompliance, sloComplianceByPriority: tally.sloComplianceByPriority,
-            goodputRPS: Double(tally.good) / span, p50LatencyMilliseconds: ms(tally.latency, 50),
+            goodputRPS: Double(tally.good) / span, ttftCompliance: targets.ttftCompliance, tpotCompliance: targets.tpotCompliance,
+            sloGoodputRPS: Double(targets.good) / span, shedShare: targets.shedShare, p50LatencyMilliseconds: ms(tally.latency, 50),
             p99LatencyMilliseconds: ms(tally.latency, 99), p50TimeToFirstTokenMilliseconds: ms(tally.timeToFirstToken, 50),
             p99TimeToFirstTokenMilliseconds: ms(tally.timeToFirstToken, 99),
             p99LongPromptTimeToFirstTokenMilliseconds: ms(longTimeToFirstToken, 99),
@@ -374,6 +378,15 @@ public struct SimulationResult: Sendable, Codable, Hashable {
     public var sloComplianceByPriority: [String: Double]
     /// Completed requests that met their SLO (or had none), per simulated second.
     public var goodputRPS: Double
+    /// Requests that met their time-to-first-token target, and their time-per-output-token
+    /// target, over all with one (shed ones missed them).
+    public var ttftCompliance: Double?
+    public var tpotCompliance: Double?
+    /// DistServe's goodput: completed requests that met their TTFT and TPOT targets and their
+    /// end-to-end SLO (each where they have one), per simulated second.
+    public var sloGoodputRPS: Double
+    /// Shed, refused or failed after every failover, over all requests.
+    public var shedShare: Double
     public var p50LatencyMilliseconds: Double?
     public var p99LatencyMilliseconds: Double?
     public var p50TimeToFirstTokenMilliseconds: Double?
@@ -391,7 +404,8 @@ public struct SimulationResult: Sendable, Codable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case policy, routing, pd, baseline, requests, completed, failed, rejected, sloCompliance = "slo_compliance",
-            sloComplianceByPriority = "slo_compliance_by_priority", goodputRPS = "goodput_rps",
+            sloComplianceByPriority = "slo_compliance_by_priority", goodputRPS = "goodput_rps", ttftCompliance = "ttft_slo_compliance",
+            tpotCompliance = "tpot_slo_compliance", sloGoodputRPS = "slo_goodput_rps", shedShare = "shed_share",
             p50LatencyMilliseconds = "p50_latency_ms", p99LatencyMilliseconds = "p99_latency_ms",
             p50TimeToFirstTokenMilliseconds = "p50_ttft_ms", p99TimeToFirstTokenMilliseconds = "p99_ttft_ms",
             p99LongPromptTimeToFirstTokenMilliseconds = "p99_ttft_long_prompt_ms", costPer1kTokens = "cost_per_1k_tokens", paths,

@@ -7,8 +7,11 @@ struct SimulatedRequest: Sendable {
     /// Seconds since the start.
     let arrival: Double
     let priority: RequestPriority
-    /// Latency SLO in seconds, if any.
+    /// End-to-end latency SLO in seconds, if any.
     let slo: Double?
+    /// Time-to-first-token and time-per-output-token targets in seconds, if any.
+    let ttftSLO: Double?
+    let tpotSLO: Double?
     let promptTokens: Int
     let outputTokens: Int
     let longPrompt: Bool
@@ -39,13 +42,15 @@ enum SimulationWorkload {
             }
             let priority = RequestPriority(rawValue: level) ?? .normal
             let slo = scenario.sloSeconds[level] > 0 ? scenario.sloSeconds[level] : nil
+            let ttftSLO = scenario.ttftSLOSeconds[level] > 0 ? scenario.ttftSLOSeconds[level] : nil
+            let tpotSLO = scenario.tpotSLOSeconds[level] > 0 ? scenario.tpotSLOSeconds[level] : nil
             let long = random.nextUnit() < scenario.longPromptShare
             let prompt = uniform(long ? scenario.longPromptTokens : scenario.shortPromptTokens, &random)
             let output = uniform(scenario.outputTokens, &random)
             let group: Int? = random.nextUnit() < scenario.sharedPrefixShare ? Int(random.next() % UInt64(max(1, scenario.prefixGroups))) : nil
             requests.append(
                 SimulatedRequest(
-                    arrival: time, priority: priority, slo: slo, promptTokens: max(prompt, group == nil ? 1 : scenario.prefixTokens + 1),
+                    arrival: time, priority: priority, slo: slo, ttftSLO: ttftSLO, tpotSLO: tpotSLO, promptTokens: max(prompt, group == nil ? 1 : scenario.prefixTokens + 1),
                     outputTokens: output, longPrompt: long, prefixGroup: group,
                     prefixBlocks: blocks(group: group, prefixTokens: scenario.prefixTokens, promptTokens: prompt, request: index),
                     sessionKey: "user-\(random.next() % 1_000)"))

@@ -6,24 +6,24 @@ import NIOHTTP2
 import NIOPosix
 import NIOSSL
 
-/// An https server on loopback for the libcurl engine's tests, with certificates made by
+/// An https server on loopback for the libcurl engine's tests (trait Curl), with certificates made by
 /// `openssl` for the run: a CA, the server's for 127.0.0.1, and a client's. It speaks HTTP/1.1
 /// or (by ALPN) HTTP/2, may require a client certificate, and answers every request with
 /// `{"protocol": ...}`, the protocol the request came over.
-struct TLSTestServer {
-    struct Certificates {
-        var directory: String
-        var ca: String { directory + "/ca.pem" }
-        var serverCertificate: String { directory + "/server.pem" }
-        var serverKey: String { directory + "/server.key" }
-        var clientCertificate: String { directory + "/client.pem" }
-        var clientKey: String { directory + "/client.key" }
+package struct TLSTestServer {
+    package struct Certificates {
+        package var directory: String
+        package var ca: String { directory + "/ca.pem" }
+        package var serverCertificate: String { directory + "/server.pem" }
+        package var serverKey: String { directory + "/server.key" }
+        package var clientCertificate: String { directory + "/client.pem" }
+        package var clientKey: String { directory + "/client.key" }
     }
 
-    struct OpenSSLFailed: Error { var arguments: [String] }
+    package struct OpenSSLFailed: Error { package var arguments: [String] }
 
     /// Fresh certificates in a new directory, or nil where `openssl` is not installed.
-    static func makeCertificates() throws -> Certificates? {
+    package static func makeCertificates() throws -> Certificates? {
         let openssl = "/usr/bin/openssl"
         guard FileManager.default.isExecutableFile(atPath: openssl) else { return nil }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-tls-\(UUID().uuidString)").path
@@ -51,9 +51,10 @@ struct TLSTestServer {
         return Certificates(directory: directory)
     }
 
-    /// Runs `body` with the server's API root (`https://127.0.0.1:PORT/v1`).
-    static func with<Result>(
-        _ certificates: Certificates, requireClientCertificate: Bool, http2: Bool, _ body: (String) async throws -> Result
+    /// Runs `body` with the server's API root (`https://127.0.0.1:PORT/v1`). `answer`, when
+    /// given, is the body of every response instead of the protocol's name.
+    package static func with<Result>(
+        _ certificates: Certificates, requireClientCertificate: Bool, http2: Bool, answer: String? = nil, _ body: (String) async throws -> Result
     ) async throws -> Result {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificates.serverCertificate).map { .certificate($0) },
@@ -72,12 +73,12 @@ struct TLSTestServer {
                     if http2 {
                         return channel.configureHTTP2Pipeline(mode: .server) { stream in
                             stream.eventLoop.makeCompletedFuture {
-                                try stream.pipeline.syncOperations.addHandlers([HTTP2FramePayloadToHTTP1ServerCodec(), Responder(protocolName: "h2")])
+                                try stream.pipeline.syncOperations.addHandlers([HTTP2FramePayloadToHTTP1ServerCodec(), Responder(protocolName: "h2", answer: answer)])
                             }
                         }.map { _ in }
                     }
                     return channel.pipeline.configureHTTPServerPipeline().flatMap {
-                        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Responder(protocolName: "http/1.1")) }
+                        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Responder(protocolName: "http/1.1", answer: answer)) }
                     }
                 }
             }
@@ -99,11 +100,15 @@ struct TLSTestServer {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let protocolName: String
-        init(protocolName: String) { self.protocolName = protocolName }
+        let answer: String?
+        init(protocolName: String, answer: String?) {
+            self.protocolName = protocolName
+            self.answer = answer
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .end = unwrapInboundIn(data) else { return }
-            let body = ByteBuffer(string: #"{"protocol":"\#(protocolName)"}"#)
+            let body = ByteBuffer(string: answer ?? #"{"protocol":"\#(protocolName)"}"#)
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "application/json")
             headers.add(name: "content-length", value: String(body.readableBytes))
