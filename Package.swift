@@ -203,6 +203,7 @@ let package = Package(
                 "SageSimulator",
                 "SageControlPlane",
                 "SageGateway",
+                "SageBenchmark",
                 "SageBenchmarkCommands",
                 "SageCurl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

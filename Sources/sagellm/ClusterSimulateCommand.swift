@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SageBenchmark
 import SageControlPlane
 
 /// `sagellm cluster simulate`: the control plane's real scheduler and routers over a
@@ -32,6 +33,26 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
     @Option(help: "With PD: share of the PREFILL instances among those split (the rest DECODE).") var prefillShare = 0.3
     @Option(help: "With PD: share of the instances that stay GENERAL (a mixed fleet).") var generalShare = 0.0
     @Flag(help: "Print JSON: {\"scenario\": ..., \"results\": [...]}.") var json = false
+    @Option(help: "Also run at these multiples of --rate (e.g. 0.5,1,1.5,2) and show goodput against load.") var loads: String?
+    @Option(help: "Write every result (each load, each configuration) as CSV to this file.") var csv: String?
+    @Option(help: "Write goodput and TTFT/TPOT compliance against load per configuration as one HTML file of charts.") var html: String?
+
+    func validate() throws {
+        if let loads { _ = try Self.loadFactors(loads) }
+    }
+
+    /// `0.5,1,1.5,2`: 1 to 16 increasing multiples of the rate, each above 0 and at most 100.
+    static func loadFactors(_ text: String) throws -> [Double] {
+        let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.count <= 16, values.allSatisfy({ $0.map { $0 > 0 && $0 <= 100 } ?? false }) else {
+            throw ValidationError("--loads takes 1 to 16 multiples of --rate, each above 0 and at most 100, such as 0.5,1,1.5,2; got '\(text)'")
+        }
+        let factors = values.compactMap { $0 }
+        guard factors == factors.sorted(), Set(factors).count == factors.count else {
+            throw ValidationError("--loads: give the multiples in increasing order, each once; got '\(text)'")
+        }
+        return factors
+    }
 
     func run() async throws {
         try await reportingClusterErrors {
@@ -45,7 +66,24 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
                 policies: try Self.list(policies, field: "policies", all: SchedulingPolicy.allCases, parse: SchedulingPolicy.init(name:)),
                 routings: try Self.list(routing, field: "routing", all: RoutingStrategy.allCases, parse: RoutingStrategy.init(name:)),
                 pd: try Self.pdSettings(pd))
-            let results = try ClusterSimulation.compare(scenario, variants)
+            let factors = try loads.map { try Self.loadFactors($0) } ?? [1]
+            var sweep: [(rate: Double, results: [SimulationResult])] = []
+            for factor in factors {
+                var point = scenario
+                point.rate = rate * factor
+                sweep.append((point.rate, try ClusterSimulation.compare(point, variants)))
+            }
+            if let csv { try Self.write(Self.csvText(sweep), to: csv) }
+            if let html { try Self.write(Self.htmlText(sweep, scenario: scenario), to: html) }
+            if loads != nil {
+                if json {
+                    print(try Terminal.json(LoadsOutput(scenario: scenario, loads: sweep.map { LoadsOutput.Point(rate: $0.rate, results: $0.results) })))
+                } else {
+                    print(Self.loadTable(sweep))
+                }
+                return
+            }
+            let results = sweep[0].results
             if json {
                 print(try Terminal.json(Output(scenario: scenario, results: results)))
                 return
@@ -75,6 +113,93 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
         lines.append(
             "  why: TTFT met \(percent(best.ttftCompliance)), TPOT met \(percent(best.tpotCompliance)), shed \(percent(best.shedShare)), p99 TTFT \(best.p99TimeToFirstTokenMilliseconds.map { String(format1: $0, digits: 0) } ?? "-") ms")
         return lines.joined(separator: "\n")
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        do {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw ControlPlaneError(.invalidConfiguration, "cannot write \(path): \(error.localizedDescription)", field: "output")
+        }
+    }
+
+    static func name(_ result: SimulationResult) -> String {
+        "\(result.policy)\(result.baseline ? " (baseline)" : "") + \(result.routing), PD \(result.pd ? "on" : "off")"
+    }
+
+    /// Goodput (TTFT and TPOT targets met) per configuration at each load, and the best at each.
+    static func loadTable(_ sweep: [(rate: Double, results: [SimulationResult])]) -> String {
+        var rows = [["configuration"] + sweep.map { "\(String(format1: $0.rate, digits: 0)) req/s" }]
+        for (index, result) in (sweep.first?.results ?? []).enumerated() {
+            rows.append([name(result)] + sweep.map { point in index < point.results.count ? String(format1: point.results[index].sloGoodputRPS, digits: 1) : "-" })
+        }
+        var out = "good requests/s (TTFT and TPOT targets met) against offered load\n" + ClusterTable.aligned(rows)
+        for point in sweep {
+            if let best = point.results.max(by: { $0.sloGoodputRPS < $1.sloGoodputRPS }) {
+                out += "\nat \(String(format1: point.rate, digits: 0)) req/s the best is \(name(best)): \(String(format1: best.sloGoodputRPS, digits: 1))/s"
+            }
+        }
+        return out
+    }
+
+    /// One row per load and configuration, every figure of the result.
+    static func csvText(_ sweep: [(rate: Double, results: [SimulationResult])]) -> String {
+        let header = [
+            "offered_rate", "policy", "routing", "pd", "baseline", "requests", "completed", "failed", "slo_compliance", "goodput_rps",
+            "ttft_slo_compliance", "tpot_slo_compliance", "slo_goodput_rps", "shed_share", "p50_latency_ms", "p99_latency_ms", "p50_ttft_ms",
+            "p99_ttft_ms", "p99_ttft_long_prompt_ms", "cost_per_1k_tokens",
+        ]
+        func cell(_ value: Double?) -> String { value.map { String($0) } ?? "" }
+        var lines = [header.joined(separator: ",")]
+        for point in sweep {
+            for r in point.results {
+                lines.append(
+                    [
+                        String(point.rate), r.policy, r.routing, String(r.pd), String(r.baseline), String(r.requests), String(r.completed),
+                        String(r.failed), cell(r.sloCompliance), String(r.goodputRPS), cell(r.ttftCompliance), cell(r.tpotCompliance),
+                        String(r.sloGoodputRPS), String(r.shedShare), cell(r.p50LatencyMilliseconds), cell(r.p99LatencyMilliseconds),
+                        cell(r.p50TimeToFirstTokenMilliseconds), cell(r.p99TimeToFirstTokenMilliseconds),
+                        cell(r.p99LongPromptTimeToFirstTokenMilliseconds), cell(r.costPer1kTokens),
+                    ].joined(separator: ","))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func htmlText(_ sweep: [(rate: Double, results: [SimulationResult])], scenario: ClusterScenario) -> String {
+        let configurations = sweep.first?.results.map(name) ?? []
+        func series(_ figure: (SimulationResult) -> Double?) -> [(name: String, points: [(x: Double, y: Double)])] {
+            configurations.enumerated().map { index, configuration in
+                (configuration, sweep.compactMap { point in
+                    guard index < point.results.count, let value = figure(point.results[index]) else { return nil }
+                    return (point.rate, value)
+                })
+            }
+        }
+        let charts = [
+            LineChart(title: "Goodput against load", xAxis: "offered load (req/s)", yAxis: "good requests/s (TTFT and TPOT met)", series: series { $0.sloGoodputRPS }),
+            LineChart(title: "TTFT targets met", xAxis: "offered load (req/s)", yAxis: "requests meeting TTFT (%)", series: series { $0.ttftCompliance.map { $0 * 100 } }),
+            LineChart(title: "TPOT targets met", xAxis: "offered load (req/s)", yAxis: "requests meeting TPOT (%)", series: series { $0.tpotCompliance.map { $0 * 100 } }),
+            LineChart(title: "Shed", xAxis: "offered load (req/s)", yAxis: "shed, refused or failed (%)", series: series { $0.shedShare * 100 }),
+        ]
+        var table = [["configuration"] + sweep.map { "\(String(format1: $0.rate, digits: 0)) req/s" }]
+        for (index, configuration) in configurations.enumerated() {
+            table.append([configuration] + sweep.map { index < $0.results.count ? String(format1: $0.results[index].sloGoodputRPS, digits: 1) : "-" })
+        }
+        return LineChartPage.render(
+            title: "Cluster simulation: goodput against load",
+            intro: "\(scenario.instances) instances, \(String(format1: scenario.duration, digits: 0)) s of arrivals per load, seed \(scenario.seed). Goodput counts the requests that met their TTFT and TPOT targets (DistServe's definition); the table gives it per configuration and load.",
+            charts: charts, table: table)
+    }
+
+    /// `--loads` with `--json`: the results at each offered load.
+    struct LoadsOutput: Encodable {
+        struct Point: Encodable {
+            let rate: Double
+            let results: [SimulationResult]
+        }
+        let scenario: ClusterScenario
+        let loads: [Point]
     }
 
     struct Output: Encodable {

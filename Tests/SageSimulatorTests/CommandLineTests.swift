@@ -72,6 +72,24 @@ struct CommandLineTests {
         let table = try await Self.run(arguments)
         #expect(table.status == 0)
         #expect(table.stdout.contains("slo_aware") && table.stdout.contains("(baseline)"))
+        #expect(table.stdout.contains("best here: "), "the winning configuration is named")
+
+        // Goodput against load: the table, the CSV (a row per load and configuration) and the chart page.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-loads-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }  // cleanup only
+        let swept = try await Self.run(arguments + ["--loads", "0.5,1,2", "--csv", directory + "/sim.csv", "--html", directory + "/sim.html"])
+        #expect(swept.status == 0, "\(swept.stderr)")
+        #expect(swept.stdout.contains("good requests/s (TTFT and TPOT targets met) against offered load") && swept.stdout.contains("12 req/s"))
+        let csv = try String(contentsOfFile: directory + "/sim.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 1 + 3 * 6, "a header and a row per load and configuration")
+        #expect(csv.first?.hasPrefix("offered_rate,policy,routing,pd,baseline") == true)
+        let html = try String(contentsOfFile: directory + "/sim.html", encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.components(separatedBy: "<svg class=\"chart\"").count - 1 == 4)
+        #expect(html.contains("offered load (req/s)") && !html.contains("<script"))
+        let badLoads = try await Self.run(arguments + ["--loads", "2,1"])
+        #expect(badLoads.status != 0 && badLoads.stderr.contains("increasing order"), "\(badLoads.stderr)")
+
         let bad = try await Self.run(["cluster", "simulate", "--policies", "fastest"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("unknown policies value 'fastest'"), "\(bad.stderr)")

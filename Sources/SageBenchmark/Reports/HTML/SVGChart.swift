@@ -42,21 +42,35 @@ struct SVGChart: Sendable {
     static let height = 330.0
 
     func render() -> String {
-        let left = 68.0, right = Self.width - 16, top = series.count > 1 ? 56.0 : 40.0, bottom = Self.height - 58
+        // The legend wraps onto as many lines as its names need; the plot starts below it.
+        var legend: [(x: Double, line: Int)] = []
+        if series.count > 1 {
+            var at = 68.0
+            var line = 0
+            for entry in series {
+                let width = 26 + Double(entry.name.count) * 6.2
+                if at > 68 && at + width > Self.width - 8 {
+                    line += 1
+                    at = 68
+                }
+                legend.append((at, line))
+                at += width
+            }
+        }
+        let legendLines = Double((legend.map(\.line).max() ?? -1) + 1)
+        let height = Self.height + max(0, legendLines - 1) * 14
+        let left = 68.0, right = Self.width - 16, top = 40.0 + legendLines * 14, bottom = height - 58
         func px(_ value: Double) -> Double { x.position(value, from: left, to: right) }
         func py(_ value: Double) -> Double { y.position(value, from: bottom, to: top) }
-        var svg = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(Self.width))\" height=\"\(Int(Self.height))\" "
-        svg += "viewBox=\"0 0 \(Int(Self.width)) \(Int(Self.height))\" role=\"img\" aria-label=\"\(HTMLText.escape(title))\">"
+        var svg = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(Self.width))\" height=\"\(Int(height))\" "
+        svg += "viewBox=\"0 0 \(Int(Self.width)) \(Int(height))\" role=\"img\" aria-label=\"\(HTMLText.escape(title))\">"
         svg += "<text class=\"title\" x=\"\(n(left))\" y=\"20\">\(HTMLText.escape(title))</text>"
         // Legend.
-        if series.count > 1 {
-            var at = left
-            for (index, line) in series.enumerated() {
-                let color = Self.color(line.colorIndex ?? index)
-                svg += "<g class=\"legend\"><line x1=\"\(n(at))\" y1=\"33\" x2=\"\(n(at + 14))\" y2=\"33\" stroke=\"\(color)\" stroke-width=\"3\"\(line.dashed ? " stroke-dasharray=\"4 2\"" : "")/>"
-                svg += "<text x=\"\(n(at + 18))\" y=\"37\">\(HTMLText.escape(line.name))</text></g>"
-                at += 26 + Double(line.name.count) * 6.2
-            }
+        for (index, line) in series.enumerated() where index < legend.count {
+            let color = Self.color(line.colorIndex ?? index)
+            let at = legend[index].x, y = 33 + Double(legend[index].line) * 14
+            svg += "<g class=\"legend\"><line x1=\"\(n(at))\" y1=\"\(n(y))\" x2=\"\(n(at + 14))\" y2=\"\(n(y))\" stroke=\"\(color)\" stroke-width=\"3\"\(line.dashed ? " stroke-dasharray=\"4 2\"" : "")/>"
+            svg += "<text x=\"\(n(at + 18))\" y=\"\(n(y + 4))\">\(HTMLText.escape(line.name))</text></g>"
         }
         // Y axis: gridlines, ticks, labels, title.
         svg += "<g class=\"axis y\">"
@@ -132,7 +146,7 @@ struct SVGChart: Sendable {
             svg += "<text x=\"\(n(cx - 13))\" y=\"\(n(cy + 4))\" text-anchor=\"end\" font-weight=\"600\">\(HTMLText.escape(highlight.label))</text></g>"
         }
         if !note.isEmpty {
-            svg += "<text class=\"note\" x=\"\(n(left))\" y=\"\(n(Self.height - 6))\">\(HTMLText.escape(note))</text>"
+            svg += "<text class=\"note\" x=\"\(n(left))\" y=\"\(n(height - 6))\">\(HTMLText.escape(note))</text>"
         }
         return svg + "</svg>"
     }
