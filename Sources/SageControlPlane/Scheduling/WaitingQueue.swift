@@ -6,7 +6,7 @@ import SageSupport
 /// from a fixed origin), so the order never needs refreshing until the policy changes.
 struct WaitingQueue: Sendable {
     /// How a policy orders waiting requests.
-    enum Ordering: Sendable, Equatable {
+    enum Ordering: Sendable, Hashable {
         /// Arrival order (`fifo`, `cost_optimized`); the decode half of a split request keeps
         /// its original arrival.
         case arrival
@@ -32,6 +32,10 @@ struct WaitingQueue: Sendable {
     /// Live entries by request id; heap items whose entry is gone are skipped when they surface.
     private(set) var entries: [UInt64: Entry] = [:]
     private var heaps: [PoolKey: BinaryHeap<Item>] = [:]
+    /// The heaps of orderings used before and set aside (`adaptive` flips between orderings):
+    /// kept up to date on every insert, so that flipping back costs nothing instead of a
+    /// rebuild of every pool.
+    private var parked: [Ordering: [PoolKey: BinaryHeap<Item>]] = [:]
     private var liveByPool: [PoolKey: Int] = [:]
     private(set) var ordering = Ordering.arrival
     private var nextSequence: UInt64 = 0
@@ -58,7 +62,16 @@ struct WaitingQueue: Sendable {
         liveByPool[request.pool, default: 0] += 1
         if request.placement.priority <= .high { urgentCount += 1 }
         if request.deadline != nil { withDeadlineCount += 1 }
-        push(Item(key: key(request), sequence: entry.sequence, id: request.id), into: request.pool)
+        push(Item(key: key(request, ordering), sequence: entry.sequence, id: request.id), into: request.pool)
+        for other in Array(parked.keys) {
+            let item = Item(key: key(request, other), sequence: entry.sequence, id: request.id)
+            parked[other]?[request.pool, default: BinaryHeap()].push(item)
+            // A set-aside heap sheds its dead items only when rebuilt: do so once it is mostly dead.
+            if let heap = parked[other]?[request.pool], heap.count > 64 && heap.count > 4 * (liveByPool[request.pool] ?? 0) {
+                let rebuilt = built(request.pool, other)
+                parked[other]?[request.pool] = rebuilt
+            }
+        }
     }
 
     @discardableResult
@@ -104,13 +117,20 @@ struct WaitingQueue: Sendable {
     /// Reorders every pool for `ordering` (when `adaptive` changes its mind).
     mutating func order(by ordering: Ordering) {
         guard ordering != self.ordering else { return }
+        parked[self.ordering] = heaps
         self.ordering = ordering
-        for pool in Array(heaps.keys) { rebuild(pool) }
+        if let ready = parked.removeValue(forKey: ordering) {
+            heaps = ready
+            for (pool, heap) in heaps where heap.count > 64 && heap.count > 4 * (liveByPool[pool] ?? 0) { rebuild(pool) }
+        } else {
+            heaps = [:]
+            for (pool, live) in liveByPool where live > 0 { rebuild(pool) }
+        }
     }
 
     // MARK: Heap
 
-    private func key(_ request: QueuedRequest) -> Double {
+    private func key(_ request: QueuedRequest, _ ordering: Ordering) -> Double {
         switch ordering {
         case .arrival: (request.arrival - origin).seconds
         case .priority(let aging):
@@ -121,12 +141,18 @@ struct WaitingQueue: Sendable {
     }
 
     private mutating func rebuild(_ pool: PoolKey) {
-        var heap = BinaryHeap<Item>()
-        for entry in entries.values where entry.request.pool == pool {
-            heap.push(Item(key: key(entry.request), sequence: entry.sequence, id: entry.request.id))
-        }
+        let heap = built(pool, ordering)
         heaps[pool] = heap.isEmpty ? nil : heap
         if heap.isEmpty { liveByPool[pool] = nil }
+    }
+
+    /// A heap of `pool`'s live entries in `ordering`.
+    private func built(_ pool: PoolKey, _ ordering: Ordering) -> BinaryHeap<Item> {
+        var heap = BinaryHeap<Item>()
+        for entry in entries.values where entry.request.pool == pool {
+            heap.push(Item(key: key(entry.request, ordering), sequence: entry.sequence, id: entry.request.id))
+        }
+        return heap
     }
 
     private mutating func push(_ item: Item, into pool: PoolKey) {
