@@ -104,9 +104,7 @@ final class CurlExchange: @unchecked Sendable {
 
     /// A duration as libcurl's milliseconds: at least 1 (0 would mean no limit), at most a long's.
     static func milliseconds(_ duration: Duration) -> Int {
-        let milliseconds = duration.components.seconds.multipliedReportingOverflow(by: 1000)
-        guard !milliseconds.overflow else { return duration > .zero ? Int.max : 1 }
-        return max(1, Int(milliseconds.partialValue) + Int(duration.components.attoseconds / 1_000_000_000_000_000))
+        max(1, Int(duration.nanoseconds / 1_000_000))  // `nanoseconds` saturates instead of trapping
     }
 
     // MARK: Callbacks (the loop's thread)

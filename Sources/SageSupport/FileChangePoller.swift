@@ -14,6 +14,8 @@ public struct FileChangePoller: Sendable {
     /// The file's modification date; nil for a missing or unreadable file (read as "no
     /// change" until it is back).
     public static func modificationDate(_ path: String) -> Date? {
+        // A file that is gone or unreadable has no date; the reload that follows a change
+        // reports why the file cannot be read, so this error is not needed here.
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
     }
 
