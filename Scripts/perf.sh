@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the client benchmarks (Sources/SagePerformance) in release mode against the in-process
-# simulated engine on loopback. Usage: Scripts/perf.sh [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams|engines]
+# simulated engine on loopback. Usage: Scripts/perf.sh [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams|engines|sim-to-real]
 # Where libcurl's headers are installed (libcurl4-openssl-dev), it builds with the trait Curl,
 # so that `--only engines` puts libcurl beside the other two engines.
 set -euo pipefail

@@ -2,7 +2,7 @@ import SageControlPlane
 
 extension SagePerformance {
     /// The cluster simulation's speed: 1,000 instances and about 100,000 requests per run must
-    /// simulate in under a minute.
+    /// simulate in under 5 s.
     static func clusterSimulationBenchmark() throws {
         print("Cluster simulation")
         let scenario = ClusterScenario(instances: 1_000, rate: 1_700, duration: 60, seed: 1)

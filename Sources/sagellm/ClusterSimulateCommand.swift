@@ -11,7 +11,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
         abstract: "Compare scheduling policies and routing strategies on a simulated fleet (virtual clock, no servers).",
         discussion: """
             Runs a discrete-event simulation of N instances (GENERAL, or PREFILL and DECODE with PD) \
-            with heterogeneous speeds, batch slowdown, prefix caches, KV transfer cost by distance and \
+            with heterogeneous speeds, engine steps with a token budget (as vLLM schedules them), prefix caches, KV transfer cost by distance and \
             optional failures, under a mixed workload (priorities, SLOs, short and long prompts, \
             shared prefixes). The control plane's own scheduling and routing code makes every decision. \
             Each row is one policy x routing x PD combination over the same requests; FIFO with round \
@@ -31,6 +31,10 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
     @Option(help: "Share of requests with a long prompt (1,500-4,000 tokens).") var longPromptShare = 0.3
     @Option(help: "Instances that fail at a third of the run and recover at two thirds.") var failures = 0
     @Option(help: "With PD: share of the PREFILL instances among those split (the rest DECODE).") var prefillShare = 0.3
+    @Option(
+        name: .customLong("prefill-backlog"),
+        help: "With PD: requests waiting for PREFILL instances per prefill slot beyond which prefill-heavy requests run whole (none: always split).")
+    var prefillBacklog = "none"
     @Option(help: "With PD: share of the instances that stay GENERAL (a mixed fleet).") var generalShare = 0.0
     @Flag(help: "Print JSON: {\"scenario\": ..., \"results\": [...]}.") var json = false
     @Option(help: "Also run at these multiples of --rate (e.g. 0.5,1,1.5,2) and show goodput against load.") var loads: String?
@@ -61,6 +65,14 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
             scenario.longPromptShare = longPromptShare
             scenario.failures = failures
             scenario.prefillShare = prefillShare
+            if prefillBacklog.lowercased() == "none" {
+                scenario.maxPrefillBacklogPerSlot = nil
+            } else {
+                guard let backlog = Double(prefillBacklog), backlog >= 0, backlog.isFinite else {
+                    throw ValidationError("--prefill-backlog must be a number of requests per slot (0 or more) or none, got \(prefillBacklog)")
+                }
+                scenario.maxPrefillBacklogPerSlot = backlog
+            }
             scenario.generalShare = generalShare
             let variants = SimulationVariant.matrix(
                 policies: try Self.list(policies, field: "policies", all: SchedulingPolicy.allCases, parse: SchedulingPolicy.init(name:)),
@@ -147,7 +159,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
         let header = [
             "offered_rate", "policy", "routing", "pd", "baseline", "requests", "completed", "failed", "slo_compliance", "goodput_rps",
             "ttft_slo_compliance", "tpot_slo_compliance", "slo_goodput_rps", "shed_share", "p50_latency_ms", "p99_latency_ms", "p50_ttft_ms",
-            "p99_ttft_ms", "p99_ttft_long_prompt_ms", "cost_per_1k_tokens",
+            "p99_ttft_ms", "p99_ttft_long_prompt_ms", "p50_tpot_ms", "p99_tpot_ms", "cost_per_1k_tokens",
         ]
         func cell(_ value: Double?) -> String { value.map { String($0) } ?? "" }
         var lines = [header.joined(separator: ",")]
@@ -159,7 +171,8 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
                         String(r.failed), cell(r.sloCompliance), String(r.goodputRPS), cell(r.ttftCompliance), cell(r.tpotCompliance),
                         String(r.sloGoodputRPS), String(r.shedShare), cell(r.p50LatencyMilliseconds), cell(r.p99LatencyMilliseconds),
                         cell(r.p50TimeToFirstTokenMilliseconds), cell(r.p99TimeToFirstTokenMilliseconds),
-                        cell(r.p99LongPromptTimeToFirstTokenMilliseconds), cell(r.costPer1kTokens),
+                        cell(r.p99LongPromptTimeToFirstTokenMilliseconds), cell(r.p50TimePerOutputTokenMilliseconds),
+                        cell(r.p99TimePerOutputTokenMilliseconds), cell(r.costPer1kTokens),
                     ].joined(separator: ","))
             }
         }

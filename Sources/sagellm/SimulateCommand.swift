@@ -19,6 +19,16 @@ struct SimulateCommand: AsyncParsableCommand, HandlesItsOwnSignals {
     @Option(name: .customLong("tbt-ms"), help: "Time between tokens, ms.") var tbtMs = 10.0
     @Option(name: .customLong("prefill-tps"), help: "Prefill speed, prompt tokens per second (0 = instant).")
     var prefillTPS = 8000.0
+    @Option(
+        name: .customLong("step-ms"),
+        help: "Step the whole batch as vLLM does instead of fixed TTFT/TBT: the fixed time of one engine step, ms (TBT of a lone stream).")
+    var stepMs: Double?
+    @Option(name: .customLong("decode-seq-us"), help: "With --step-ms: time a step adds per decoding sequence, µs.")
+    var decodeSequenceMicroseconds = 500.0
+    @Option(name: .customLong("max-batched-tokens"), help: "With --step-ms: tokens one step carries (decodes first, then prompt chunks).")
+    var maxBatchedTokens = 2_048
+    @Option(name: .customLong("kv-gbps"), help: "decode role: how fast a prompt's KV cache arrives, GB/s (0 = at once).")
+    var kvGBps = 0.0
     @Option(help: "Relative jitter of TTFT and TBT (0.1 = ±10%).") var jitter = 0.1
     @Option(name: .customLong("max-batch"), help: "Most sequences running at once; more wait.") var maxBatch = 256
     @Option(name: .customLong("max-context"), help: "Context length in tokens.") var maxContext = 8192
@@ -63,6 +73,20 @@ struct SimulateCommand: AsyncParsableCommand, HandlesItsOwnSignals {
                 slowStart: try slowStartMs.map { try FlagNumber.milliseconds($0, "--slow-start-ms") }, omitStreamUsage: noStreamUsage))
         configuration.role = engineRole
         configuration.kvSideChannelPort = kvPort
+        if let stepMs {
+            guard maxBatchedTokens > maxBatch else {
+                throw ValidationError("--max-batched-tokens (\(maxBatchedTokens)) must exceed --max-batch (\(maxBatch)), or prompts never get a chunk")
+            }
+            guard decodeSequenceMicroseconds.isFinite, (0...1e9).contains(decodeSequenceMicroseconds) else {
+                throw ValidationError("--decode-seq-us must be a number of microseconds from 0 to 1000000000, got \(decodeSequenceMicroseconds)")
+            }
+            configuration.steps = BatchSteps(
+                stepTime: try FlagNumber.milliseconds(stepMs, "--step-ms"),
+                timePerDecodeSequence: .nanoseconds(Int64(decodeSequenceMicroseconds * 1_000)),
+                maxBatchedTokens: maxBatchedTokens)
+        }
+        if !(kvGBps >= 0) || !kvGBps.isFinite || kvGBps > 1e6 { throw ValidationError("--kv-gbps must be from 0 to 1000000, got \(kvGBps)") }
+        configuration.kvTransferBytesPerSecond = kvGBps * 1e9
         do {
             try configuration.validate()
         } catch {

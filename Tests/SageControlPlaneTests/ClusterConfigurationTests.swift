@@ -23,6 +23,7 @@ struct ClusterConfigurationTests {
             pd:
               min_prompt_tokens: 2000
               min_input_output_ratio: 8
+              max_prefill_backlog_per_slot: 1.5
               fallback_to_direct: false
               prefill_routing: affinity
               topology_pairing: false
@@ -52,6 +53,7 @@ struct ClusterConfigurationTests {
         let pd = configuration.disaggregation
         #expect(pd.minimumPromptTokens == 2000 && pd.minimumInputOutputRatio == 8 && !pd.fallbackToDirect && !pd.topologyPairing)
         #expect(pd.prefillRouting == .affinity && pd.decodeRouting == .loadBalanced && pd.conditional && pd.bytesPerToken == 4)
+        #expect(pd.maxPrefillBacklogPerSlot == 1.5)
         #expect(configuration.instances.map(\.id) == ["p0", "d0"])
         let prefill = configuration.instances[0]
         #expect(prefill.baseURL == "http://10.0.0.5:8000/v1")
@@ -70,6 +72,7 @@ struct ClusterConfigurationTests {
         ("instances: [\n", "not valid"),
         ("pd: {decode_routing: nearest}\ninstances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n", "unknown routing strategy 'nearest'"),
         ("pd: {bytes_per_token: 0}\ninstances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n", "pd.bytes_per_token"),
+        ("pd: {max_prefill_backlog_per_slot: -1}\ninstances:\n  - {instance_id: a, host: h, port: 1, model_name: m}\n", "pd.max_prefill_backlog_per_slot"),
     ])
     func badFilesAreClearErrors(text: String, expected: String) throws {
         let path = try Self.file(text)

@@ -49,6 +49,36 @@ struct SimulatedEngineTests {
         #expect(clock.sleeps.withLock { $0 } == [.milliseconds(110)])
     }
 
+    /// Stepped like vLLM: a 1,000-token prompt in chunks of the 512-token budget (20 ms + 51.2 ms,
+    /// then 20 ms + 48.8 ms), its first token at the end of the step that completes it, then one
+    /// per 20 ms step; a prompt whose KV cache arrived skips the chunks and waits its transfer.
+    @Test func steppedEngineChunksThePromptAndStepsTheDecode() async throws {
+        let clock = ManualClock()
+        var configuration = SimulatedEngineConfiguration(model: "m", ttft: .zero, tbt: .zero, prefillTokensPerSecond: 10_000, jitter: 0, prefixCaching: false)
+        configuration.steps = BatchSteps(stepTime: .milliseconds(20), timePerDecodeSequence: .zero, maxBatchedTokens: 512)
+        configuration.kvBytesPerToken = 1_000
+        configuration.kvTransferBytesPerSecond = 10_000_000  // 1,000 tokens: 100 ms
+        let engine = try SimulatedEngine(configuration: configuration, clock: clock)
+        let prompt = (0..<1_000).map { $0 + 100 }
+        var steps: [Int] = []
+        let done = try await engine.generate(EngineRequest(promptTokens: prompt, maxTokens: 3)) { steps.append($0.tokens.count) }
+        #expect(abs((done.timeToFirstToken - .milliseconds(140)) / .microseconds(1)) < 10, "\(done.timeToFirstToken)")
+        #expect(abs((clock.now.offset - .milliseconds(180)) / .microseconds(1)) < 10, "\(clock.now.offset)")
+        #expect(steps == [1, 1, 1] && done.completionTokens == 3)
+
+        var remote = EngineRequest(promptTokens: prompt, maxTokens: 2)
+        remote.promptComputedRemotely = true
+        let before = clock.now
+        let decoded = try await engine.generate(remote) { _ in }
+        // 100 ms of transfer, then two decode steps.
+        #expect(abs((before.duration(to: clock.now) - .milliseconds(140)) / .microseconds(1)) < 10)
+        #expect(abs((decoded.timeToFirstToken - .milliseconds(120)) / .microseconds(1)) < 10)
+
+        configuration.steps = BatchSteps(stepTime: .milliseconds(20), timePerDecodeSequence: .zero, maxBatchedTokens: 256)
+        configuration.maxBatch = 256
+        #expect(throws: SimulatorError.self) { try configuration.validate() }
+    }
+
     @Test func prefixCacheShortensRepeatedPrompts() async throws {
         let engine = try SimulatedEngine(
             configuration: .init(model: "m", ttft: .zero, tbt: .zero, prefillTokensPerSecond: 10_000, jitter: 0))

@@ -52,7 +52,7 @@ extension ControlPlaneClient {
         guard disaggregation.isPrefillHeavy(promptTokens: disaggregation.estimatedTokens(bytes: promptBytes), maxTokens: maxTokens) else {
             return false
         }
-        return scheduler.serves(model, .prefill, .decode)
+        return scheduler.splits(model, disaggregation)
     }
 
     /// Runs the prefill phase when the request should be split, and says how to send the rest:
@@ -120,6 +120,7 @@ extension ControlPlaneClient {
         case .success(let (transfer, value)):
             var decode = request
             decode.phase = .decode
+            decode.firstTokenDeadline = nil  // the prompt is computed: the first token is moments away
             decode.topologyAnchor = lease.instance
             let phase = PrefillPhase(
                 instanceID: lease.instance.id, latency: finished - request.arrival, queueWait: lease.dispatched - lease.arrival,

@@ -13,6 +13,7 @@ import Yams
 ///   min_prompt_tokens: 800           # prefill-heavy above this estimated prompt...
 ///   min_input_output_ratio: 4        # ...or above this prompt / max_tokens ratio
 ///   bytes_per_token: 4               # the prompt estimate: UTF-8 bytes / this
+///   max_prefill_backlog_per_slot: 2  # optional: split only while at most this many wait per PREFILL slot
 ///   fallback_to_direct: true         # a failed prefill runs the request whole
 ///   prefill_routing: locality
 ///   decode_routing: load_balanced
@@ -107,6 +108,7 @@ public struct ClusterConfiguration: Sendable, Hashable {
             split.minimumPromptTokens = pd.minPromptTokens ?? split.minimumPromptTokens
             split.minimumInputOutputRatio = pd.minInputOutputRatio ?? split.minimumInputOutputRatio
             split.bytesPerToken = pd.bytesPerToken ?? split.bytesPerToken
+            split.maxPrefillBacklogPerSlot = pd.maxPrefillBacklogPerSlot ?? split.maxPrefillBacklogPerSlot
             split.fallbackToDirect = pd.fallbackToDirect ?? split.fallbackToDirect
             split.topologyPairing = pd.topologyPairing ?? split.topologyPairing
             for (key, name, assign) in [
@@ -190,6 +192,7 @@ private struct ClusterFile: Decodable {
         var minPromptTokens: Int?
         var minInputOutputRatio: Double?
         var bytesPerToken: Double?
+        var maxPrefillBacklogPerSlot: Double?
         var fallbackToDirect: Bool?
         var prefillRouting: String?
         var decodeRouting: String?
@@ -197,7 +200,7 @@ private struct ClusterFile: Decodable {
 
         enum CodingKeys: String, CodingKey {
             case conditional, minPromptTokens = "min_prompt_tokens", minInputOutputRatio = "min_input_output_ratio",
-                bytesPerToken = "bytes_per_token", fallbackToDirect = "fallback_to_direct", prefillRouting = "prefill_routing",
+                bytesPerToken = "bytes_per_token", maxPrefillBacklogPerSlot = "max_prefill_backlog_per_slot", fallbackToDirect = "fallback_to_direct", prefillRouting = "prefill_routing",
                 decodeRouting = "decode_routing", topologyPairing = "topology_pairing"
         }
     }

@@ -15,6 +15,10 @@ public struct DisaggregationConfiguration: Sendable, Hashable {
     /// The prompt estimate: the UTF-8 bytes of every message's text over this (4 bytes per
     /// token is typical of English with BPE tokenizers; no tokenizer is run).
     public var bytesPerToken: Double
+    /// Split only while the PREFILL instances keep up: at most this many requests waiting for
+    /// them per prefill slot (their `max_concurrent`), or the request runs whole at once instead
+    /// of queueing behind other prompts; nil splits whatever the backlog.
+    public var maxPrefillBacklogPerSlot: Double?
     /// When the prefill fails, or answers without `kv_transfer_params`, run the request whole
     /// on another instance instead of failing it. The result says which path was taken.
     public var fallbackToDirect: Bool
@@ -30,13 +34,14 @@ public struct DisaggregationConfiguration: Sendable, Hashable {
 
     public init(
         conditional: Bool = true, minimumPromptTokens: Int = 800, minimumInputOutputRatio: Double = 4, bytesPerToken: Double = 4,
-        fallbackToDirect: Bool = true, prefillRouting: RoutingStrategy? = .locality, decodeRouting: RoutingStrategy? = .loadBalanced,
+        maxPrefillBacklogPerSlot: Double? = nil, fallbackToDirect: Bool = true, prefillRouting: RoutingStrategy? = .locality, decodeRouting: RoutingStrategy? = .loadBalanced,
         topologyPairing: Bool = true, pairingScores: TopologyScores = TopologyScores()
     ) {
         self.conditional = conditional
         self.minimumPromptTokens = minimumPromptTokens
         self.minimumInputOutputRatio = minimumInputOutputRatio
         self.bytesPerToken = bytesPerToken
+        self.maxPrefillBacklogPerSlot = maxPrefillBacklogPerSlot
         self.fallbackToDirect = fallbackToDirect
         self.prefillRouting = prefillRouting
         self.decodeRouting = decodeRouting
@@ -60,6 +65,9 @@ public struct DisaggregationConfiguration: Sendable, Hashable {
         if minimumPromptTokens < 0 { throw fail("pd.min_prompt_tokens", "must not be negative, got \(minimumPromptTokens)") }
         if !(minimumInputOutputRatio >= 0) { throw fail("pd.min_input_output_ratio", "must not be negative, got \(minimumInputOutputRatio)") }
         if !(bytesPerToken > 0) { throw fail("pd.bytes_per_token", "must be positive, got \(bytesPerToken)") }
+        if let backlog = maxPrefillBacklogPerSlot, !(backlog >= 0) || !backlog.isFinite {
+            throw fail("pd.max_prefill_backlog_per_slot", "must be a finite number, not negative, got \(backlog)")
+        }
     }
 }
 

@@ -43,6 +43,9 @@ package struct QueuedRequest: Sendable {
     let placement: RequestPlacement
     let arrival: ContinuousClock.Instant
     var deadline: ContinuousClock.Instant?
+    /// When the first token is due (arrival + ``RequestPlacement/firstTokenTarget``); nil once
+    /// the prompt has been computed (a decode half).
+    var firstTokenDeadline: ContinuousClock.Instant?
     let prefixBlocks: [UInt64]
     /// The request's `max_tokens`, for latency predictions.
     var expectedOutputTokens: Int? = nil
@@ -63,6 +66,7 @@ package struct QueuedRequest: Sendable {
         self.placement = placement
         self.arrival = arrival
         self.deadline = deadline
+        self.firstTokenDeadline = placement.firstTokenTarget.map { arrival + $0 }
         self.prefixBlocks = prefixBlocks
         self.expectedOutputTokens = expectedOutputTokens
         self.excluded = excluded
@@ -71,6 +75,9 @@ package struct QueuedRequest: Sendable {
     }
 
     var pool: PoolKey { PoolKey(model: model, phase: phase) }
+
+    /// It has an end-to-end or a first-token deadline.
+    var hasDeadline: Bool { deadline != nil || firstTokenDeadline != nil }
 }
 
 /// An instance handed to a request; give it back with ``Scheduler/release(_:outcome:)`` exactly once.

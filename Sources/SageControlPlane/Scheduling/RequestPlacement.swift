@@ -35,15 +35,22 @@ public struct RequestPlacement: Sendable, Hashable {
     public var sessionKey: String?
     /// An instance to prefer, for `topology_aware` routing.
     public var preferredInstanceID: String?
+    /// The first token should come within this long after the request arrives (its TTFT
+    /// target). `slo_aware` sheds a waiting request that can no longer get its first token in
+    /// time (given the fastest instance's measured TTFT) before it costs an instance anything:
+    /// under overload the capacity goes to requests that can still be good. It still orders by
+    /// the end-to-end deadline, or by this one when there is no other.
+    public var firstTokenTarget: Duration?
 
     public init(
         priority: RequestPriority = .normal, sloDeadline: Duration? = nil, sessionKey: String? = nil,
-        preferredInstanceID: String? = nil
+        preferredInstanceID: String? = nil, firstTokenTarget: Duration? = nil
     ) {
         self.priority = priority
         self.sloDeadline = sloDeadline
         self.sessionKey = sessionKey
         self.preferredInstanceID = preferredInstanceID
+        self.firstTokenTarget = firstTokenTarget
     }
 
     /// The SLO deadline in milliseconds.

@@ -54,9 +54,9 @@ package final class Scheduler: Sendable {
         room.withState { ($0.adaptiveChoices, $0.adaptiveReason) }
     }
 
-    /// Whether healthy instances serve `model` in every one of `phases` now.
-    func serves(_ model: String, _ phases: RequestPhase...) -> Bool {
-        room.withState { core in phases.allSatisfy { core.serves(PoolKey(model: model, phase: $0)) } }
+    /// Whether a prefill-heavy request for `model` should be split now (see ``SchedulingCore/splits(_:_:)``).
+    func splits(_ model: String, _ disaggregation: DisaggregationConfiguration) -> Bool {
+        room.withState { $0.splits(model, disaggregation) }
     }
 
     // MARK: Admission

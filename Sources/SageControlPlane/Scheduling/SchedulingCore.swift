@@ -113,6 +113,17 @@ struct SchedulingCore: Sendable {
     /// Whether the fleet has healthy instances for `pool` now.
     func serves(_ pool: PoolKey) -> Bool { (index.servingCount[pool] ?? 0) > 0 }
 
+    /// Whether a prefill-heavy request for `model` should be split now: PREFILL and DECODE
+    /// instances serve it, and the prefill side keeps up (see
+    /// ``DisaggregationConfiguration/maxPrefillBacklogPerSlot``). A prompt that would queue
+    /// behind a prefill backlog starts sooner whole, where a slot is free.
+    func splits(_ model: String, _ disaggregation: DisaggregationConfiguration) -> Bool {
+        let prefill = PoolKey(model: model, phase: .prefill)
+        guard serves(prefill), serves(PoolKey(model: model, phase: .decode)) else { return false }
+        guard let perSlot = disaggregation.maxPrefillBacklogPerSlot else { return true }
+        return Double(waiting.waiters(in: prefill)) <= perSlot * Double(index.servingCapacity[prefill] ?? 0)
+    }
+
     // MARK: Admission
 
     enum Admission {
@@ -334,10 +345,11 @@ struct SchedulingCore: Sendable {
         return decisions
     }
 
-    /// `slo_aware`: a waiting request that can no longer meet its deadline, given the fastest
-    /// measured instance of its pool, is shed (or loses its deadline).
+    /// `slo_aware`: a waiting request that can no longer meet its deadline, or get its first
+    /// token by its first-token deadline, given the fastest measured instance of its pool, is
+    /// shed (or loses that deadline).
     private mutating func checkDeadline(_ request: QueuedRequest, now: ContinuousClock.Instant) -> QueueDecision? {
-        guard let deadline = request.deadline else { return nil }
+        guard request.deadline != nil || request.firstTokenDeadline != nil else { return nil }
         let pool = request.pool
         let prediction: FastestPrediction
         if let cached = fastest[pool], now - cached.computed < Self.shedSweepInterval {
@@ -346,6 +358,22 @@ struct SchedulingCore: Sendable {
             prediction = FastestPrediction(instances, positions: index.positionsByPool[pool] ?? [], pool: pool)
             fastest[pool] = (now, prediction)
         }
+        if let firstTokenDeadline = request.firstTokenDeadline,
+            now + OutsideNumber.clampedDuration(seconds: prediction.timeToFirstToken ?? 0) > firstTokenDeadline
+        {
+            if configuration.shedsUnreachableDeadlines {
+                waiting.remove(request.id)
+                let waited = now - request.arrival
+                return .rejected(
+                    requestID: request.id,
+                    ControlPlaneError(
+                        .deadlineUnreachable,
+                        "the request's time-to-first-token target can no longer be met: it waited \(Self.format(waited)) of \(Self.format(firstTokenDeadline - request.arrival)), and the fastest instance takes \(Self.format(OutsideNumber.clampedDuration(seconds: prediction.timeToFirstToken ?? 0))) to a first token"
+                    ))
+            }
+            waiting.update(request.id) { $0.firstTokenDeadline = nil }
+        }
+        guard let deadline = request.deadline else { return nil }
         guard let seconds = prediction.latency(request), now + OutsideNumber.clampedDuration(seconds: seconds) > deadline else { return nil }
         if configuration.shedsUnreachableDeadlines {
             waiting.remove(request.id)
@@ -398,6 +426,8 @@ struct FastestPrediction: Sendable {
     var latencyWithoutPerToken: Double?
     /// The lowest average latency overall.
     var latency: Double?
+    /// The lowest average time to first token.
+    var timeToFirstToken: Double?
 
     init(_ instances: [InstanceState], positions: [Int], pool: PoolKey) {
         for position in positions where instances[position].serves(pool) {
@@ -405,6 +435,7 @@ struct FastestPrediction: Sendable {
             if let perToken = instance.secondsPerToken { secondsPerToken = min(secondsPerToken ?? perToken, perToken) }
             else if let latency = instance.latency { latencyWithoutPerToken = min(latencyWithoutPerToken ?? latency, latency) }
             if let latency = instance.latency { self.latency = min(self.latency ?? latency, latency) }
+            if let first = instance.timeToFirstToken { timeToFirstToken = min(timeToFirstToken ?? first, first) }
         }
     }
 

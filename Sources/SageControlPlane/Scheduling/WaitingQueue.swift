@@ -49,6 +49,7 @@ struct WaitingQueue: Sendable {
     var count: Int { entries.count }
     var isEmpty: Bool { entries.isEmpty }
     func hasWaiters(in pool: PoolKey) -> Bool { (liveByPool[pool] ?? 0) > 0 }
+    func waiters(in pool: PoolKey) -> Int { liveByPool[pool] ?? 0 }
     var poolsWithWaiters: [PoolKey] { liveByPool.compactMap { $0.value > 0 ? $0.key : nil } }
 
     mutating func insert(_ request: QueuedRequest) {
@@ -61,7 +62,7 @@ struct WaitingQueue: Sendable {
         entries[request.id] = entry
         liveByPool[request.pool, default: 0] += 1
         if request.placement.priority <= .high { urgentCount += 1 }
-        if request.deadline != nil { withDeadlineCount += 1 }
+        if request.hasDeadline { withDeadlineCount += 1 }
         push(Item(key: key(request, ordering), sequence: entry.sequence, id: request.id), into: request.pool)
         for other in Array(parked.keys) {
             let item = Item(key: key(request, other), sequence: entry.sequence, id: request.id)
@@ -80,7 +81,7 @@ struct WaitingQueue: Sendable {
         let request = entry.request
         liveByPool[request.pool, default: 1] -= 1
         if request.placement.priority <= .high { urgentCount -= 1 }
-        if request.deadline != nil { withDeadlineCount -= 1 }
+        if request.hasDeadline { withDeadlineCount -= 1 }
         // Dead items are dropped as they surface; a heap mostly dead is rebuilt.
         if let heap = heaps[request.pool], heap.count > 64 && heap.count > 4 * (liveByPool[request.pool] ?? 0) { rebuild(request.pool) }
         return entry
@@ -136,7 +137,9 @@ struct WaitingQueue: Sendable {
         case .priority(let aging):
             Double(request.placement.priority.rawValue) + (request.arrival - origin).seconds / aging
         case .deadline:
-            request.deadline.map { ($0 - origin).seconds } ?? .infinity
+            // The end-to-end deadline where there is one: ordered by first-token deadlines, the
+            // requests nearly late go first and overload cascades (see Docs/CONTROL_PLANE.md).
+            (request.deadline ?? request.firstTokenDeadline).map { ($0 - origin).seconds } ?? .infinity
         }
     }
 

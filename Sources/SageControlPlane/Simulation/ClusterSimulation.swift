@@ -40,7 +40,8 @@ public struct SimulationVariant: Sendable, Hashable {
 /// A discrete-event simulation of a fleet on a virtual clock: no sockets and no sleeping. It
 /// drives the control plane's real ``SchedulingCore`` (admission queue, policies, routers,
 /// prefill/decode pairing, health) against modelled instances: heterogeneous speeds, batch
-/// slowdown, prefix caches, KV transfer by distance, failures.
+/// steps with a token budget (``StepBatch``, the simulated engine's model too), prefix
+/// caches, KV transfer by distance, failures.
 ///
 /// ```swift
 /// let scenario = ClusterScenario(instances: 100, rate: 200, duration: 60)
@@ -67,7 +68,10 @@ public enum ClusterSimulation {
 private struct SimulationEvent: HeapOrdered {
     enum Kind: Sendable {
         case arrival(Int)
-        case phaseEnd(Int)
+        /// An instance's batch changes (a first token, a finished sequence), if its version is still current.
+        case batchChange(instance: Int, version: Int)
+        /// A decode phase's KV cache has arrived: it joins its instance's batch.
+        case kvArrived(Int)
         case failure(Int)
         case recovery(Int)
     }
@@ -84,8 +88,7 @@ private struct RunningPhase: Sendable {
     let lease: Lease
     let instance: Int
     let started: Double
-    let duration: Double
-    let ownTimeToFirstToken: Double
+    var firstToken: Double?
 }
 
 /// One variant's simulation.
@@ -95,12 +98,17 @@ private struct SimulationRun {
     let workload: [SimulatedRequest]
     var core: SchedulingCore
     let origin = ContinuousClock.now
-    let disaggregation = DisaggregationConfiguration()
+    let disaggregation: DisaggregationConfiguration
     var specs: [InstanceSpec] = []
     var hardware: [Int] = []
     var positionOf: [String: Int] = [:]
     var prefixCaches: [[Int]] = []
     var runningOn: [Set<Int>] = []
+    /// Each instance's engine: its batch, stepped on the virtual clock.
+    var batches: [StepBatch] = []
+    var batchVersions: [Int] = []
+    var batchChangeAt: [Double?] = []
+    var batchEvents: [StepBatch.Event] = []
     var running: [Int: RunningPhase] = [:]
     var nextToken = 0
     var events = BinaryHeap<SimulationEvent>()
@@ -108,52 +116,32 @@ private struct SimulationRun {
     var failovers: [Int: Int] = [:]
     var excluded: [Int: Set<String>] = [:]
     var anchors: [Int: InstanceSpec] = [:]
-    // Outcomes.
-    var tally = OutcomeTally()
-    var targets = SLOTargetTally()
-    var longTimeToFirstToken = OutcomeTally.histogram()
-    var rejected: [String: Int] = [:]
+    var outcomes = SimulationOutcomes()
     var paths: [String: Int] = [:]
     var cost = 0.0
-    var tokens = 0
-    var lastCompletion = 0.0
 
     init(scenario: ClusterScenario, variant: SimulationVariant, workload: [SimulatedRequest]) {
         self.scenario = scenario
         self.variant = variant
         self.workload = workload
+        disaggregation = DisaggregationConfiguration(maxPrefillBacklogPerSlot: scenario.maxPrefillBacklogPerSlot)
         core = SchedulingCore(
             policy: variant.policy,
             routing: [.whole: variant.routing, .prefill: variant.routing, .decode: disaggregation.decodeRouting ?? variant.routing],
             configuration: SchedulerConfiguration(maxQueueLength: 1_000_000), origin: origin)
         core.routers[.decode]?.pairing = disaggregation.pairingScores
-        // With PD: GENERAL ones first (by share), then PREFILL spread evenly among the rest.
-        let generalCount = variant.disaggregated ? Int((Double(scenario.instances) * scenario.generalShare).rounded()) : scenario.instances
-        let split = scenario.instances - generalCount
-        let prefillCount = split == 0 ? 0 : min(split - 1, max(1, Int((Double(split) * scenario.prefillShare).rounded())))
-        for index in 0..<scenario.instances {
-            let machine = index / scenario.instancesPerMachine
-            let hardwareIndex = index % scenario.hardware.count
-            let type: InstanceType =
-                index < generalCount
-                ? .general : (Self.isPrefill(index - generalCount, of: split, prefills: prefillCount) ? .prefill : .decode)
-            let spec = InstanceSpec(
-                id: "sim-\(index)", baseURL: "http://sim-\(index):8000/v1", model: "m", type: type,
-                maxConcurrentRequests: scenario.maxConcurrentPerInstance, costPerGPUHour: scenario.hardware[hardwareIndex].costPerGPUHour,
-                topology: Topology(machineID: "machine-\(machine)", rackID: "rack-\(machine / scenario.machinesPerRack)"))
-            specs.append(spec)
-            hardware.append(hardwareIndex)
-            positionOf[spec.id] = index
+        for (index, member) in scenario.fleet(disaggregated: variant.disaggregated).enumerated() {
+            specs.append(member.spec)
+            hardware.append(member.hardwareIndex)
+            positionOf[member.spec.id] = index
         }
         // The order of the specs is the table's order: position == index (nothing is removed here).
         _ = try? core.add(specs, now: origin)  // the specs above are valid by construction
         prefixCaches = Array(repeating: [], count: scenario.instances)
         runningOn = Array(repeating: [], count: scenario.instances)
-    }
-
-    /// Spreads PREFILL instances evenly, so that every machine has some where possible.
-    static func isPrefill(_ index: Int, of total: Int, prefills: Int) -> Bool {
-        (index * prefills) / total != ((index + 1) * prefills) / total
+        batches = hardware.map { StepBatch(cost: scenario.hardware[$0].stepCost(maxBatchedTokens: scenario.maxBatchedTokens)) }
+        batchVersions = Array(repeating: 0, count: scenario.instances)
+        batchChangeAt = Array(repeating: nil, count: scenario.instances)
     }
 
     func instant(_ time: Double) -> ContinuousClock.Instant { origin + .nanoseconds(Int64(time * 1e9)) }
@@ -179,7 +167,14 @@ private struct SimulationRun {
             let now = event.time
             switch event.kind {
             case .arrival(let index): arrive(index, now: now)
-            case .phaseEnd(let token): endPhase(token, now: now)
+            case .batchChange(let instance, let version):
+                guard version == batchVersions[instance] else { break }  // the batch changed since
+                batchChangeAt[instance] = nil
+                stepBatch(instance, now: now)
+            case .kvArrived(let token):
+                guard let phase = running[token] else { break }  // its instance failed meanwhile
+                let request = workload[Int(phase.lease.requestID)]
+                join(token, instance: phase.instance, prefillTokens: 0, outputTokens: request.outputTokens, now: now)
             case .failure(let index): fail(index, now: now)
             case .recovery(let index):
                 handle(core.setHealth(specs[index].id, healthy: true, reason: "recovered", now: instant(now)), now: now)
@@ -196,14 +191,17 @@ private struct SimulationRun {
         return QueuedRequest(
             id: UInt64(index), model: "m",
             placement: RequestPlacement(
-                priority: request.priority, sloDeadline: request.slo.map { .nanoseconds(Int64($0 * 1e9)) }, sessionKey: request.sessionKey),
+                priority: request.priority, sloDeadline: request.slo.map(SimulationOutcomes.duration), sessionKey: request.sessionKey,
+                firstTokenTarget: phase == .decode ? nil : request.ttftSLO.map(SimulationOutcomes.duration)),
             arrival: arrival, deadline: request.slo.map { instant(request.arrival + $0) }, prefixBlocks: request.prefixBlocks,
             expectedOutputTokens: request.outputTokens, excluded: excluded[index] ?? [], topologyAnchor: anchors[index], phase: phase)
     }
 
     mutating func arrive(_ index: Int, now: Double) {
         let request = workload[index]
-        let split = variant.disaggregated && disaggregation.isPrefillHeavy(promptTokens: request.promptTokens, maxTokens: request.outputTokens)
+        let split =
+            variant.disaggregated && disaggregation.isPrefillHeavy(promptTokens: request.promptTokens, maxTokens: request.outputTokens)
+            && core.splits("m", disaggregation)
         paths[split ? "disaggregated" : "direct", default: 0] += 1
         submit(queued(index, phase: split ? .prefill : .whole), now: now)
     }
@@ -241,31 +239,53 @@ private struct SimulationRun {
     mutating func start(_ lease: Lease, now: Double) {
         guard let instance = positionOf[lease.instance.id] else { return }
         let request = workload[Int(lease.requestID)]
-        let model = scenario.hardware[hardware[instance]]
-        let load = Double(core.instances[instance].inFlight) / Double(scenario.maxConcurrentPerInstance)
-        let duration: Double
-        let firstToken: Double
+        nextToken += 1
+        let token = nextToken
+        running[token] = RunningPhase(lease: lease, instance: instance, started: now)
+        runningOn[instance].insert(token)
         switch lease.phase {
         case .whole:
-            let prefill = Double(promptToCompute(request, on: instance)) / model.prefillTokensPerSecond * (1 + scenario.prefillSlowdownMixed * load)
-            let perToken = model.secondsPerOutputToken * (1 + scenario.decodeSlowdownMixed * load)
-            firstToken = prefill + perToken
-            duration = prefill + Double(request.outputTokens) * perToken
+            join(token, instance: instance, prefillTokens: promptToCompute(request, on: instance), outputTokens: request.outputTokens, now: now)
         case .prefill:
-            duration =
-                Double(promptToCompute(request, on: instance)) / model.prefillTokensPerSecond * (1 + scenario.prefillSlowdownDedicated * load)
-            firstToken = duration
+            // vLLM's prefill leg asks for one token: the step that completes the prompt ends it.
+            join(token, instance: instance, prefillTokens: promptToCompute(request, on: instance), outputTokens: 1, now: now)
         case .decode:
+            // The prompt's KV cache crosses from the prefill instance first; the slot is held meanwhile.
             let from = anchors[Int(lease.requestID)] ?? lease.instance
             let transfer = Double(request.promptTokens) * scenario.kvBytesPerToken / bandwidth(from.distance(to: lease.instance))
-            let perToken = model.secondsPerOutputToken * (1 + scenario.decodeSlowdownDedicated * load)
-            firstToken = transfer + perToken
-            duration = transfer + Double(request.outputTokens) * perToken
+            schedule(now + transfer, .kvArrived(token))
         }
-        nextToken += 1
-        running[nextToken] = RunningPhase(lease: lease, instance: instance, started: now, duration: duration, ownTimeToFirstToken: firstToken)
-        runningOn[instance].insert(nextToken)
-        schedule(now + duration, .phaseEnd(nextToken))
+    }
+
+    /// A phase's sequence joins its instance's batch.
+    mutating func join(_ token: Int, instance: Int, prefillTokens: Int, outputTokens: Int, now: Double) {
+        batches[instance].add(id: token, prefillTokens: prefillTokens, outputTokens: outputTokens, now: now, events: &batchEvents)
+        settle(instance, now: now)
+    }
+
+    /// Advances an instance's batch to `now` and acts on what happened in it.
+    mutating func stepBatch(_ instance: Int, now: Double) {
+        batches[instance].advance(to: now, events: &batchEvents)
+        settle(instance, now: now)
+    }
+
+    /// Acts on the batch's events (first tokens, finished phases), then books its next change.
+    mutating func settle(_ instance: Int, now: Double) {
+        while !batchEvents.isEmpty {
+            let events = batchEvents
+            batchEvents.removeAll(keepingCapacity: true)
+            for event in events {
+                switch event.kind {
+                case .firstToken: running[event.id]?.firstToken = event.time
+                case .finished: endPhase(event.id, now: event.time)
+                }
+            }
+        }
+        let next = batches[instance].nextChange
+        guard next != batchChangeAt[instance] else { return }
+        batchVersions[instance] += 1
+        batchChangeAt[instance] = next
+        if let next { schedule(next, .batchChange(instance: instance, version: batchVersions[instance])) }
     }
 
     func bandwidth(_ distance: TopologyDistance) -> Double {
@@ -283,12 +303,14 @@ private struct SimulationRun {
         let index = Int(phase.lease.requestID)
         let request = workload[index]
         let spec = specs[phase.instance]
-        cost += phase.duration * spec.costPerGPUHour * Double(spec.gpuCount) / 3600 / Double(spec.maxConcurrentRequests)
+        let duration = now - phase.started
+        let firstTokenAt = phase.firstToken ?? now
+        cost += duration * spec.costPerGPUHour * Double(spec.gpuCount) / 3600 / Double(spec.maxConcurrentRequests)
         handle(
             core.release(
                 phase.lease,
                 outcome: .success(
-                    latency: .nanoseconds(Int64(phase.duration * 1e9)), timeToFirstToken: .nanoseconds(Int64(phase.ownTimeToFirstToken * 1e9)),
+                    latency: .nanoseconds(Int64(duration * 1e9)), timeToFirstToken: .nanoseconds(Int64((firstTokenAt - phase.started) * 1e9)),
                     outputTokens: phase.lease.phase == .prefill ? nil : request.outputTokens),
                 now: instant(now)),
             now: now)
@@ -298,15 +320,7 @@ private struct SimulationRun {
             submit(queued(index, phase: .decode), now: now)
             return
         }
-        let latency = now - request.arrival
-        let firstToken = phase.started + phase.ownTimeToFirstToken - request.arrival
-        tally.record(
-            succeeded: true, latency: .nanoseconds(Int64(latency * 1e9)), timeToFirstToken: .nanoseconds(Int64(firstToken * 1e9)),
-            queueWait: nil, priority: request.priority, deadline: request.slo.map { .nanoseconds(Int64($0 * 1e9)) })
-        targets.completed(request, timeToFirstToken: firstToken, latency: latency)
-        if request.longPrompt { _ = longTimeToFirstToken.record(OutcomeTally.microseconds(.nanoseconds(Int64(firstToken * 1e9)))) }
-        tokens += request.promptTokens + request.outputTokens
-        lastCompletion = max(lastCompletion, now)
+        outcomes.completed(request, timeToFirstToken: firstTokenAt - request.arrival, now: now)
         cleanUp(index)
     }
 
@@ -314,6 +328,10 @@ private struct SimulationRun {
     mutating func fail(_ instance: Int, now: Double) {
         let spec = specs[instance]
         handle(core.setHealth(spec.id, healthy: false, reason: "simulated failure", now: instant(now)), now: now)
+        // Its engine is gone with everything in its batch.
+        batches[instance] = StepBatch(cost: batches[instance].cost)
+        batchVersions[instance] += 1
+        batchChangeAt[instance] = nil
         for token in runningOn[instance].sorted() {
             guard let phase = running.removeValue(forKey: token) else { continue }
             handle(core.release(phase.lease, outcome: .instanceFailure, now: instant(now)), now: now)
@@ -330,12 +348,7 @@ private struct SimulationRun {
     }
 
     mutating func finishFailed(_ index: Int, _ code: ControlPlaneError.Code, now: Double) {
-        let request = workload[index]
-        rejected[code.description, default: 0] += 1
-        targets.failed(request)
-        tally.record(
-            succeeded: false, latency: .nanoseconds(Int64((now - request.arrival) * 1e9)), timeToFirstToken: nil, queueWait: nil,
-            priority: request.priority, deadline: request.slo.map { .nanoseconds(Int64($0 * 1e9)) }, failuresMissDeadlines: true)
+        outcomes.failed(workload[index], reason: code.description, now: now)
         cleanUp(index)
     }
 
@@ -346,19 +359,8 @@ private struct SimulationRun {
     }
 
     func result(wallTime: Duration) -> SimulationResult {
-        let span = max(lastCompletion, scenario.duration)
-        func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double? { OutcomeTally.milliseconds(histogram, percentile) }
-        return SimulationResult(
-            policy: variant.policy.rawValue, routing: variant.routing.rawValue, pd: variant.disaggregated, baseline: variant.baseline,
-            requests: workload.count, completed: tally.completed, failed: tally.failed, rejected: rejected,
-            sloCompliance: tally.sloCompliance, sloComplianceByPriority: tally.sloComplianceByPriority,
-            goodputRPS: Double(tally.good) / span, ttftCompliance: targets.ttftCompliance, tpotCompliance: targets.tpotCompliance,
-            sloGoodputRPS: Double(targets.good) / span, shedShare: targets.shedShare, p50LatencyMilliseconds: ms(tally.latency, 50),
-            p99LatencyMilliseconds: ms(tally.latency, 99), p50TimeToFirstTokenMilliseconds: ms(tally.timeToFirstToken, 50),
-            p99TimeToFirstTokenMilliseconds: ms(tally.timeToFirstToken, 99),
-            p99LongPromptTimeToFirstTokenMilliseconds: ms(longTimeToFirstToken, 99),
-            costPer1kTokens: tokens == 0 ? nil : cost / Double(tokens) * 1000, paths: paths, simulatedSeconds: span,
-            wallSeconds: wallTime.seconds)
+        outcomes.result(
+            variant: variant, requests: workload.count, arrivalWindow: scenario.duration, cost: cost, paths: paths, wallTime: wallTime)
     }
 }
 
@@ -376,14 +378,15 @@ public struct SimulationResult: Sendable, Codable, Hashable {
     /// Requests with an SLO that completed within it, over all with an SLO (shed ones count as missed).
     public var sloCompliance: Double?
     public var sloComplianceByPriority: [String: Double]
-    /// Completed requests that met their SLO (or had none), per simulated second.
+    /// Completed requests that met their SLO (or had none), per second of arrivals.
     public var goodputRPS: Double
     /// Requests that met their time-to-first-token target, and their time-per-output-token
     /// target, over all with one (shed ones missed them).
     public var ttftCompliance: Double?
     public var tpotCompliance: Double?
     /// DistServe's goodput: completed requests that met their TTFT and TPOT targets and their
-    /// end-to-end SLO (each where they have one), per simulated second.
+    /// end-to-end SLO (each where they have one), per second of arrivals (the offered rate times
+    /// the share that was good).
     public var sloGoodputRPS: Double
     /// Shed, refused or failed after every failover, over all requests.
     public var shedShare: Double
@@ -393,6 +396,9 @@ public struct SimulationResult: Sendable, Codable, Hashable {
     public var p99TimeToFirstTokenMilliseconds: Double?
     /// The same for requests with a long prompt (where PD should help).
     public var p99LongPromptTimeToFirstTokenMilliseconds: Double?
+    /// Time per output token after the first, `(latency - TTFT) / (output - 1)`.
+    public var p50TimePerOutputTokenMilliseconds: Double?
+    public var p99TimePerOutputTokenMilliseconds: Double?
     /// Instance time used (each request pays its share of a batch slot) per 1,000 prompt and output tokens served.
     public var costPer1kTokens: Double?
     /// Requests split between prefill and decode, and those sent whole.
@@ -408,7 +414,8 @@ public struct SimulationResult: Sendable, Codable, Hashable {
             tpotCompliance = "tpot_slo_compliance", sloGoodputRPS = "slo_goodput_rps", shedShare = "shed_share",
             p50LatencyMilliseconds = "p50_latency_ms", p99LatencyMilliseconds = "p99_latency_ms",
             p50TimeToFirstTokenMilliseconds = "p50_ttft_ms", p99TimeToFirstTokenMilliseconds = "p99_ttft_ms",
-            p99LongPromptTimeToFirstTokenMilliseconds = "p99_ttft_long_prompt_ms", costPer1kTokens = "cost_per_1k_tokens", paths,
+            p99LongPromptTimeToFirstTokenMilliseconds = "p99_ttft_long_prompt_ms", p50TimePerOutputTokenMilliseconds = "p50_tpot_ms",
+            p99TimePerOutputTokenMilliseconds = "p99_tpot_ms", costPer1kTokens = "cost_per_1k_tokens", paths,
             simulatedSeconds = "simulated_seconds", wallSeconds = "wall_seconds"
     }
 }

@@ -3,27 +3,27 @@ import SageLLM
 import SageSupport
 
 /// One request of a simulated workload.
-struct SimulatedRequest: Sendable {
+package struct SimulatedRequest: Sendable {
     /// Seconds since the start.
-    let arrival: Double
-    let priority: RequestPriority
+    package let arrival: Double
+    package let priority: RequestPriority
     /// End-to-end latency SLO in seconds, if any.
-    let slo: Double?
+    package let slo: Double?
     /// Time-to-first-token and time-per-output-token targets in seconds, if any.
-    let ttftSLO: Double?
-    let tpotSLO: Double?
-    let promptTokens: Int
-    let outputTokens: Int
-    let longPrompt: Bool
+    package let ttftSLO: Double?
+    package let tpotSLO: Double?
+    package let promptTokens: Int
+    package let outputTokens: Int
+    package let longPrompt: Bool
     /// The shared prefix it starts with, if any.
-    let prefixGroup: Int?
-    let prefixBlocks: [UInt64]
-    let sessionKey: String
+    package let prefixGroup: Int?
+    package let prefixBlocks: [UInt64]
+    package let sessionKey: String
 }
 
 /// The requests of a scenario, the same for every policy compared (drawn from its seed).
-enum SimulationWorkload {
-    static func generate(_ scenario: ClusterScenario) -> [SimulatedRequest] {
+package enum SimulationWorkload {
+    package static func generate(_ scenario: ClusterScenario) -> [SimulatedRequest] {
         var random = SeededGenerator(seed: SeededGenerator.mix(scenario.seed, 0x776F_726B))
         let expected = Int(scenario.rate * scenario.duration)
         var requests: [SimulatedRequest] = []

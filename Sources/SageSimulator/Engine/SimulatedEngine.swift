@@ -103,6 +103,8 @@ public final class SimulatedEngine: Sendable {
     /// The engine's time: its clock, read as instants from the engine's start.
     let time: EngineTime
     private let faultPlan: FaultPlan
+    /// The running batch when the engine is stepped (``SimulatedEngineConfiguration/steps``).
+    private let stepBatch: EngineStepBatch?
 
     /// - Parameter clock: the engine's time source. A test passes one that does not sleep, so
     ///   that TTFT, TBT and queueing are checked without waiting. The HTTP server
@@ -115,6 +117,7 @@ public final class SimulatedEngine: Sendable {
         self.slots = FairSemaphore(limit: configuration.maxBatch)
         self.time = EngineTime(clock)
         self.faultPlan = FaultPlan(faults: configuration.faults, seed: configuration.seed)
+        self.stepBatch = configuration.steps.map { EngineStepBatch(cost: $0.cost(prefillTokensPerSecond: configuration.prefillTokensPerSecond)) }
         self.state = Mutex(
             State(
                 random: SeededGenerator(seed: configuration.seed),
@@ -234,33 +237,35 @@ public final class SimulatedEngine: Sendable {
             }
         }
 
-        var prefill = configuration.ttft * ttftFactor
-        if configuration.prefillTokensPerSecond > 0 && !request.promptComputedRemotely {
-            prefill += .seconds(Double(promptCount - cached) / configuration.prefillTokensPerSecond)
+        if request.promptComputedRemotely && configuration.kvTransferBytesPerSecond > 0 {
+            // The prompt's KV cache crosses from the prefill engine first; the slot is held meanwhile.
+            let bytes = Double(promptCount) * Double(configuration.kvBytesPerToken)
+            try await waitUntil(time.now + .seconds(bytes / configuration.kvTransferBytesPerSecond))
         }
-        let firstTokenAt = admitted + prefill
+        var pacing = TokenPacing(
+            engine: self, batch: stepBatch, request: request, uncachedPrompt: promptCount - cached, maxTokens: maxTokens, ttftFactor: ttftFactor,
+            tbtSeed: tbtSeed)
+        defer { pacing.end() }
 
         var texts = Array(repeating: "", count: request.n)
         var finishReasons: [String?] = Array(repeating: nil, count: request.n)
         var countsPerChoice = Array(repeating: 0, count: request.n)
         let seed = request.seed ?? SeededGenerator.mix(configuration.seed, Self.hash(request.promptTokens))
         var textRandom = (0..<request.n).map { SeededGenerator(seed: SeededGenerator.mix(seed, UInt64($0))) }
-        var tbtRandom = SeededGenerator(seed: tbtSeed)
         let stops = request.stop.filter { !$0.isEmpty }
 
-        var due = firstTokenAt
         var step = GeneratedStep(tokens: [], generatedSoFar: 0)
         var position = 0
         while finishReasons.contains(where: { $0 == nil }) {
             // Tokens that are due now are handed over together.
-            let now = time.now
-            if due > now {
+            if let due = pacing.due(position) {
                 if !step.tokens.isEmpty {
                     step.generatedSoFar = generated
                     try await onStep(step)
                     step.tokens.removeAll(keepingCapacity: true)
                 }
                 try await waitUntil(due)
+                if pacing.isStepped { continue }  // the batch says when the token is there
             } else {
                 try Task.checkCancellation()
             }
@@ -284,7 +289,7 @@ public final class SimulatedEngine: Sendable {
                 step.tokens.append(GeneratedStep.Token(choice: choice, text: text, finishReason: reason))
             }
             position += 1
-            due = due + configuration.tbt * tbtRandom.jitter(configuration.jitter)
+            pacing.taken(position)
         }
         step.generatedSoFar = generated
         if !step.tokens.isEmpty { try await onStep(step) }
@@ -292,7 +297,7 @@ public final class SimulatedEngine: Sendable {
         return EngineCompletion(
             texts: texts, finishReasons: finishReasons.map { $0 ?? "length" }, promptTokens: promptCount,
             cachedPromptTokens: cached, completionTokens: generated, queueWait: admitted - arrived,
-            timeToFirstToken: firstTokenAt - admitted)
+            timeToFirstToken: pacing.firstTokenAt - admitted)
     }
 
     private static func firstStop(in text: String, stops: [String]) -> String.Index? {
@@ -338,6 +343,10 @@ struct EngineTime: Sendable {
     }
 
     var now: ContinuousClock.Instant { start + elapsed() }
+
+    /// An instant as seconds from the engine's start, and back.
+    func seconds(at instant: ContinuousClock.Instant) -> Double { (instant - start) / .seconds(1) }
+    func instant(at seconds: Double) -> ContinuousClock.Instant { start + .seconds(seconds) }
 
     @Sendable func sleep(until instant: ContinuousClock.Instant) async throws {
         let remaining = instant - now

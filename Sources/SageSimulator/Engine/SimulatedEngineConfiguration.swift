@@ -1,9 +1,15 @@
 import SageLLM
+import SageSupport
 /// How the simulated engine behaves: its model, speed, limits and faults.
 ///
 /// Time model: a request waits for a batch slot (at most ``maxBatch`` run at once), then
 /// spends ``ttft`` plus its uncached prompt tokens / ``prefillTokensPerSecond`` in prefill,
 /// then emits one token every ``tbt``. TTFT and TBT get a seeded jitter of ±``jitter``.
+///
+/// With ``steps`` set, the engine steps its whole batch as vLLM's scheduler does instead:
+/// decodes first, prompt chunks up to the token budget, and a step's time grows with what it
+/// carries, so a long prompt slows every stream beside it. The cluster simulation uses the
+/// same model (see `Docs/SIMULATOR.md`).
 public struct SimulatedEngineConfiguration: Sendable, Hashable {
     /// The served model name.
     public var model: String
@@ -39,6 +45,13 @@ public struct SimulatedEngineConfiguration: Sendable, Hashable {
     public var kvSideChannelPort = 5600
     /// The version `/version` reports.
     public var version: String
+    /// Batch steps with a token budget; nil keeps the independent TTFT + TBT timing above.
+    public var steps: BatchSteps?
+    /// KV cache bytes per prompt token, and how fast a prompt's KV cache reaches a `decode`
+    /// engine (bytes per second; 0: at once): such a request waits its transfer before it joins
+    /// the batch.
+    public var kvBytesPerToken = 131_072
+    public var kvTransferBytesPerSecond = 0.0
 
     public init(
         model: String = "sagellm-sim", ownedBy: String = "vllm", ttft: Duration = .milliseconds(20),
@@ -86,7 +99,37 @@ public struct SimulatedEngineConfiguration: Sendable, Hashable {
             throw fail("maxContext", "must be from 16 to 16777216 tokens, got \(maxContext)")
         }
         if kvCacheTokens < maxContext { throw fail("kvCacheTokens", "must hold at least one full context (\(maxContext))") }
+        if let steps, let problem = steps.cost(prefillTokensPerSecond: prefillTokensPerSecond).problem { throw fail("steps", problem) }
+        if let steps, steps.maxBatchedTokens <= maxBatch {
+            throw fail("steps", "the token budget per step (\(steps.maxBatchedTokens)) must exceed maxBatch (\(maxBatch)), or prompts never get a chunk")
+        }
+        if kvBytesPerToken < 1 { throw fail("kvBytesPerToken", "must be at least 1, got \(kvBytesPerToken)") }
+        if !(kvTransferBytesPerSecond >= 0) || !kvTransferBytesPerSecond.isFinite {
+            throw fail("kvTransferBytesPerSecond", "must be a finite number, not negative (0 = at once), got \(kvTransferBytesPerSecond)")
+        }
         try faults.validate()
+    }
+}
+
+/// How a stepped engine's steps cost (see ``SimulatedEngineConfiguration/steps``): a step takes
+/// ``stepTime`` plus ``timePerDecodeSequence`` per sequence decoding in it, plus its prompt
+/// tokens at the configuration's `prefillTokensPerSecond`; it carries at most
+/// ``maxBatchedTokens`` tokens (vLLM's `max_num_batched_tokens`), decodes first.
+public struct BatchSteps: Sendable, Hashable {
+    public var stepTime: Duration
+    public var timePerDecodeSequence: Duration
+    public var maxBatchedTokens: Int
+
+    public init(stepTime: Duration = .milliseconds(25), timePerDecodeSequence: Duration = .microseconds(500), maxBatchedTokens: Int = 2_048) {
+        self.stepTime = stepTime
+        self.timePerDecodeSequence = timePerDecodeSequence
+        self.maxBatchedTokens = maxBatchedTokens
+    }
+
+    func cost(prefillTokensPerSecond: Double) -> StepCost {
+        StepCost(
+            baseSeconds: stepTime / .seconds(1), secondsPerDecodeSequence: timePerDecodeSequence / .seconds(1),
+            prefillTokensPerSecond: prefillTokensPerSecond, maxBatchedTokens: maxBatchedTokens)
     }
 }
 
