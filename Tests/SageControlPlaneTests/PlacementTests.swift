@@ -28,6 +28,30 @@ struct PlacementTests {
         }
     }
 
+    /// The cheapest instance takes requests only while its load is below the cap (a quarter of
+    /// its slots by default): cheap hardware is slow, and a full batch on it misses TPOT targets.
+    @Test(arguments: [(cap: 0.25, expected: "pricey"), (cap: 1.0, expected: "cheap")])
+    func costOptimizedFillsTheCheapestOnlyUpToItsLoadCap(cap: Double, expected: String) async throws {
+        try await withSimulators([engine(tbtMs: 1), engine(tbtMs: 1)]) { simulators in
+            let instances = [
+                InstanceSpec(id: "pricey", baseURL: simulators[0].baseURL, model: "m", maxConcurrentRequests: 4, costPerGPUHour: 9),
+                InstanceSpec(id: "cheap", baseURL: simulators[1].baseURL, model: "m", maxConcurrentRequests: 4, costPerGPUHour: 1),
+            ]
+            let cluster = try ControlPlaneClient(
+                instances: instances, schedulingPolicy: .costOptimized, configuration: SchedulerConfiguration(costOptimizedLoadCap: cap))
+            // A long request holds one of the cheap instance's four slots (cancelled at the end).
+            let busy = Task { try await cluster.chat("busy", options: ChatOptions(maxTokens: 2_000)) }
+            #expect(await eventually { cluster.instances().first { $0.instanceID == "cheap" }?.activeRequests == 1 })
+            let routed = try await cluster.routedChat([.user("next")], options: ChatOptions(maxTokens: 2))
+            #expect(routed.instanceID == expected)
+            busy.cancel()
+            _ = try? await busy.value  // cancelled on purpose
+            await cluster.shutdown()
+        }
+        #expect(SchedulerConfiguration(costOptimizedLoadCap: .nan).costOptimizedLoadCap == 1)
+        #expect(SchedulerConfiguration(costOptimizedLoadCap: -2).costOptimizedLoadCap == 0)
+    }
+
     @Test func topologyAwarePrefersTheSameMachine() async throws {
         try await withSimulators([engine(tbtMs: 3), engine(tbtMs: 1), engine(tbtMs: 1)]) { simulators in
             let instances = [

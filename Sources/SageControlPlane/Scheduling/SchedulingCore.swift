@@ -225,11 +225,11 @@ struct SchedulingCore: Sendable {
             // its pairing, which is the cost that matters there); only whole requests are priced.
             if policy == .costOptimized && request.phase == .whole {
                 if let cached = costOrder[pool], now - cached.computed < .milliseconds(100), cached.positions.count == positions.count {
-                    chosen = Self.cheapest(instances, cached.positions, request, now: now, eligible)
+                    chosen = Self.cheapest(instances, cached.positions, request, now: now, loadCap: configuration.costOptimizedLoadCap, eligible)
                 } else {
                     let sorted = positions.sorted { instances[$0].costPerToken < instances[$1].costPerToken }
                     costOrder[pool] = (now, sorted)
-                    chosen = Self.cheapest(instances, sorted, request, now: now, eligible)
+                    chosen = Self.cheapest(instances, sorted, request, now: now, loadCap: configuration.costOptimizedLoadCap, eligible)
                 }
             } else {
                 chosen = routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: eligible)
@@ -247,18 +247,24 @@ struct SchedulingCore: Sendable {
             placement: request.placement, policy: policy, phase: request.phase, client: client)
     }
 
-    /// `cost_optimized`: the cheapest per token among those whose measured latency still meets
-    /// the deadline (the least loaded among equally cheap ones); `byCost` is sorted by cost.
+    /// `cost_optimized`: the cheapest per token among those below `loadCap` whose measured
+    /// latency still meets the deadline (the least loaded among equally cheap ones), else the
+    /// least loaded; `byCost` is sorted by cost.
     private static func cheapest(
-        _ instances: [InstanceState], _ byCost: [Int], _ request: QueuedRequest, now: ContinuousClock.Instant, _ eligible: (Int) -> Bool
+        _ instances: [InstanceState], _ byCost: [Int], _ request: QueuedRequest, now: ContinuousClock.Instant, loadCap: Double,
+        _ eligible: (Int) -> Bool
     ) -> Int? {
         let remaining = request.deadline.map { ($0 - now).seconds }
         func meets(_ position: Int) -> Bool { remaining.map { (instances[position].predictedLatency(request) ?? 0) <= $0 } ?? true }
         var fallback: Int?
         var best: Int?
         for position in byCost where eligible(position) {
-            if fallback == nil { fallback = position }
-            guard meets(position) else { continue }
+            if let current = fallback {
+                if instances[position].load < instances[current].load { fallback = position }
+            } else {
+                fallback = position
+            }
+            guard meets(position), instances[position].load < loadCap else { continue }
             if let current = best {
                 // Sorted by cost: past the cheapest price, stop; at the same price, prefer less load.
                 guard instances[position].costPerToken == instances[current].costPerToken else { break }

@@ -34,11 +34,21 @@ public struct SchedulerConfiguration: Sendable, Hashable {
     public var circuitBreakerThreshold: Int
     /// Weight of the newest sample in the latency and TTFT averages.
     public var ewmaAlpha: Double
+    /// `cost_optimized`: an instance takes requests as the cheapest only while its load
+    /// (in flight over `max_concurrent_requests`) is below this share; then the next price,
+    /// and when every instance is past it, the least loaded. Cheap hardware is slow, and a full
+    /// batch on it misses TPOT targets; 1 fills the cheapest first, whatever the batch.
+    /// Kept within 0...1.
+    public var costOptimizedLoadCap: Double {
+        get { storedLoadCap }
+        set { storedLoadCap = newValue.isNaN ? 1 : max(0, min(1, newValue)) }
+    }
+    private var storedLoadCap = 0.25
 
     public init(
         maxQueueLength: Int = 10_000, maxQueueWait: Duration? = nil, agingInterval: Duration = .seconds(5),
         shedsUnreachableDeadlines: Bool = true, maxFailovers: Int = 2, circuitBreakerThreshold: Int = 5,
-        ewmaAlpha: Double = 0.1
+        ewmaAlpha: Double = 0.1, costOptimizedLoadCap: Double = 0.25
     ) {
         self.maxQueueLength = maxQueueLength
         self.maxQueueWait = maxQueueWait
@@ -47,5 +57,6 @@ public struct SchedulerConfiguration: Sendable, Hashable {
         self.maxFailovers = maxFailovers
         self.circuitBreakerThreshold = circuitBreakerThreshold
         self.ewmaAlpha = ewmaAlpha
+        self.costOptimizedLoadCap = costOptimizedLoadCap
     }
 }
