@@ -110,7 +110,9 @@ extension SagePerformance {
                         let words = max(1, request.promptTokens - SimulatedTokenizer.tokensPerMessage - SimulatedTokenizer.generationPromptTokens)
                         let prompt = String(repeating: " the", count: words)
                         let options = ChatOptions(model: "m", maxTokens: request.outputTokens)
-                        let placement = RequestPlacement(priority: request.priority, sloDeadline: request.slo.map { .seconds($0) })
+                        let placement = RequestPlacement(
+                            priority: request.priority, sloDeadline: request.slo.map { .seconds($0) },
+                            firstTokenTarget: request.ttftSLO.map { .seconds($0) }, timePerTokenTarget: request.tpotSLO.map { .seconds($0) })
                         var firstToken: Double?
                         var path = "direct"
                         do {

@@ -41,16 +41,21 @@ public struct RequestPlacement: Sendable, Hashable {
     /// under overload the capacity goes to requests that can still be good. It still orders by
     /// the end-to-end deadline, or by this one when there is no other.
     public var firstTokenTarget: Duration?
+    /// The time per output token after the first should stay within this (its TPOT target).
+    /// `slo_aware` sends the request to an instance whose measured time per output token meets
+    /// it when one has room, and to any other only when none does.
+    public var timePerTokenTarget: Duration?
 
     public init(
         priority: RequestPriority = .normal, sloDeadline: Duration? = nil, sessionKey: String? = nil,
-        preferredInstanceID: String? = nil, firstTokenTarget: Duration? = nil
+        preferredInstanceID: String? = nil, firstTokenTarget: Duration? = nil, timePerTokenTarget: Duration? = nil
     ) {
         self.priority = priority
         self.sloDeadline = sloDeadline
         self.sessionKey = sessionKey
         self.preferredInstanceID = preferredInstanceID
         self.firstTokenTarget = firstTokenTarget
+        self.timePerTokenTarget = timePerTokenTarget
     }
 
     /// The SLO deadline in milliseconds.

@@ -231,6 +231,16 @@ struct SchedulingCore: Sendable {
                     costOrder[pool] = (now, sorted)
                     chosen = Self.cheapest(instances, sorted, request, now: now, loadCap: configuration.costOptimizedLoadCap, eligible)
                 }
+            } else if policy == .sloAware, request.phase != .prefill, let target = request.placement.timePerTokenTarget {
+                // Protects the request's TPOT: instances whose measured time per output token
+                // meets its target first (unmeasured ones count as meeting it), else any.
+                let seconds = target.seconds
+                let fastEnough = { (position: Int) -> Bool in
+                    eligible(position) && (instances[position].tokensPerSecond.map { 1 / $0 <= seconds } ?? true)
+                }
+                chosen =
+                    routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: fastEnough)
+                    ?? routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: eligible)
             } else {
                 chosen = routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: eligible)
             }

@@ -192,7 +192,8 @@ private struct SimulationRun {
             id: UInt64(index), model: "m",
             placement: RequestPlacement(
                 priority: request.priority, sloDeadline: request.slo.map(SimulationOutcomes.duration), sessionKey: request.sessionKey,
-                firstTokenTarget: phase == .decode ? nil : request.ttftSLO.map(SimulationOutcomes.duration)),
+                firstTokenTarget: phase == .decode ? nil : request.ttftSLO.map(SimulationOutcomes.duration),
+                timePerTokenTarget: request.tpotSLO.map(SimulationOutcomes.duration)),
             arrival: arrival, deadline: request.slo.map { instant(request.arrival + $0) }, prefixBlocks: request.prefixBlocks,
             expectedOutputTokens: request.outputTokens, excluded: excluded[index] ?? [], topologyAnchor: anchors[index], phase: phase)
     }
