@@ -71,6 +71,9 @@ public struct InstanceSnapshot: Sendable, Encodable {
     public var failed: Int
     public var averageLatencyMilliseconds: Double?
     public var averageTimeToFirstTokenMilliseconds: Double?
+    /// Time per output token after the first, averaged over streamed requests with usage
+    /// (what `slo_aware` compares with a request's TPOT target).
+    public var averageTimePerOutputTokenMilliseconds: Double?
     public var engineRunning: Double?
     public var engineWaiting: Double?
     public var kvCacheUsage: Double?
@@ -82,7 +85,7 @@ public struct InstanceSnapshot: Sendable, Encodable {
             currentLoad = "current_load", activeRequests = "active_requests",
             maxConcurrentRequests = "max_concurrent_requests", completed, failed,
             averageLatencyMilliseconds = "avg_latency_ms", averageTimeToFirstTokenMilliseconds = "avg_ttft_ms",
-            engineRunning = "engine_running", engineWaiting = "engine_waiting", kvCacheUsage = "kv_cache_usage"
+            averageTimePerOutputTokenMilliseconds = "avg_tpot_ms", engineRunning = "engine_running", engineWaiting = "engine_waiting", kvCacheUsage = "kv_cache_usage"
     }
 
     init(_ state: InstanceState) {
@@ -102,6 +105,7 @@ public struct InstanceSnapshot: Sendable, Encodable {
         failed = state.failed
         averageLatencyMilliseconds = state.latency.map { $0 * 1000 }
         averageTimeToFirstTokenMilliseconds = state.timeToFirstToken.map { $0 * 1000 }
+        averageTimePerOutputTokenMilliseconds = state.tokensPerSecond.map { 1000 / $0 }
         engineRunning = state.engineRunning
         engineWaiting = state.engineWaiting
         kvCacheUsage = state.kvCacheUsage
