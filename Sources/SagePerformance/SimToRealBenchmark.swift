@@ -103,7 +103,8 @@ extension SagePerformance {
             let started = recorder.started
             await withTaskGroup(of: Void.self) { group in
                 for request in workload {
-                    try? await Task.sleep(until: started + .seconds(request.arrival), clock: .continuous)
+                    // Only cancellation ends this sleep early; the run then just stops sending.
+                    guard (try? await Task.sleep(until: started + .seconds(request.arrival), clock: .continuous)) != nil else { break }
                     group.addTask {
                         // Three-letter words with their space: one token and four bytes each, so
                         // the control plane's byte estimate is the token count; the chat template adds 7.
@@ -114,13 +115,13 @@ extension SagePerformance {
                             priority: request.priority, sloDeadline: request.slo.map { .seconds($0) },
                             firstTokenTarget: request.ttftSLO.map { .seconds($0) }, timePerTokenTarget: request.tpotSLO.map { .seconds($0) })
                         var firstToken: Double?
-                        var path = "direct"
+                        var path = ExecutionPath.direct.name
                         do {
                             for try await routed in cluster.routedStreamChat([.user(prompt)], options: options, placement: placement) {
                                 if firstToken == nil, routed.chunk.choices.contains(where: { !($0.delta.content ?? "").isEmpty }) {
                                     firstToken = recorder.seconds()
                                 }
-                                if case .disaggregated = routed.path { path = "disaggregated" } else if case .fallback = routed.path { path = "fallback" }
+                                path = routed.path.name
                             }
                             recorder.completed(request, firstToken: firstToken, path: path)
                         } catch {

@@ -84,10 +84,6 @@ package struct StepBatch: Sendable {
     /// Sequences in the batch or joining it.
     package var count: Int { prefilling.count + decoding.count + joining.count }
     package var isEmpty: Bool { count == 0 }
-    /// Prompt tokens still to compute, over every sequence.
-    package var queuedPrefillTokens: Int { prefillQueued + joining.reduce(0) { $0 + $1.prefillRemaining } }
-    /// Sequences decoding now.
-    package var decodingCount: Int { decoding.count }
 
     /// Adds a sequence at `now`: it joins at the next step boundary, or starts a step now when
     /// the batch is idle. `prefillTokens` 0 means its KV cache arrived from elsewhere.
@@ -131,8 +127,9 @@ package struct StepBatch: Sendable {
     /// The end of the step under way, or nil when idle.
     package var nextBoundary: Double? { stepStart.map { $0 + stepSeconds } }
 
-    /// When the steps next change (a prompt's last chunk, a first token, a finished sequence),
-    /// if nothing joins before; nil when idle.
+    /// When the steps next change (a prompt's last chunk, a finished sequence), if nothing
+    /// joins before; nil when idle. First tokens within a run of identical steps are reported
+    /// with their own step's end time when the run is taken.
     package var nextChange: Double? {
         guard let start = stepStart else { return nil }
         return start + Double(stepsUntilChange(limit: Int.max)) * stepSeconds

@@ -57,7 +57,4 @@ final class EngineStepBatch: Sendable {
             state.firstTokenAt[id] = nil
         }
     }
-
-    /// Sequences in the batch.
-    var count: Int { state.withLock { $0.batch.count } }
 }

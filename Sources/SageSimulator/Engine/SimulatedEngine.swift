@@ -289,7 +289,7 @@ public final class SimulatedEngine: Sendable {
                 step.tokens.append(GeneratedStep.Token(choice: choice, text: text, finishReason: reason))
             }
             position += 1
-            pacing.taken(position)
+            pacing.tokenTaken()
         }
         step.generatedSoFar = generated
         if !step.tokens.isEmpty { try await onStep(step) }

@@ -62,8 +62,8 @@ struct TokenPacing {
         }
     }
 
-    /// The token at `position - 1` was handed over.
-    mutating func taken(_ position: Int) {
+    /// The next token was handed over.
+    mutating func tokenTaken() {
         guard case .fixed(let next, var random) = mode else { return }
         mode = .fixed(next: next + configuration.tbt * random.jitter(configuration.jitter), random: random)
     }
