@@ -29,8 +29,14 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
     @Option(help: "Random seed (the same seed gives the same results).") var seed: UInt64 = 1
     @Option(help: "Gaps between arrivals: 1 is Poisson, above 1 bursty (gamma).") var burstiness = 1.0
     @Option(help: "Share of requests with a long prompt (1,500-4,000 tokens).") var longPromptShare = 0.3
+    @Option(help: "Share of requests that start with one of 20 shared 512-token prefixes (prefix caches, locality).")
+    var sharedPrefixShare = 0.5
+    @Option(help: "Shares of CRITICAL,HIGH,NORMAL,LOW,BACKGROUND requests (any scale; each level has its own TTFT/TPOT targets).")
+    var priorityMix = "0.05,0.15,0.5,0.2,0.1"
     @Option(help: "Instances that fail at a third of the run and recover at two thirds.") var failures = 0
-    @Option(help: "With PD: share of the PREFILL instances among those split (the rest DECODE).") var prefillShare = 0.3
+    @Option(
+        help: "With PD: share of the PREFILL instances among those split (the rest DECODE); a comma-separated list, or auto (0.2,0.3,0.4,0.5), runs each PD configuration with each split.")
+    var prefillShare = "0.3"
     @Option(
         name: .customLong("prefill-backlog"),
         help: "With PD: requests waiting for PREFILL instances per prefill slot beyond which prefill-heavy requests run whole (none: always split).")
@@ -43,6 +49,8 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let loads { _ = try Self.loadFactors(loads) }
+        _ = try Self.prefillShares(prefillShare)
+        _ = try Self.priorityShares(priorityMix)
     }
 
     /// `0.5,1,1.5,2`: 1 to 16 increasing multiples of the rate, each above 0 and at most 100.
@@ -58,13 +66,41 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
         return factors
     }
 
+    /// `0.3`, `0.2,0.4` or `auto`: the PREFILL shares to try, each within 0.05...0.95.
+    static func prefillShares(_ text: String) throws -> [Double] {
+        if text.lowercased() == "auto" { return [0.2, 0.3, 0.4, 0.5] }
+        let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.count <= 16, values.allSatisfy({ $0.map { (0.05...0.95).contains($0) } ?? false }) else {
+            throw ValidationError("--prefill-share takes 1 to 16 shares within 0.05...0.95 (such as 0.3 or 0.2,0.3,0.4), or auto; got '\(text)'")
+        }
+        return values.compactMap { $0 }
+    }
+
+    /// `on 30%` (PD with that PREFILL share) or `off`.
+    static func pdLabel(_ result: SimulationResult) -> String {
+        guard result.pd else { return "off" }
+        return result.prefillShare.map { "on \(String(format1: $0 * 100, digits: 0))%" } ?? "on"
+    }
+
+    /// `0.05,0.15,0.5,0.2,0.1`: five numbers, CRITICAL to BACKGROUND (the scenario checks them).
+    static func priorityShares(_ text: String) throws -> [Double] {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.count == 5, values.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--priority-mix takes five comma-separated shares for CRITICAL,HIGH,NORMAL,LOW,BACKGROUND, such as 0.05,0.15,0.5,0.2,0.1; got '\(text)'")
+        }
+        return values.compactMap { $0 }
+    }
+
     func run() async throws {
         try await reportingClusterErrors {
             var scenario = ClusterScenario(instances: instances, rate: rate, duration: duration, seed: seed)
             scenario.burstiness = burstiness
             scenario.longPromptShare = longPromptShare
+            scenario.sharedPrefixShare = sharedPrefixShare
+            scenario.priorityMix = try Self.priorityShares(priorityMix)
             scenario.failures = failures
-            scenario.prefillShare = prefillShare
+            let shares = try Self.prefillShares(prefillShare)
+            if shares.count == 1 { scenario.prefillShare = shares[0] }
             if prefillBacklog.lowercased() == "none" {
                 scenario.maxPrefillBacklogPerSlot = nil
             } else {
@@ -77,7 +113,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
             let variants = SimulationVariant.matrix(
                 policies: try Self.list(policies, field: "policies", all: SchedulingPolicy.allCases, parse: SchedulingPolicy.init(name:)),
                 routings: try Self.list(routing, field: "routing", all: RoutingStrategy.allCases, parse: RoutingStrategy.init(name:)),
-                pd: try Self.pdSettings(pd))
+                pd: try Self.pdSettings(pd), prefillShares: shares.count == 1 ? [nil] : shares)
             let factors = try loads.map { try Self.loadFactors($0) } ?? [1]
             var sweep: [(rate: Double, results: [SimulationResult])] = []
             for factor in factors {
@@ -111,11 +147,11 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
     /// targets met), against the two FIFO baselines of the same PD setting, and why it leads.
     static func verdict(_ results: [SimulationResult]) -> String? {
         guard let best = results.max(by: { $0.sloGoodputRPS < $1.sloGoodputRPS }) else { return nil }
-        func name(_ result: SimulationResult) -> String { "\(result.policy) + \(result.routing), PD \(result.pd ? "on" : "off")" }
+        func name(_ result: SimulationResult) -> String { "\(result.policy) + \(result.routing), PD \(pdLabel(result))" }
         func percent(_ value: Double?) -> String { value.map { String(format1: $0 * 100, digits: 1) + "%" } ?? "-" }
         var lines = ["best here: \(name(best)), \(String(format1: best.sloGoodputRPS, digits: 1)) good requests/s (TTFT and TPOT targets met)"]
         for routing in ["round_robin", "load_balanced"] {
-            guard let baseline = results.first(where: { $0.baseline && $0.routing == routing && $0.pd == best.pd }), baseline.sloGoodputRPS > 0 else { continue }
+            guard let baseline = results.first(where: { $0.baseline && $0.routing == routing && $0.pd == best.pd && $0.prefillShare == best.prefillShare }), baseline.sloGoodputRPS > 0 else { continue }
             lines.append(
                 "  \(String(format1: best.sloGoodputRPS / baseline.sloGoodputRPS, digits: 2))x fifo + \(routing) (\(String(format1: baseline.sloGoodputRPS, digits: 1))/s)")
         }
@@ -136,7 +172,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
     }
 
     static func name(_ result: SimulationResult) -> String {
-        "\(result.policy)\(result.baseline ? " (baseline)" : "") + \(result.routing), PD \(result.pd ? "on" : "off")"
+        "\(result.policy)\(result.baseline ? " (baseline)" : "") + \(result.routing), PD \(pdLabel(result))"
     }
 
     /// Goodput (TTFT and TPOT targets met) per configuration at each load, and the best at each.
@@ -157,7 +193,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
     /// One row per load and configuration, every figure of the result.
     static func csvText(_ sweep: [(rate: Double, results: [SimulationResult])]) -> String {
         let header = [
-            "offered_rate", "policy", "routing", "pd", "baseline", "requests", "completed", "failed", "slo_compliance", "goodput_rps",
+            "offered_rate", "policy", "routing", "pd", "prefill_share", "baseline", "requests", "completed", "failed", "slo_compliance", "goodput_rps",
             "ttft_slo_compliance", "tpot_slo_compliance", "slo_goodput_rps", "shed_share", "p50_latency_ms", "p99_latency_ms", "p50_ttft_ms",
             "p99_ttft_ms", "p99_ttft_long_prompt_ms", "p50_tpot_ms", "p99_tpot_ms", "cost_per_1k_tokens",
         ]
@@ -167,7 +203,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
             for r in point.results {
                 lines.append(
                     [
-                        String(point.rate), r.policy, r.routing, String(r.pd), String(r.baseline), String(r.requests), String(r.completed),
+                        String(point.rate), r.policy, r.routing, String(r.pd), cell(r.prefillShare), String(r.baseline), String(r.requests), String(r.completed),
                         String(r.failed), cell(r.sloCompliance), String(r.goodputRPS), cell(r.ttftCompliance), cell(r.tpotCompliance),
                         String(r.sloGoodputRPS), String(r.shedShare), cell(r.p50LatencyMilliseconds), cell(r.p99LatencyMilliseconds),
                         cell(r.p50TimeToFirstTokenMilliseconds), cell(r.p99TimeToFirstTokenMilliseconds),
@@ -229,7 +265,7 @@ struct ClusterSimulateCommand: AsyncParsableCommand {
         ]]
         for result in results {
             rows.append([
-                result.policy + (result.baseline ? " (baseline)" : ""), result.routing, result.pd ? "on" : "off", percent(result.sloCompliance),
+                result.policy + (result.baseline ? " (baseline)" : ""), result.routing, pdLabel(result), percent(result.sloCompliance),
                 ["CRITICAL", "HIGH", "NORMAL", "LOW"].map { result.sloComplianceByPriority[$0].map { String(format1: $0 * 100, digits: 0) } ?? "-" }
                     .joined(separator: "/"),
                 number(result.goodputRPS, 1), percent(result.ttftCompliance), percent(result.tpotCompliance), number(result.sloGoodputRPS, 1),

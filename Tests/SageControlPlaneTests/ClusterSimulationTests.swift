@@ -124,5 +124,43 @@ struct ClusterSimulationTests {
         } catch {
             #expect(error.field == "tpot_slo")
         }
+        for (field, change) in [
+            ("shared_prefix_share", { (scenario: inout ClusterScenario) in scenario.sharedPrefixShare = 1.5 }),
+            ("long_prompt_share", { (scenario: inout ClusterScenario) in scenario.longPromptShare = -0.1 }),
+            ("priority_mix", { (scenario: inout ClusterScenario) in scenario.priorityMix = [0, 0, 0, 0, 0] }),
+        ] {
+            scenario = ClusterScenario()
+            change(&scenario)
+            do {
+                _ = try ClusterSimulation.compare(scenario, [])
+                Issue.record("a bad \(field) was accepted")
+            } catch {
+                #expect(error.field == field)
+            }
+        }
+        do {
+            _ = try ClusterSimulation.compare(ClusterScenario(), [SimulationVariant(policy: .fifo, routing: .roundRobin, disaggregated: true, prefillShare: 0.99)])
+            Issue.record("a prefill share of 0.99 was accepted")
+        } catch {
+            #expect(error.field == "prefill_share")
+        }
+    }
+
+    /// One comparison tries several prefill/decode splits: each PD row names its split and
+    /// runs on a fleet of that split; rows without PD name none.
+    @Test func eachPDRowRunsAndNamesItsOwnPrefillShare() async throws {
+        var scenario = ClusterScenario(instances: 20, rate: 30, duration: 10, seed: 3)
+        scenario.longPromptShare = 0.8
+        let variants = SimulationVariant.matrix(policies: [.fifo], routings: [.loadBalanced], pd: [false, true], prefillShares: [0.1, 0.5])
+        let results = try await Self.simulate(scenario, variants)
+        #expect(results.map(\.prefillShare) == [nil, nil, 0.1, 0.1, 0.5, 0.5])
+        let narrow = try #require(results.first { $0.prefillShare == 0.1 && $0.routing == "load_balanced" })
+        let wide = try #require(results.first { $0.prefillShare == 0.5 && $0.routing == "load_balanced" })
+        // Two PREFILL instances of 20 for mostly long prompts queue them far longer than ten.
+        #expect(
+            (narrow.p99LongPromptTimeToFirstTokenMilliseconds ?? 0) > (wide.p99LongPromptTimeToFirstTokenMilliseconds ?? .infinity),
+            "narrow \(narrow.p99LongPromptTimeToFirstTokenMilliseconds ?? -1) ms, wide \(wide.p99LongPromptTimeToFirstTokenMilliseconds ?? -1) ms")
+        let scenarioDefault = try await Self.simulate(scenario, [SimulationVariant(policy: .fifo, routing: .loadBalanced, disaggregated: true)])
+        #expect(scenarioDefault.first?.prefillShare == scenario.prefillShare)
     }
 }

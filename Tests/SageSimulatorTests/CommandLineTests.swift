@@ -83,12 +83,31 @@ struct CommandLineTests {
         #expect(swept.stdout.contains("good requests/s (TTFT and TPOT targets met) against offered load") && swept.stdout.contains("12 req/s"))
         let csv = try String(contentsOfFile: directory + "/sim.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 1 + 3 * 6, "a header and a row per load and configuration")
-        #expect(csv.first?.hasPrefix("offered_rate,policy,routing,pd,baseline") == true)
+        #expect(csv.first?.hasPrefix("offered_rate,policy,routing,pd,prefill_share,baseline") == true)
         let html = try String(contentsOfFile: directory + "/sim.html", encoding: .utf8)
         #expect(html.hasPrefix("<!DOCTYPE html>") && html.components(separatedBy: "<svg class=\"chart\"").count - 1 == 4)
         #expect(html.contains("offered load (req/s)") && !html.contains("<script"))
         let badLoads = try await Self.run(arguments + ["--loads", "2,1"])
         #expect(badLoads.status != 0 && badLoads.stderr.contains("increasing order"), "\(badLoads.stderr)")
+
+        // Several prefill/decode splits in one comparison, each PD row naming its own, and the
+        // workload's priority mix and prefix sharing.
+        let splits = try await Self.run(
+            arguments + ["--prefill-share", "0.2,0.5", "--priority-mix", "0,0,1,0,0", "--shared-prefix-share", "0.9", "--json"])
+        #expect(splits.status == 0, "\(splits.stderr)")
+        let splitOutput = try JSONSerialization.jsonObject(with: Data(splits.stdout.utf8)) as? [String: Any]
+        let splitResults = try #require(splitOutput?["results"] as? [[String: Any]])
+        #expect(splitResults.count == 3 + 2 * 3, "three rows without PD, three per split")
+        #expect(splitResults.compactMap { $0["prefill_share"] as? Double }.sorted() == [0.2, 0.2, 0.2, 0.5, 0.5, 0.5])
+        let scenario = try #require(splitOutput?["scenario"] as? [String: Any])
+        #expect(scenario["priorityMix"] as? [Double] == [0, 0, 1, 0, 0] && scenario["sharedPrefixShare"] as? Double == 0.9, "\(scenario)")
+        for (flag, value, message) in [
+            ("--prefill-share", "0.99", "--prefill-share takes"), ("--priority-mix", "1,2,3", "--priority-mix takes five"),
+            ("--shared-prefix-share", "1.5", "shared_prefix_share"),
+        ] {
+            let refused = try await Self.run(arguments + [flag, value])
+            #expect(refused.status != 0 && refused.stderr.contains(message), "\(flag) \(value): \(refused.stderr)")
+        }
 
         let bad = try await Self.run(["cluster", "simulate", "--policies", "fastest"])
         #expect(bad.status != 0)

@@ -14,6 +14,12 @@ struct FleetIndex: Sendable {
     var positionOf: [String: Int] = [:]
     var byMachine: [String: [Int]] = [:]
     var byRack: [String: [Int]] = [:]
+    /// Per position, the pools its instance takes.
+    var poolsOf: [[PoolKey]] = []
+    /// Per pool, requests in flight on its instances, and free slots on those serving, kept
+    /// up to date by ``occupy(_:at:by:)`` so that a full pool is known without a scan.
+    var inFlight: [PoolKey: Int] = [:]
+    var freeSlots: [PoolKey: Int] = [:]
     /// `affinity`: per pool, a consistent-hashing ring of (hash, position), 64 points per instance.
     var rings: [PoolKey: [(hash: UInt64, position: Int)]] = [:]
 
@@ -28,11 +34,15 @@ struct FleetIndex: Sendable {
             if let rack = instance.spec.topology.rackID { byRack[rack, default: []].append(position) }
             let serving = instance.healthy && !instance.draining
             if serving { totalCapacity += instance.spec.maxConcurrentRequests }
+            poolsOf.append([])
             let points = (0..<Self.pointsPerInstance).map { (Self.hash(instance.spec.id, UInt64($0)), position) }
             for phase in RequestPhase.allCases where instance.spec.type.takes(phase) {
                 let pool = PoolKey(model: instance.spec.model, phase: phase)
                 positionsByPool[pool, default: []].append(position)
+                poolsOf[position].append(pool)
+                inFlight[pool, default: 0] += instance.inFlight
                 if serving {
+                    freeSlots[pool, default: 0] += max(0, instance.spec.maxConcurrentRequests - instance.inFlight)
                     servingCount[pool, default: 0] += 1
                     servingCapacity[pool, default: 0] += instance.spec.maxConcurrentRequests
                 }
@@ -41,6 +51,21 @@ struct FleetIndex: Sendable {
         }
         for pool in rings.keys { rings[pool]?.sort { $0.hash < $1.hash } }
     }
+
+    /// Counts `change` more requests in flight on `instance` (as it was before the change),
+    /// at `position`, in every pool it takes.
+    mutating func occupy(_ instance: InstanceState, at position: Int, by change: Int) {
+        let capacity = instance.spec.maxConcurrentRequests
+        let freed = max(0, capacity - instance.inFlight) - max(0, capacity - instance.inFlight - change)
+        let serving = instance.healthy && !instance.draining
+        for pool in poolsOf[position] {
+            inFlight[pool, default: 0] += change
+            if serving { freeSlots[pool, default: 0] -= freed }
+        }
+    }
+
+    /// Whether some serving instance of `pool` has a free slot.
+    func hasFreeSlot(in pool: PoolKey) -> Bool { (freeSlots[pool] ?? 0) > 0 }
 
     /// FNV-1a of `text` and `salt`, mixed.
     static func hash(_ text: String, _ salt: UInt64 = 0) -> UInt64 {

@@ -101,7 +101,7 @@ struct Router: Sendable {
         guard let key = request.placement.sessionKey, let ring = index.rings[request.pool], !ring.isEmpty else {
             return leastLoaded(instances, positions, eligible)
         }
-        let bound = loadBound(instances, positions, index, request.pool)
+        let bound = loadBound(index, request.pool)
         let target = FleetIndex.hash(key)
         var low = 0
         var high = ring.count
@@ -120,11 +120,12 @@ struct Router: Sendable {
 
     /// A load above which an instance is passed over despite a preference: the pool's mean
     /// load times ``affinityLoadFactor``, plus one request's share of an average instance.
-    func loadBound(_ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ pool: PoolKey) -> Double {
+    func loadBound(_ index: FleetIndex, _ pool: PoolKey) -> Double {
         let capacity = Double(index.servingCapacity[pool] ?? 1)
-        let inFlight = positions.reduce(0) { $0 + instances[$1].inFlight }
+        let instanceCount = index.positionsByPool[pool]?.count ?? 0
+        let inFlight = index.inFlight[pool] ?? 0
         let mean = Double(inFlight) / max(capacity, 1)
-        return mean * Self.affinityLoadFactor + 1 / Double(max(1, capacity / Double(max(1, positions.count))))
+        return mean * Self.affinityLoadFactor + 1 / Double(max(1, capacity / Double(max(1, instanceCount))))
     }
 
     /// Decode side: the instance with the best topology score to `anchor` (where the KV cache
@@ -134,15 +135,13 @@ struct Router: Sendable {
         _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest,
         anchor: InstanceSpec, scores: TopologyScores, _ eligible: (Int) -> Bool
     ) -> Int? {
-        let bound = loadBound(instances, positions, index, request.pool)
+        let bound = loadBound(index, request.pool)
         var candidates = anchor.topology.nvlinkPeers.compactMap { index.positionOf[$0] }
         if let own = index.positionOf[anchor.id] { candidates.append(own) }
         if let machine = anchor.topology.machineID { candidates += index.byMachine[machine] ?? [] }
         if let rack = anchor.topology.rackID { candidates += index.byRack[rack] ?? [] }
         // The decode side's own strategy proposes the candidate from anywhere.
-        var unanchored = request
-        unanchored.topologyAnchor = nil
-        let anywhere = choose(instances, positions: positions, index: index, for: unanchored, eligible: eligible)
+        let anywhere = choose(instances, positions: positions, index: index, for: request.unanchored, eligible: eligible)
         if let anywhere { candidates.append(anywhere) }
         var best: (position: Int, score: Double)?
         for position in candidates
@@ -153,15 +152,19 @@ struct Router: Sendable {
         return best?.position
     }
 
-    /// The instance that last served the longest leading run of this prompt's blocks.
+    /// The instance that last served the longest leading run of this prompt's blocks, unless
+    /// it is busier than ``localityMaximumLoad`` or than the pool's load bound (see
+    /// ``loadBound(_:_:)``): a popular prefix must not pile its requests onto one instance
+    /// while others idle, or the interference there costs more than the cache saves.
     mutating func bestPrefixMatch(
         _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest, _ eligible: (Int) -> Bool
     ) -> Int? {
+        let bound = min(Self.localityMaximumLoad, loadBound(index, request.pool))
         var blocks = request.prefixBlocks.count
         while blocks >= Self.localityMinimumBlocks {
             if let owner = blockOwners[request.prefixBlocks[blocks - 1]], let position = index.positionOf[owner],
                 eligible(position), instances[position].serves(request.pool),
-                instances[position].load < Self.localityMaximumLoad
+                instances[position].load <= bound
             {
                 return position
             }

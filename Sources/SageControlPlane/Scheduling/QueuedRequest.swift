@@ -38,22 +38,41 @@ struct PoolKey: Hashable, Sendable, CustomStringConvertible {
 
 /// A request waiting for, or holding, an instance.
 package struct QueuedRequest: Sendable {
+    /// The parts that never change, by reference: a waiting request is copied often (the
+    /// first in line, every deadline sweep), and one reference costs less than each of them.
+    private final class Fixed: Sendable {
+        let model: String
+        let placement: RequestPlacement
+        let prefixBlocks: [UInt64]
+
+        init(model: String, placement: RequestPlacement, prefixBlocks: [UInt64]) {
+            self.model = model
+            self.placement = placement
+            self.prefixBlocks = prefixBlocks
+        }
+    }
+
+    private let fixed: Fixed
     let id: UInt64
-    let model: String
-    let placement: RequestPlacement
+    var model: String { fixed.model }
+    var placement: RequestPlacement { fixed.placement }
     let arrival: ContinuousClock.Instant
     var deadline: ContinuousClock.Instant?
     /// When the first token is due (arrival + ``RequestPlacement/firstTokenTarget``); nil once
     /// the prompt has been computed (a decode half).
     var firstTokenDeadline: ContinuousClock.Instant?
-    let prefixBlocks: [UInt64]
+    var prefixBlocks: [UInt64] { fixed.prefixBlocks }
     /// The request's `max_tokens`, for latency predictions.
     var expectedOutputTokens: Int? = nil
     /// Instances this request already failed on (failover goes elsewhere).
     var excluded: Set<String>
     /// `decode`: the instance that computed the prompt; the KV cache travels from it, so a
-    /// nearby decode instance is preferred.
-    var topologyAnchor: InstanceSpec?
+    /// nearby decode instance is preferred. By reference, like ``Lease``'s instance.
+    private var sharedAnchor: SharedInstanceSpec?
+    var topologyAnchor: InstanceSpec? {
+        get { sharedAnchor?.spec }
+        set { sharedAnchor = newValue.map(SharedInstanceSpec.init) }
+    }
     var phase: RequestPhase = .whole
 
     package init(
@@ -62,16 +81,21 @@ package struct QueuedRequest: Sendable {
         phase: RequestPhase = .whole
     ) {
         self.id = id
-        self.model = model
-        self.placement = placement
+        fixed = Fixed(model: model, placement: placement, prefixBlocks: prefixBlocks)
         self.arrival = arrival
         self.deadline = deadline
         self.firstTokenDeadline = placement.firstTokenTarget.map { arrival + $0 }
-        self.prefixBlocks = prefixBlocks
         self.expectedOutputTokens = expectedOutputTokens
         self.excluded = excluded
-        self.topologyAnchor = topologyAnchor
+        sharedAnchor = topologyAnchor.map(SharedInstanceSpec.init)
         self.phase = phase
+    }
+
+    /// Without a topology anchor (the decode side's own strategy, ignoring where the KV cache is).
+    var unanchored: QueuedRequest {
+        var copy = self
+        copy.sharedAnchor = nil
+        return copy
     }
 
     var pool: PoolKey { PoolKey(model: model, phase: phase) }

@@ -95,21 +95,23 @@ struct WaitingQueue: Sendable {
     }
 
     /// The first waiting request of `pool` in the current order.
-    mutating func first(in pool: PoolKey) -> Entry? { head(of: pool)?.entry }
+    mutating func first(in pool: PoolKey) -> Entry? { head(of: pool).flatMap { entries[$0.id] } }
 
     /// The first waiting request over `pools` (which may share instances) in the current order.
     mutating func first(among pools: some Sequence<PoolKey>) -> (pool: PoolKey, entry: Entry)? {
-        var best: (pool: PoolKey, entry: Entry, item: Item)?
+        var best: (pool: PoolKey, item: Item)?
         for pool in pools {
             guard let head = head(of: pool) else { continue }
-            if best == nil || head.item.precedes(best!.item) { best = (pool, head.entry, head.item) }
+            if best == nil || head.precedes(best!.item) { best = (pool, head) }
         }
-        return best.map { ($0.pool, $0.entry) }
+        // Only the winner's entry is copied out.
+        return best.flatMap { best in entries[best.item.id].map { (best.pool, $0) } }
     }
 
-    private mutating func head(of pool: PoolKey) -> (entry: Entry, item: Item)? {
+    /// The heap item of `pool`'s first live entry, dropping dead items above it.
+    private mutating func head(of pool: PoolKey) -> Item? {
         while let top = heaps[pool]?.first {
-            if let entry = entries[top.id], entry.sequence == top.sequence { return (entry, top) }
+            if entries[top.id]?.sequence == top.sequence { return top }
             heaps[pool]?.pop()
         }
         return nil

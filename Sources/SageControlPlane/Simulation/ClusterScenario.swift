@@ -160,6 +160,9 @@ public struct ClusterScenario: Sendable, Hashable, Codable {
         if let backlog = maxPrefillBacklogPerSlot, !(backlog >= 0) || !backlog.isFinite {
             throw fail("max_prefill_backlog_per_slot", "must be a finite number, not negative, got \(backlog)")
         }
+        for (field, share) in [("long_prompt_share", longPromptShare), ("shared_prefix_share", sharedPrefixShare)] where !(0...1).contains(share) {
+            throw fail(field, "a share must be within 0...1, got \(share)")
+        }
         if instancesPerMachine < 1 || machinesPerRack < 1 { throw fail("topology", "instances per machine and machines per rack must be at least 1") }
         if failures < 0 || failures >= instances { throw fail("failures", "failures must be within 0..<\(instances), got \(failures)") }
         if priorityMix.count != 5 || priorityMix.contains(where: { !($0 >= 0) }) || priorityMix.reduce(0, +) <= 0 {

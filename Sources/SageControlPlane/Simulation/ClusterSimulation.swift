@@ -10,26 +10,37 @@ public struct SimulationVariant: Sendable, Hashable {
     public var disaggregated: Bool
     /// A baseline row (round robin or least loaded under FIFO), for comparison.
     public var baseline: Bool
+    /// With PD: the share of PREFILL instances among those split (nil: the scenario's
+    /// ``ClusterScenario/prefillShare``), so that one comparison can try several splits.
+    public var prefillShare: Double?
 
-    public init(policy: SchedulingPolicy, routing: RoutingStrategy, disaggregated: Bool, baseline: Bool = false) {
+    public init(
+        policy: SchedulingPolicy, routing: RoutingStrategy, disaggregated: Bool, baseline: Bool = false, prefillShare: Double? = nil
+    ) {
         self.policy = policy
         self.routing = routing
         self.disaggregated = disaggregated
         self.baseline = baseline
+        self.prefillShare = prefillShare
     }
 
-    /// Every `policies` x `routings` pair for each PD setting, after the baselines (FIFO with
-    /// round robin, FIFO with least loaded) for that setting.
-    public static func matrix(policies: [SchedulingPolicy], routings: [RoutingStrategy], pd: [Bool]) -> [SimulationVariant] {
+    /// Every `policies` x `routings` pair for each PD setting (with PD, for each of
+    /// `prefillShares`; nil is the scenario's), after the baselines (FIFO with round robin,
+    /// FIFO with least loaded) for that setting.
+    public static func matrix(
+        policies: [SchedulingPolicy], routings: [RoutingStrategy], pd: [Bool], prefillShares: [Double?] = [nil]
+    ) -> [SimulationVariant] {
         var variants: [SimulationVariant] = []
         for disaggregated in pd {
-            let baselines = [RoutingStrategy.roundRobin, .loadBalanced].map {
-                SimulationVariant(policy: .fifo, routing: $0, disaggregated: disaggregated, baseline: true)
-            }
-            variants += baselines
-            for policy in policies {
-                for routing in routings where !(policy == .fifo && (routing == .roundRobin || routing == .loadBalanced)) {
-                    variants.append(SimulationVariant(policy: policy, routing: routing, disaggregated: disaggregated))
+            for share in disaggregated ? prefillShares : [nil] {
+                let baselines = [RoutingStrategy.roundRobin, .loadBalanced].map {
+                    SimulationVariant(policy: .fifo, routing: $0, disaggregated: disaggregated, baseline: true, prefillShare: share)
+                }
+                variants += baselines
+                for policy in policies {
+                    for routing in routings where !(policy == .fifo && (routing == .roundRobin || routing == .loadBalanced)) {
+                        variants.append(SimulationVariant(policy: policy, routing: routing, disaggregated: disaggregated, prefillShare: share))
+                    }
                 }
             }
         }
@@ -52,9 +63,17 @@ public enum ClusterSimulation {
     /// Simulates each variant over the same workload.
     public static func compare(_ scenario: ClusterScenario, _ variants: [SimulationVariant]) throws(ControlPlaneError) -> [SimulationResult] {
         try scenario.validate()
+        for variant in variants {
+            if let share = variant.prefillShare, !(0.05...0.95).contains(share) {
+                throw ControlPlaneError(.invalidConfiguration, "the prefill share must be within 0.05...0.95, got \(share)", field: "prefill_share")
+            }
+        }
         let workload = SimulationWorkload.generate(scenario)
         return variants.map { variant in
-            var run = SimulationRun(scenario: scenario, variant: variant, workload: workload)
+            // Each PD run names the split it used; runs without PD have none.
+            var resolved = variant
+            resolved.prefillShare = variant.disaggregated ? (variant.prefillShare ?? scenario.prefillShare) : nil
+            var run = SimulationRun(scenario: scenario, variant: resolved, workload: workload)
             return run.run()
         }
     }
@@ -130,7 +149,9 @@ private struct SimulationRun {
             routing: [.whole: variant.routing, .prefill: variant.routing, .decode: disaggregation.decodeRouting ?? variant.routing],
             configuration: SchedulerConfiguration(maxQueueLength: 1_000_000), origin: origin)
         core.routers[.decode]?.pairing = disaggregation.pairingScores
-        for (index, member) in scenario.fleet(disaggregated: variant.disaggregated).enumerated() {
+        var fleetScenario = scenario
+        fleetScenario.prefillShare = variant.prefillShare ?? scenario.prefillShare
+        for (index, member) in fleetScenario.fleet(disaggregated: variant.disaggregated).enumerated() {
             specs.append(member.spec)
             hardware.append(member.hardwareIndex)
             positionOf[member.spec.id] = index
@@ -370,6 +391,8 @@ public struct SimulationResult: Sendable, Codable, Hashable {
     public var policy: String
     public var routing: String
     public var pd: Bool
+    /// With PD, the share of PREFILL instances among those split; nil without PD.
+    public var prefillShare: Double?
     public var baseline: Bool
     public var requests: Int
     public var completed: Int
@@ -410,7 +433,7 @@ public struct SimulationResult: Sendable, Codable, Hashable {
     public var wallSeconds: Double
 
     private enum CodingKeys: String, CodingKey {
-        case policy, routing, pd, baseline, requests, completed, failed, rejected, sloCompliance = "slo_compliance",
+        case policy, routing, pd, prefillShare = "prefill_share", baseline, requests, completed, failed, rejected, sloCompliance = "slo_compliance",
             sloComplianceByPriority = "slo_compliance_by_priority", goodputRPS = "goodput_rps", ttftCompliance = "ttft_slo_compliance",
             tpotCompliance = "tpot_slo_compliance", sloGoodputRPS = "slo_goodput_rps", shedShare = "shed_share",
             p50LatencyMilliseconds = "p50_latency_ms", p99LatencyMilliseconds = "p99_latency_ms",

@@ -49,7 +49,8 @@ package struct SimulationOutcomes: Sendable {
         let window = max(arrivalWindow, 1e-9)
         func ms(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double? { OutcomeTally.milliseconds(histogram, percentile) }
         return SimulationResult(
-            policy: variant.policy.rawValue, routing: variant.routing.rawValue, pd: variant.disaggregated, baseline: variant.baseline,
+            policy: variant.policy.rawValue, routing: variant.routing.rawValue, pd: variant.disaggregated,
+            prefillShare: variant.disaggregated ? variant.prefillShare : nil, baseline: variant.baseline,
             requests: requests, completed: tally.completed, failed: tally.failed, rejected: rejected,
             sloCompliance: tally.sloCompliance, sloComplianceByPriority: tally.sloComplianceByPriority,
             goodputRPS: Double(tally.good) / window, ttftCompliance: targets.ttftCompliance, tpotCompliance: targets.tpotCompliance,
