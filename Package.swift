@@ -222,6 +222,7 @@ let package = Package(
                 "SageSimulator",
                 "SageBenchmark",
                 "SageControlPlane",
+                "SageTesting",  // the fake Kubernetes API of the discovery benchmark
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

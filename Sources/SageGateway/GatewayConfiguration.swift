@@ -29,6 +29,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// The admin API's address; off when ``adminPort`` is nil. It needs an admin key.
     public var adminHost = "127.0.0.1"
     public var adminPort: Int?
+    /// This replica's name among several gateways over one fleet (`--replica-id`,
+    /// `SAGE_GATEWAY_REPLICA_ID`): in every log line and as `sagellm_gateway_replica_info`.
+    public var replicaID: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maximumBodyBytes: Int = 4 * 1024 * 1024, drainTimeout: Duration = .seconds(30)) {
         self.host = host
@@ -56,6 +59,9 @@ public struct GatewayConfiguration: Sendable, Hashable {
             throw fail("gateway.keepalive_seconds", "the keepalive interval must be above 0 and at most \(Self.maximumDrainSeconds) seconds, got \(keepaliveInterval)")
         }
         if let keysFile, keysFile.isEmpty { throw fail("gateway.keys_file", "the keys file path is empty") }
+        if let replicaID, replicaID.isEmpty || replicaID.count > 128 || replicaID.contains(where: { $0.isNewline || $0 == "\"" }) {
+            throw fail("gateway.replica_id", "the replica id must be 1-128 characters, without quotes or line breaks")
+        }
         if drainTimeout < .zero || drainTimeout > .seconds(Self.maximumDrainSeconds) {
             throw fail("gateway.drain_timeout_seconds", "the drain timeout must be 0-\(Self.maximumDrainSeconds) seconds, got \(drainTimeout)")
         }
@@ -120,7 +126,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// `SAGE_GATEWAY_HOST`, `SAGE_GATEWAY_PORT`, `SAGE_GATEWAY_MAX_BODY_BYTES`,
     /// `SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS`, `SAGE_GATEWAY_KEEPALIVE_SECONDS`,
     /// `SAGE_GATEWAY_KEYS_FILE`, `SAGE_GATEWAY_API_KEYS`, `SAGE_GATEWAY_ADMIN_KEY`,
-    /// `SAGE_GATEWAY_ADMIN_HOST` and `SAGE_GATEWAY_ADMIN_PORT` over `self`.
+    /// `SAGE_GATEWAY_ADMIN_HOST`, `SAGE_GATEWAY_ADMIN_PORT` and `SAGE_GATEWAY_REPLICA_ID` over `self`.
     public func applying(environment: [String: String]) throws(GatewayError) -> GatewayConfiguration {
         var configured = self
         func integer(_ name: String) throws(GatewayError) -> Int? {
@@ -150,6 +156,7 @@ public struct GatewayConfiguration: Sendable, Hashable {
         configured.apiKeys += try KeysFile.keys(fromEnvironment: environment)
         if let host = environment["SAGE_GATEWAY_ADMIN_HOST"] { configured.adminHost = host }
         if let port = try integer("SAGE_GATEWAY_ADMIN_PORT") { configured.adminPort = port }
+        if let replica = environment["SAGE_GATEWAY_REPLICA_ID"] { configured.replicaID = replica }
         try configured.validate()
         return configured
     }

@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams|engines|sim-to-real]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams|engines|discovery|sim-to-real]")
                 return
             }
         }
@@ -39,6 +39,7 @@ struct SagePerformance {
         if only == nil || only == "gateway" { try await gatewayBenchmark(duration: duration) }
         if only == nil || only == "gateway-idle-streams" { try await gatewayIdleStreamsBenchmark() }
         if only == nil || only == "engines" { try await engineComparisonBenchmark(duration: duration) }
+        if only == nil || only == "discovery" { try await discoveryBenchmark() }
         if only == "sim-to-real" { try await simToRealBenchmark() }  // minutes of real time: alone
     }
 

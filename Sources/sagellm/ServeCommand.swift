@@ -30,6 +30,8 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
     var adminPort: Int?
     @Option(name: .customLong("keepalive"), help: "Seconds between SSE keepalive comments while a stream waits for its first token (default off).")
     var keepalive: Double?
+    @Option(name: .customLong("replica-id"), help: "This gateway's name among replicas over one fleet: in every log line and in /metrics.")
+    var replicaID: String?
 
     func validate() throws {
         if (configFile == nil) == (simulate == nil) {
@@ -51,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
             if let drainTimeout { gateway.drainTimeout = try GatewayConfiguration.seconds(drainTimeout, field: "--drain-timeout") }
             if let keysFile { gateway.keysFile = keysFile }
             if let adminPort { gateway.adminPort = adminPort }
+            if let replicaID { gateway.replicaID = replicaID }
             if let keepalive { gateway.keepaliveInterval = keepalive == 0 ? nil : try GatewayConfiguration.seconds(keepalive, field: "--keepalive") }
             try gateway.validate()
             let configured = gateway
@@ -82,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
         // failed reloads. Requests are not logged one by one; /metrics counts them.
         var logger = Logger(label: "sagellm.gateway")
         logger.logLevel = .notice
+        if let replica = configuration.replicaID { logger[metadataKey: "sage.replica"] = "\(replica)" }
         let gateway = GatewayService(
             controlPlane: controlPlane, configuration: configuration, logger: logger,
             onListening: { port in

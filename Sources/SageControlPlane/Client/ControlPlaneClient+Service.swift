@@ -20,8 +20,9 @@ public struct ClusterFileWatching: Sendable, Hashable {
 
 extension ControlPlaneClient: Service {
     /// Runs the control plane's background work, as a ServiceLifecycle `Service`: the health
-    /// monitor (probes and metric scrapes, per ``monitoring``) and, when the control plane was
-    /// made from a cluster file, the watcher that reloads it. Returns on graceful shutdown or
+    /// monitor (probes and metric scrapes, per ``monitoring``), the discovery sources (a
+    /// cluster file's `discovery:` section) and, when the control plane was made from a
+    /// cluster file, the watcher that reloads it. Returns on graceful shutdown or
     /// cancellation, after ``shutdown()``: waiting requests are failed and every instance's
     /// connections are closed.
     ///
@@ -34,6 +35,9 @@ extension ControlPlaneClient: Service {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await HealthMonitor(controlPlane: self, configuration: self.monitoring).runUntilCancelled() }
+                if let discovery = self.discovery {
+                    group.addTask { await discovery.run(on: self) }
+                }
                 if let clusterFile = self.clusterFile {
                     group.addTask {
                         await ClusterFileWatcher(controlPlane: self, watching: clusterFile).runUntilCancelled()

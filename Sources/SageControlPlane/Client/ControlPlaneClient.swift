@@ -27,6 +27,8 @@ public final class ControlPlaneClient: Sendable {
     public let monitoring: HealthMonitorConfiguration
     /// The cluster file ``run()`` reloads when it changes (nil: none).
     public let clusterFile: ClusterFileWatching?
+    /// The sources ``run()`` discovers instances from (nil: none).
+    let discovery: FleetDiscovery?
     let scheduler: Scheduler
     let metricsTally: ControlPlaneMetrics
     let clients = InstanceClients()
@@ -37,11 +39,14 @@ public final class ControlPlaneClient: Sendable {
         instances: [InstanceSpec], schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
         enablePDSeparation: Bool = true, disaggregation: DisaggregationConfiguration = DisaggregationConfiguration(),
         configuration: SchedulerConfiguration = SchedulerConfiguration(), monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration(),
-        clusterFile: ClusterFileWatching? = nil, logger: Logger = Logger(label: "sagellm.control-plane")
+        clusterFile: ClusterFileWatching? = nil, discovery: [FleetSourceConfiguration] = [],
+        resolver: any HostResolving = SystemHostResolver(), logger: Logger = Logger(label: "sagellm.control-plane")
     ) throws(ControlPlaneError) {
         try disaggregation.validate()
+        for (index, source) in discovery.enumerated() { try source.validate(at: index) }
         self.monitoring = monitoring
         self.clusterFile = clusterFile
+        self.discovery = discovery.isEmpty ? nil : FleetDiscovery(sources: discovery.map { $0.source(resolver: resolver) }, logger: logger)
         self.schedulingPolicy = schedulingPolicy
         self.routingStrategy = routingStrategy
         self.enablePDSeparation = enablePDSeparation
@@ -95,6 +100,10 @@ public final class ControlPlaneClient: Sendable {
         clients.remove(id)
         return true
     }
+
+    /// Each discovery source: reachable or not (and why), and the instances it contributes.
+    /// An unreachable source keeps its last known instances.
+    public func discoveryStatus() -> [FleetSourceStatus] { discovery?.status ?? [] }
 
     /// Every instance: its spec, load, latency, health and the reason for it.
     public func instances() -> [InstanceSnapshot] { scheduler.instanceStates.map(InstanceSnapshot.init) }

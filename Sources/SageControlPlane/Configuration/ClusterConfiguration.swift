@@ -31,6 +31,10 @@ import Yams
 ///     rack_id: rack-a
 ///     numa_node: 0
 ///     nvlink_peers: [a100-1]
+/// discovery:                         # optional: instances from DNS as well (or instead)
+///   - dns: vllm-headless.default.svc.cluster.local
+///     port: 8000
+///     model_name: Qwen/Qwen2.5-7B-Instruct
 /// ```
 public struct ClusterConfiguration: Sendable, Hashable {
     public var schedulingPolicy: SchedulingPolicy
@@ -38,6 +42,8 @@ public struct ClusterConfiguration: Sendable, Hashable {
     public var enablePDSeparation: Bool
     public var disaggregation: DisaggregationConfiguration
     public var instances: [InstanceSpec]
+    /// Sources of instances beside the static list (see ``FleetSourceConfiguration``).
+    public var discovery: [FleetSourceConfiguration] = []
 
     public init(
         schedulingPolicy: SchedulingPolicy = .adaptive, routingStrategy: RoutingStrategy = .loadBalanced,
@@ -130,7 +136,21 @@ public struct ClusterConfiguration: Sendable, Hashable {
             }
             configuration.disaggregation = split
         }
-        guard let instances = document.instances, !instances.isEmpty else { throw fail("instances", "the file lists no instances") }
+        for (index, entry) in (document.discovery ?? []).enumerated() {
+            let source = try entry.source(index: index, file: file)
+            do {
+                try source.validate(at: index)
+            } catch {
+                var located = error
+                located.file = file
+                throw located
+            }
+            configuration.discovery.append(source)
+        }
+        let instances = document.instances ?? []
+        if instances.isEmpty && configuration.discovery.isEmpty {
+            throw fail("instances", "the file lists no instances and no discovery sources")
+        }
         var seen = Set<String>()
         for (index, entry) in instances.enumerated() {
             let spec = try entry.spec(index: index, file: file)
@@ -181,10 +201,85 @@ private struct ClusterFile: Decodable {
     var enablePDSeparation: Bool?
     var pd: Disaggregation?
     var instances: [Entry]?
+    var discovery: [Source]?
 
     enum CodingKeys: String, CodingKey {
         case schedulingPolicy = "scheduling_policy", routingStrategy = "routing_strategy",
-            enablePDSeparation = "enable_pd_separation", pd, instances
+            enablePDSeparation = "enable_pd_separation", pd, instances, discovery
+    }
+
+    /// A `discovery:` entry: the source (`dns: NAME`) and what its instances are.
+    struct Source: Decodable {
+        var dns: String?
+        var kubernetes: String?
+        var kubernetesPods: String?
+        var namespace: String?
+        var portName: String?
+        var apiServer: String?
+        var tokenFile: String?
+        var caFile: String?
+        var port: Int?
+        var modelName: String?
+        var instanceType: String?
+        var maxConcurrentRequests: Int?
+        var costPerGPUHour: Double?
+        var gpuCount: Int?
+        var scheme: String?
+        var path: String?
+        var refreshSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case dns, kubernetes, kubernetesPods = "kubernetes_pods", namespace, portName = "port_name", apiServer = "api_server",
+                tokenFile = "token_file", caFile = "ca_file", port, modelName = "model_name", instanceType = "instance_type", maxConcurrentRequests = "max_concurrent_requests",
+                costPerGPUHour = "cost_per_gpu_hour", gpuCount = "gpu_count", scheme, path, refreshSeconds = "refresh_seconds"
+        }
+
+        func source(index: Int, file: String) throws(ControlPlaneError) -> FleetSourceConfiguration {
+            func fail(_ key: String, _ message: String) -> ControlPlaneError {
+                ControlPlaneError(.invalidConfiguration, message, field: "discovery[\(index)].\(key)", file: file)
+            }
+            let kinds = [dns.map { _ in "dns" }, kubernetes.map { _ in "kubernetes" }, kubernetesPods.map { _ in "kubernetes_pods" }].compactMap { $0 }
+            guard kinds.count == 1 else {
+                throw fail(
+                    kinds.first ?? "dns",
+                    kinds.isEmpty
+                        ? "a discovery source needs a kind: dns: NAME, kubernetes: SERVICE or kubernetes_pods: SELECTOR"
+                        : "a discovery source has one kind, this one has \(kinds.joined(separator: " and "))")
+            }
+            guard let modelName else { throw fail("model_name", "the source needs the model_name its engines serve") }
+            let type = try InstanceType.parse(instanceType, field: "discovery[\(index)].instance_type", file: file)
+            let kind: FleetSourceConfiguration.Kind
+            if let dns {
+                guard let port else { throw fail("port", "the DNS source \(dns) needs the engines' port") }
+                kind = .dns(host: dns, port: port)
+            } else {
+                let access: KubernetesAccess
+                if let apiServer {
+                    access = KubernetesAccess(apiServer: apiServer, tokenFile: tokenFile, caFile: caFile)
+                } else if var inCluster = KubernetesAccess.inCluster(environment: ProcessInfo.processInfo.environment) {
+                    inCluster.tokenFile = tokenFile ?? inCluster.tokenFile
+                    inCluster.caFile = caFile ?? inCluster.caFile
+                    access = inCluster
+                } else {
+                    throw fail("api_server", "not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset): set api_server (and token_file, ca_file)")
+                }
+                guard let namespace = namespace ?? KubernetesAccess.podNamespace() else {
+                    throw fail("namespace", "not running in a Kubernetes pod: set the namespace")
+                }
+                let selection: KubernetesSelection =
+                    if let kubernetes { .endpointSlices(service: kubernetes, portName: portName) } else { .pods(labelSelector: kubernetesPods ?? "") }
+                kind = .kubernetes(access: access, namespace: namespace, selection: selection, port: port)
+            }
+            let seconds = refreshSeconds ?? 5
+            guard seconds.isFinite, (0.1...3_600).contains(seconds) else {
+                throw fail("refresh_seconds", "must be within 0.1-3600 seconds, got \(seconds)")
+            }
+            let template = InstanceTemplate(
+                model: modelName, type: type, maxConcurrentRequests: maxConcurrentRequests ?? 64, costPerGPUHour: costPerGPUHour ?? 1,
+                gpuCount: gpuCount ?? 1, scheme: scheme ?? "http", path: path ?? "/v1")
+            return FleetSourceConfiguration(
+                kind: kind, template: template, refresh: .nanoseconds(Int64((seconds * 1e9).rounded())))
+        }
     }
 
     struct Disaggregation: Decodable {
@@ -243,13 +338,7 @@ private struct ClusterFile: Decodable {
                 throw fail("base_url", "instance \(id) needs base_url, or host and port", instance: id)
             }
             guard let modelName else { throw fail("model_name", "instance \(id) has no model_name", instance: id) }
-            var type = InstanceType.general
-            if let instanceType {
-                guard let parsed = InstanceType(name: instanceType) else {
-                    throw fail("instance_type", "unknown instance_type '\(instanceType)'; use GENERAL, PREFILL, DECODE or HYBRID", instance: id)
-                }
-                type = parsed
-            }
+            let type = try InstanceType.parse(instanceType, field: "instance_type", instance: id, file: file)
             let spec = InstanceSpec(
                 id: id, baseURL: url, model: modelName, type: type, gpuCount: gpuCount ?? 1,
                 maxConcurrentRequests: maxConcurrentRequests ?? 64, costPerGPUHour: costPerGPUHour ?? 1,
@@ -275,7 +364,8 @@ extension ControlPlaneClient {
         try self.init(
             instances: configuration.instances, schedulingPolicy: configuration.schedulingPolicy,
             routingStrategy: configuration.routingStrategy, enablePDSeparation: configuration.enablePDSeparation,
-            disaggregation: configuration.disaggregation, configuration: scheduler, monitoring: monitoring, clusterFile: clusterFile)
+            disaggregation: configuration.disaggregation, configuration: scheduler, monitoring: monitoring, clusterFile: clusterFile,
+            discovery: configuration.discovery)
     }
 
     /// A control plane over the instances of the cluster file at `path`, which ``run()``
@@ -290,29 +380,65 @@ extension ControlPlaneClient {
     }
 
     /// Brings the instances in line with `configuration`: new ones are added, missing ones
-    /// removed (after their requests finish), changed ones replaced. Returns what changed.
+    /// removed (after their requests finish), changed ones replaced. Instances that discovery
+    /// owns are left to it. Returns what changed; the first instance refused is thrown after
+    /// the others are applied.
     @discardableResult
     public func apply(_ configuration: ClusterConfiguration) throws(ControlPlaneError) -> (added: [String], removed: [String], changed: [String]) {
-        let current = Dictionary(uniqueKeysWithValues: scheduler.instanceStates.filter { $0.healthReason != "removed" }.map { ($0.spec.id, $0.spec) })
-        let wanted = Dictionary(uniqueKeysWithValues: configuration.instances.map { ($0.id, $0) })
+        let discovered = discovery?.ownedIDs ?? []
+        let current = Set(scheduler.instanceStates.filter { $0.healthReason != "removed" }.map(\.spec.id)).subtracting(discovered)
+        let changes = bringInLine(configuration.instances.filter { !discovered.contains($0.id) }, among: current)
+        if let refused = changes.refused.first { throw refused.error }
+        return (changes.added, changes.removed, changes.changed)
+    }
+
+    /// Brings the instances whose ids are in `owned` in line with `wanted`: those of `wanted`
+    /// not present are added, those of `owned` not wanted removed (after their requests
+    /// finish), changed ones replaced. An instance that cannot be added is reported in
+    /// `refused` and the others go on.
+    func bringInLine(_ wanted: [InstanceSpec], among owned: Set<String>)
+        -> (added: [String], removed: [String], changed: [String], refused: [(id: String, error: ControlPlaneError)])
+    {
+        let current = Dictionary(
+            scheduler.instanceStates.filter { $0.healthReason != "removed" && owned.contains($0.spec.id) }.map { ($0.spec.id, $0.spec) },
+            uniquingKeysWith: { first, _ in first })
+        let wantedIDs = Set(wanted.map(\.id))
         var added: [String] = []
         var removed: [String] = []
         var changed: [String] = []
-        for id in current.keys.sorted() where wanted[id] == nil {
+        var refused: [(id: String, error: ControlPlaneError)] = []
+        for id in current.keys.sorted() where !wantedIDs.contains(id) {
             remove(id)
             removed.append(id)
         }
-        for spec in configuration.instances {
-            if let old = current[spec.id] {
-                guard old != spec else { continue }
-                drain(spec.id)
-                try add(spec)
-                changed.append(spec.id)
-            } else {
-                try add(spec)
-                added.append(spec.id)
+        for spec in wanted {
+            do {
+                if let old = current[spec.id] {
+                    guard old != spec else { continue }
+                    drain(spec.id)
+                    try add(spec)
+                    changed.append(spec.id)
+                } else {
+                    try add(spec)
+                    added.append(spec.id)
+                }
+            } catch {
+                refused.append((spec.id, error))
             }
         }
-        return (added, removed, changed)
+        return (added, removed, changed, refused)
+    }
+}
+
+extension InstanceType {
+    /// A file's `instance_type` (GENERAL when absent), or an error naming the key.
+    static func parse(_ text: String?, field: String, instance: String? = nil, file: String) throws(ControlPlaneError) -> InstanceType {
+        guard let text else { return .general }
+        guard let type = InstanceType(name: text) else {
+            throw ControlPlaneError(
+                .invalidConfiguration, "unknown instance_type '\(text)'; use GENERAL, PREFILL, DECODE or HYBRID", instanceID: instance, field: field,
+                file: file)
+        }
+        return type
     }
 }

@@ -14,8 +14,12 @@ final class GatewayMetrics: Sendable {
     private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
 
-    init(registry: PrometheusCollectorRegistry) {
+    /// The replica's name (`--replica-id`), shown as `sagellm_gateway_replica_info{replica}`.
+    private let replicaID: String?
+
+    init(registry: PrometheusCollectorRegistry, replicaID: String? = nil) {
         self.registry = registry
+        self.replicaID = replicaID
         var factory = PrometheusMetricsFactory(registry: registry)
         let latencyBuckets: [Duration] = [
             .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
@@ -64,9 +68,11 @@ final class GatewayMetrics: Sendable {
 
     /// The Prometheus text, with the figures read now: the gateway's requests being served (in
     /// all, and per API key), the queue length, and per instance its health, its requests in
-    /// flight and its circuit state.
+    /// flight and its circuit state; per discovery source whether it is reachable, its
+    /// instances and its failed reads.
     func render(fleet controlPlane: ControlPlaneClient, requestsActive: Int, perKey: [String: Int]) -> [UInt8] {
         let snapshot = controlPlane.metrics()
+        if let replicaID { Gauge(label: "sagellm_gateway_replica_info", dimensions: [("replica", replicaID)], factory: factory).record(1) }
         Gauge(label: "sagellm_gateway_requests_active", factory: factory).record(requestsActive)
         for (key, inFlight) in perKey {
             Gauge(label: "sagellm_gateway_key_requests_in_flight", dimensions: [("key", key)], factory: factory).record(inFlight)
@@ -78,6 +84,12 @@ final class GatewayMetrics: Sendable {
             Gauge(label: "sagellm_gateway_requests_in_flight", dimensions: dimensions, factory: factory).record(instance.activeRequests)
             Gauge(label: "sagellm_gateway_instance_circuit_open", dimensions: dimensions, factory: factory)
                 .record(instance.isCircuitOpen ? 1 : 0)
+        }
+        for source in controlPlane.discoveryStatus() {
+            let dimensions = [("source", source.name)]
+            Gauge(label: "sagellm_gateway_discovery_source_up", dimensions: dimensions, factory: factory).record(source.isReachable ? 1 : 0)
+            Gauge(label: "sagellm_gateway_discovery_instances", dimensions: dimensions, factory: factory).record(source.instances)
+            Gauge(label: "sagellm_gateway_discovery_failures", dimensions: dimensions, factory: factory).record(source.failures)
         }
         return registry.emitToBuffer()
     }

@@ -64,8 +64,27 @@ struct FleetRoutes: Sendable {
             reasons.append("no healthy instance serves \(model.model) (\(model.instances) configured)")
         }
         let models = Dictionary(uniqueKeysWithValues: served.map { ($0.model, ["instances": $0.instances, "healthy": $0.healthy]) })
-        if reasons.isEmpty { return Self.json(["status": "ready", "models": models]) }
-        var response = Self.json(["status": "not ready", "reasons": reasons, "models": models], status: .serviceUnavailable)
+        var body: [String: Any] = ["models": models]
+        // Discovery sources, and any that cannot be read: their last known instances stay, so
+        // the gateway keeps serving, but an operator should know.
+        let sources = controlPlane.discoveryStatus()
+        if !sources.isEmpty {
+            body["discovery"] = sources.map { source -> [String: Any] in
+                var entry: [String: Any] = ["source": source.name, "reachable": source.isReachable, "instances": source.instances]
+                if let error = source.lastError { entry["error"] = error }
+                if let success = source.lastSuccess { entry["seconds_since_success"] = (ContinuousClock.now - success).components.seconds }
+                return entry
+            }
+            let unreachable = sources.filter { !$0.isReachable }.map { "discovery source \($0.name) unreachable (\($0.lastError ?? "not read yet")); keeping its last \($0.instances) instances" }
+            if !unreachable.isEmpty { body["warnings"] = unreachable }
+        }
+        if reasons.isEmpty {
+            body["status"] = "ready"
+            return Self.json(body)
+        }
+        body["status"] = "not ready"
+        body["reasons"] = reasons
+        var response = Self.json(body, status: .serviceUnavailable)
         response.headers[.retryAfter] = "1"
         return response
     }

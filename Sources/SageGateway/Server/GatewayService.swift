@@ -54,7 +54,7 @@ public struct GatewayService: Service {
                 status: 500, field: "gateway.admin_port")
         }
         let state = GatewayState()
-        let metrics = GatewayMetrics(registry: .init())
+        let metrics = GatewayMetrics(registry: .init(), replicaID: configuration.replicaID)
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())  // before the routes: it wraps them all
         CompletionRoutes(controlPlane: controlPlane, configuration: configuration, state: state, metrics: metrics, keys: keys, logger: logger)

@@ -6,7 +6,7 @@ extension HTTPTransport {
     /// on the connection's event loop, with the instant it was read from the socket, without
     /// a hop to another thread (a consumer task woken for each piece would add its wait for a
     /// thread to every timestamp). `written` is told the instant the request is handed to its
-    /// connection. Same engine, same errors and the same time limits as ``openStream(path:body:requestID:timeout:deadline:)``.
+    /// connection. Same engine, same errors and the same time limits as ``openStream(method:path:body:accept:requestID:timeout:deadline:)``.
     ///
     /// `receive` runs on an event loop, one piece at a time: it must be quick and must not
     /// block. An error it throws ends the request and is thrown here. Returns when the body

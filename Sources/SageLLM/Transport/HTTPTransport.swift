@@ -207,12 +207,15 @@ package final class HTTPTransport: Sendable {
     /// is handed out. The stream has a total deadline only when `timeout` is given (then the
     /// caller's `deadline` over its attempts bounds it too); otherwise `deadline` bounds only
     /// the wait for the response head.
+    /// `method`, `body` and `accept` default to an SSE completion's; a watch (Kubernetes,
+    /// etcd) is a GET of a stream of JSON lines.
     package func openStream(
-        path: String, body: ByteBuffer, requestID: String, timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil
+        method: HTTPMethod = .POST, path: String, body: ByteBuffer?, accept: String = "text/event-stream", requestID: String,
+        timeout: Duration? = nil, deadline: ContinuousClock.Instant? = nil
     ) async throws(SageLLMError) -> StreamingResponse {
         let started = ContinuousClock.now
         var request = engineRequest(
-            method: .POST, path: path, body: body, requestID: requestID, accept: "text/event-stream",
+            method: method, path: path, body: body, requestID: requestID, accept: accept,
             deadline: timeout.map { min(started + $0, deadline ?? started + $0) })
         request.headDeadline = deadline
         let limit = timeout ?? deadline.map { $0 - started } ?? configuration.requestTimeout
