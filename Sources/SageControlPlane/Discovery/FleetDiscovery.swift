@@ -63,8 +63,8 @@ final class FleetDiscovery: Sendable {
 
     /// Records a source's report and applies the discovered fleet that results.
     func receive(_ report: FleetSourceReport, from name: String, on controlPlane: ControlPlaneClient) {
-        let wasReachable = state.withLock { state -> Bool in
-            let before = state.sources[name]?.isReachable ?? false
+        let (wasReachable, previousError) = state.withLock { state -> (Bool, String?) in
+            let before = (state.sources[name]?.isReachable ?? false, state.sources[name]?.lastError)
             switch report {
             case .fleet(let fleet):
                 state.sources[name, default: SourceState()].fleet = fleet
@@ -80,10 +80,15 @@ final class FleetDiscovery: Sendable {
         }
         switch report {
         case .unreachable(let reason):
+            // A warning when the source fails, or fails differently; the same failure again is
+            // a debug line (a source retried every second would flood the log).
             let kept = state.withLock { $0.sources[name]?.fleet.count ?? 0 }
-            logger.warning(
-                "discovery source unreachable; its last known instances stay",
-                metadata: ["sage.source": "\(name)", "sage.error": "\(reason)", "sage.kept": "\(kept)"])
+            let metadata: Logger.Metadata = ["sage.source": "\(name)", "sage.error": "\(reason)", "sage.kept": "\(kept)"]
+            if wasReachable || previousError != reason {
+                logger.warning("discovery source unreachable; its last known instances stay", metadata: metadata)
+            } else {
+                logger.debug("discovery source still unreachable", metadata: metadata)
+            }
         case .fleet:
             if !wasReachable { logger.info("discovery source read", metadata: ["sage.source": "\(name)"]) }
             reconcile(controlPlane)
