@@ -30,7 +30,8 @@ extension SagePerformance {
                         let pod = "pod-\(round)"
                         let added = ContinuousClock.now
                         api.send(#"{"type":"ADDED","object":{"metadata":{"name":"s-\#(round)","uid":"u-\#(round)","resourceVersion":"\#(10 + 2 * round)"},"endpoints":[{"addresses":["127.0.0.1"],"conditions":{"ready":true},"targetRef":{"name":"\#(pod)"}}],"ports":[{"port":\#(simulator.port)}]}}"#)
-                        // The first request that the control plane routes to the new instance.
+                        // The first request that the control plane routes to the new instance (one that
+                        // goes elsewhere, or fails while the instance joins, is simply sent again).
                         while true {
                             if let answer = try? await controlPlane.routedChat([.user("hi")], options: ChatOptions(model: "m", maxTokens: 1)),
                                 answer.instanceID == pod

@@ -33,6 +33,7 @@ public struct KubernetesAccess: Sendable, Hashable {
 
     /// The namespace of the pod this runs in (nil: not in a pod).
     public static func podNamespace() -> String? {
+        // No readable file means not in a pod; the caller then asks for `namespace` by name.
         (try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -93,7 +93,7 @@ struct KubernetesFleetSource: FleetSource {
                 version = list.metadata?.resourceVersion
                 await report(.fleet(fleet(objects)))
             }
-            if try await watch(transport, path: path, query: query, resourceVersion: version ?? "", objects: &objects, version: &version, report) == .gone {
+            if try await watch(transport, path: path, query: query, objects: &objects, version: &version, report) == .gone {
                 version = nil
             }
             return nil
@@ -108,12 +108,13 @@ struct KubernetesFleetSource: FleetSource {
 
     enum WatchEnd { case ended, gone }
 
-    /// One watch from `resourceVersion`: applies each event and reports the fleet after it.
+    /// One watch from `version`: applies each event, reports the fleet after it, and moves
+    /// `version` on (bookmarks included), so that the next watch resumes where this one ended.
     private func watch<Object: KubernetesFleetObject>(
-        _ transport: HTTPTransport, path: String, query: String, resourceVersion: String, objects: inout [String: Object],
+        _ transport: HTTPTransport, path: String, query: String, objects: inout [String: Object],
         version: inout String?, _ report: @escaping @Sendable (FleetSourceReport) async -> Void
     ) async throws(SageLLMError) -> WatchEnd {
-        let watchQuery = "\(query)&watch=1&allowWatchBookmarks=true&resourceVersion=\(Self.queryEscaped(resourceVersion))&timeoutSeconds=\(watchSeconds)"
+        let watchQuery = "\(query)&watch=1&allowWatchBookmarks=true&resourceVersion=\(Self.queryEscaped(version ?? ""))&timeoutSeconds=\(watchSeconds)"
         let reader = StreamingBodyReader(
             try await transport.openStream(
                 method: .GET, path: "\(path)?\(watchQuery)", body: nil, accept: "application/json", requestID: HTTPTransport.makeRequestID()))
@@ -136,6 +137,7 @@ struct KubernetesFleetSource: FleetSource {
                 case "BOOKMARK":
                     version = event.object?.resourceVersion ?? version
                 case "ERROR":
+                    // A Status that does not read is still a failed watch, reported below without its message.
                     let status = try? Self.decode(KubernetesObjects.Event<KubernetesObjects.Status>.self, line).object
                     if status?.code == 410 { return .gone }
                     throw SageLLMError(code: .httpStatus, reason: "the watch failed: \(status?.message ?? "an ERROR event without a message")")
