@@ -261,7 +261,10 @@ let package = Package(
         .testTarget(
             name: "SageControlPlaneTests",
             dependencies: [
-                "SageTesting","SageLLM", "SageSimulator", "SageControlPlane"],
+                "SageTesting", "SageLLM", "SageSimulator", "SageControlPlane",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(

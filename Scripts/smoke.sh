@@ -168,5 +168,50 @@ wait "$KEYS_PID"
 if grep -q "sk-smoke" "$WORK/keys.log"; then fail "a key reached the gateway's log"; else pass "no key in the gateway's log"; fi
 fi
 
+# Hostile flags of the etcd sidecar: clear errors, before anything is contacted.
+expect_status error "register --ttl 1" "$BIN/sagellm" register --etcd http://127.0.0.1:1 --instance-id a --base-url "$URL" --model smoke --ttl 1
+expect_status error "register --etcd without a scheme" "$BIN/sagellm" register --etcd 127.0.0.1:2379 --instance-id a --base-url "$URL" --model smoke
+# etcd discovery end to end, when etcd is installed (CI installs it): one member on free
+# loopback ports, the sidecar registers the simulator, the gateway finds it and serves it,
+# and the sidecar's SIGTERM takes it away again.
+if command -v etcd >/dev/null && command -v python3 >/dev/null && command -v curl >/dev/null; then
+    read -r CLIENT PEER <<<"$(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')"
+    etcd --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$CLIENT" --advertise-client-urls "http://127.0.0.1:$CLIENT" \
+        --listen-peer-urls "http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" \
+        --initial-cluster "default=http://127.0.0.1:$PEER" >"$WORK/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$CLIENT/health" | grep -q '"true"' && break; sleep 0.1; done
+    "$BIN/sagellm" register --etcd "http://127.0.0.1:$CLIENT" --prefix /smoke/ --instance-id sim-1 --base-url "$URL" --model smoke --ttl 3 >"$WORK/register.log" 2>&1 &
+    REGISTER_PID=$!
+    printf 'discovery:\n  - etcd: http://127.0.0.1:%s\n    prefix: /smoke/\n' "$CLIENT" >"$WORK/etcd-cluster.yaml"
+    "$BIN/sagellm" serve --config "$WORK/etcd-cluster.yaml" --port 0 --replica-id smoke-1 >"$WORK/etcd-serve.log" 2>&1 &
+    ETCD_SERVE_PID=$!
+    GATEWAY="$(wait_for "$WORK/etcd-serve.log" 'OpenAI API at http://127.0.0.1:[0-9]*/v1')"
+    GATEWAY="${GATEWAY#OpenAI API at }"
+    for _ in $(seq 1 100); do curl -s "${GATEWAY%/v1}/ready" | grep -q '"status":"ready"' && break; sleep 0.1; done
+    if "$BIN/sagellm" chat --base-url "$GATEWAY" --max-tokens 4 "Hi" >"$WORK/out" 2>&1; then
+        pass "register + serve over etcd discovery: the registered engine serves through the gateway"
+    else
+        fail "register + serve over etcd discovery: $(curl -s "${GATEWAY%/v1}/ready")"
+    fi
+    kill -TERM "$REGISTER_PID"
+    wait "$REGISTER_PID"
+    register_status=$?
+    for _ in $(seq 1 50); do curl -s "${GATEWAY%/v1}/ready" | grep -q '"status":"not ready"' && break; sleep 0.1; done
+    if [ "$register_status" = 0 ] && curl -s "${GATEWAY%/v1}/ready" | grep -q '"status":"not ready"' && grep -q "deregistered /smoke/sim-1" "$WORK/register.log"; then
+        pass "register on SIGTERM: deregistered, exit 0, and the gateway drops the engine"
+    else
+        cp "$WORK/register.log" "$WORK/out"
+        fail "register on SIGTERM: exit $register_status, ready: $(curl -s "${GATEWAY%/v1}/ready" | head -c 200)"
+    fi
+    kill -TERM "$ETCD_SERVE_PID" "$ETCD_PID"
+    wait "$ETCD_SERVE_PID" "$ETCD_PID" 2>/dev/null
+else
+    echo "skip the etcd discovery check (etcd, python3 or curl is not installed)"
+fi
+
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -66,6 +66,9 @@ public struct InstanceSnapshot: Sendable, Encodable {
     public var isCircuitOpen: Bool
     public var currentLoad: Double
     public var activeRequests: Int
+    /// Requests other clients (other gateway replicas) run on it, from its engine's figures,
+    /// when they are counted (``SchedulerConfiguration/countsOtherClients``).
+    public var otherClientsRequests: Int
     public var maxConcurrentRequests: Int
     public var completed: Int
     public var failed: Int
@@ -82,7 +85,7 @@ public struct InstanceSnapshot: Sendable, Encodable {
         case instanceID = "instance_id", baseURL = "base_url", model = "model_name", type = "instance_type",
             gpuCount = "gpu_count", isAvailable = "is_available", isHealthy = "is_healthy", healthReason = "health_reason",
             isCircuitOpen = "is_circuit_open",
-            currentLoad = "current_load", activeRequests = "active_requests",
+            currentLoad = "current_load", activeRequests = "active_requests", otherClientsRequests = "other_clients_requests",
             maxConcurrentRequests = "max_concurrent_requests", completed, failed,
             averageLatencyMilliseconds = "avg_latency_ms", averageTimeToFirstTokenMilliseconds = "avg_ttft_ms",
             averageTimePerOutputTokenMilliseconds = "avg_tpot_ms", engineRunning = "engine_running", engineWaiting = "engine_waiting", kvCacheUsage = "kv_cache_usage"
@@ -100,6 +103,7 @@ public struct InstanceSnapshot: Sendable, Encodable {
         isCircuitOpen = state.circuitOpen
         currentLoad = state.load
         activeRequests = state.inFlight
+        otherClientsRequests = state.othersInFlight
         maxConcurrentRequests = state.spec.maxConcurrentRequests
         completed = state.completed
         failed = state.failed

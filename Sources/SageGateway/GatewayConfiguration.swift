@@ -32,6 +32,35 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// This replica's name among several gateways over one fleet (`--replica-id`,
     /// `SAGE_GATEWAY_REPLICA_ID`): in every log line and as `sagellm_gateway_replica_info`.
     public var replicaID: String?
+    /// Where replicas announce themselves, so that each enforces its share of every key's
+    /// limits over the live replica count (nil: this gateway enforces them whole).
+    public var replicaRegistry: ReplicaRegistry?
+
+    /// An etcd prefix under which every replica keeps a key on a lease (`gateway.replicas`).
+    public struct ReplicaRegistry: Sendable, Hashable {
+        /// Every etcd member's client URL.
+        public var etcdEndpoints: [String]
+        /// The replicas' keys are PREFIX + replica id.
+        public var prefix: String
+        /// Seconds a replica's key outlives it: how soon the others take over its share.
+        public var ttlSeconds: Int
+
+        public init(etcdEndpoints: [String], prefix: String = "/sagellm/gateways/", ttlSeconds: Int = 10) {
+            self.etcdEndpoints = etcdEndpoints
+            self.prefix = prefix
+            self.ttlSeconds = ttlSeconds
+        }
+
+        /// `http://a:2379,http://b:2379` as a list.
+        static func endpoints(_ text: String) -> [String] {
+            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+    }
+
+    /// This replica's id: the configured one, else the host name and process id.
+    public var effectiveReplicaID: String? {
+        replicaID ?? replicaRegistry.map { _ in "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)" }
+    }
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maximumBodyBytes: Int = 4 * 1024 * 1024, drainTimeout: Duration = .seconds(30)) {
         self.host = host
@@ -62,6 +91,16 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if let replicaID, replicaID.isEmpty || replicaID.count > 128 || replicaID.contains(where: { $0.isNewline || $0 == "\"" }) {
             throw fail("gateway.replica_id", "the replica id must be 1-128 characters, without quotes or line breaks")
         }
+        if let replicaRegistry {
+            if replicaRegistry.etcdEndpoints.isEmpty { throw fail("gateway.replicas.etcd", "the replica registry needs etcd's URLs") }
+            if let bad = replicaRegistry.etcdEndpoints.first(where: { !$0.hasPrefix("http://") && !$0.hasPrefix("https://") }) {
+                throw fail("gateway.replicas.etcd", "an etcd endpoint must be an http(s) URL, got '\(bad)'")
+            }
+            if replicaRegistry.prefix.isEmpty { throw fail("gateway.replicas.prefix", "the replicas' key prefix is empty") }
+            if !(2...3_600).contains(replicaRegistry.ttlSeconds) {
+                throw fail("gateway.replicas.ttl_seconds", "the lease TTL must be 2-3600 seconds, got \(replicaRegistry.ttlSeconds)")
+            }
+        }
         if drainTimeout < .zero || drainTimeout > .seconds(Self.maximumDrainSeconds) {
             throw fail("gateway.drain_timeout_seconds", "the drain timeout must be 0-\(Self.maximumDrainSeconds) seconds, got \(drainTimeout)")
         }
@@ -80,7 +119,16 @@ public struct GatewayConfiguration: Sendable, Hashable {
                 var keepaliveSeconds: Double?
                 var adminHost: String?
                 var adminPort: Int?
+                var replicaID: String?
+                var replicas: Replicas?
+                struct Replicas: Decodable {
+                    var etcd: String?
+                    var prefix: String?
+                    var ttlSeconds: Int?
+                    enum CodingKeys: String, CodingKey { case etcd, prefix, ttlSeconds = "ttl_seconds" }
+                }
                 enum CodingKeys: String, CodingKey {
+                    case replicaID = "replica_id", replicas
                     case host, port
                     case maxBodyBytes = "max_body_bytes"
                     case drainTimeoutSeconds = "drain_timeout_seconds"
@@ -116,6 +164,16 @@ public struct GatewayConfiguration: Sendable, Hashable {
         }
         if let host = section.adminHost { configured.adminHost = host }
         if let port = section.adminPort { configured.adminPort = port }
+        if let id = section.replicaID { configured.replicaID = id }
+        if let replicas = section.replicas {
+            guard let etcd = replicas.etcd else {
+                throw GatewayError(.invalidConfiguration, "gateway.replicas needs etcd: the etcd members' URLs", status: 500, field: "gateway.replicas.etcd")
+            }
+            var registry = ReplicaRegistry(etcdEndpoints: ReplicaRegistry.endpoints(etcd))
+            if let prefix = replicas.prefix { registry.prefix = prefix }
+            if let ttl = replicas.ttlSeconds { registry.ttlSeconds = ttl }
+            configured.replicaRegistry = registry
+        }
         if let seconds = section.drainTimeoutSeconds {
             configured.drainTimeout = try Self.seconds(seconds, field: "gateway.drain_timeout_seconds")
         }
@@ -126,7 +184,8 @@ public struct GatewayConfiguration: Sendable, Hashable {
     /// `SAGE_GATEWAY_HOST`, `SAGE_GATEWAY_PORT`, `SAGE_GATEWAY_MAX_BODY_BYTES`,
     /// `SAGE_GATEWAY_DRAIN_TIMEOUT_SECONDS`, `SAGE_GATEWAY_KEEPALIVE_SECONDS`,
     /// `SAGE_GATEWAY_KEYS_FILE`, `SAGE_GATEWAY_API_KEYS`, `SAGE_GATEWAY_ADMIN_KEY`,
-    /// `SAGE_GATEWAY_ADMIN_HOST`, `SAGE_GATEWAY_ADMIN_PORT` and `SAGE_GATEWAY_REPLICA_ID` over `self`.
+    /// `SAGE_GATEWAY_ADMIN_HOST`, `SAGE_GATEWAY_ADMIN_PORT`, `SAGE_GATEWAY_REPLICA_ID` and
+    /// `SAGE_GATEWAY_REPLICAS_ETCD` (`_PREFIX`, `_TTL_SECONDS`) over `self`.
     public func applying(environment: [String: String]) throws(GatewayError) -> GatewayConfiguration {
         var configured = self
         func integer(_ name: String) throws(GatewayError) -> Int? {
@@ -157,6 +216,13 @@ public struct GatewayConfiguration: Sendable, Hashable {
         if let host = environment["SAGE_GATEWAY_ADMIN_HOST"] { configured.adminHost = host }
         if let port = try integer("SAGE_GATEWAY_ADMIN_PORT") { configured.adminPort = port }
         if let replica = environment["SAGE_GATEWAY_REPLICA_ID"] { configured.replicaID = replica }
+        if let etcd = environment["SAGE_GATEWAY_REPLICAS_ETCD"] {
+            configured.replicaRegistry = ReplicaRegistry(
+                etcdEndpoints: ReplicaRegistry.endpoints(etcd), prefix: configured.replicaRegistry?.prefix ?? "/sagellm/gateways/",
+                ttlSeconds: configured.replicaRegistry?.ttlSeconds ?? 10)
+        }
+        if let prefix = environment["SAGE_GATEWAY_REPLICAS_PREFIX"] { configured.replicaRegistry?.prefix = prefix }
+        if let ttl = try integer("SAGE_GATEWAY_REPLICAS_TTL_SECONDS") { configured.replicaRegistry?.ttlSeconds = ttl }
         try configured.validate()
         return configured
     }

@@ -47,17 +47,20 @@ extension SagePerformance {
                         }
                         toLastRequest.append((ContinuousClock.now - deleted).seconds * 1000)
                     }
-                    func percentile(_ values: [Double], _ p: Int) -> String {
-                        let sorted = values.sorted()
-                        return String(format: "%.2f", sorted[min(sorted.count - 1, sorted.count * p / 100)])
-                    }
                     print("  \(rounds) endpoints added and deleted one at a time, ms (p50 / p90 / max):")
-                    print("    watch event ADDED -> first request routed to it:   \(percentile(toFirstRequest, 50)) / \(percentile(toFirstRequest, 90)) / \(percentile(toFirstRequest, 100))")
-                    print("    watch event DELETED -> it takes no new requests:   \(percentile(toLastRequest, 50)) / \(percentile(toLastRequest, 90)) / \(percentile(toLastRequest, 100))")
+                    print("    watch event ADDED -> first request routed to it:   \(millisecondPercentile(toFirstRequest, 50)) / \(millisecondPercentile(toFirstRequest, 90)) / \(millisecondPercentile(toFirstRequest, 100))")
+                    print("    watch event DELETED -> it takes no new requests:   \(millisecondPercentile(toLastRequest, 50)) / \(millisecondPercentile(toLastRequest, 90)) / \(millisecondPercentile(toLastRequest, 100))")
                 }
                 await controlPlane.shutdown()
             }
         }
         print("")
+    }
+
+    /// The `p`th percentile of `values` (nearest rank), as text with `decimals` digits.
+    static func millisecondPercentile(_ values: [Double], _ p: Int, decimals: Int = 2) -> String {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return "-" }
+        return String(format: "%.\(decimals)f", sorted[min(sorted.count - 1, sorted.count * p / 100)])
     }
 }

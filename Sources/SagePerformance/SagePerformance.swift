@@ -39,7 +39,10 @@ struct SagePerformance {
         if only == nil || only == "gateway" { try await gatewayBenchmark(duration: duration) }
         if only == nil || only == "gateway-idle-streams" { try await gatewayIdleStreamsBenchmark() }
         if only == nil || only == "engines" { try await engineComparisonBenchmark(duration: duration) }
-        if only == nil || only == "discovery" { try await discoveryBenchmark() }
+        if only == nil || only == "discovery" {
+            try await discoveryBenchmark()
+            try await etcdDiscoveryBenchmark()
+        }
         if only == "sim-to-real" { try await simToRealBenchmark() }  // minutes of real time: alone
     }
 

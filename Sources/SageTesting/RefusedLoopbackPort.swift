@@ -9,6 +9,27 @@ import Darwin
 /// port meanwhile, as it can take a port that was merely freed. For testing how clients
 /// treat a dead server.
 package func withRefusedLoopbackPort<Result>(_ body: (Int) async throws -> Result) async throws -> Result {
+    let (descriptor, port) = try boundLoopbackSocket()
+    defer { close(descriptor) }
+    return try await body(port)
+}
+
+/// `count` distinct ports on 127.0.0.1 that were free a moment ago (bound to port 0 together,
+/// then released), for a server that must be told its ports before it starts (etcd's peers).
+package func freeLoopbackPorts(count: Int) throws -> [Int] {
+    var descriptors: [Int32] = []
+    defer { for descriptor in descriptors { close(descriptor) } }
+    var ports: [Int] = []
+    for _ in 0..<count {
+        let (descriptor, port) = try boundLoopbackSocket()
+        descriptors.append(descriptor)
+        ports.append(port)
+    }
+    return ports
+}
+
+/// A TCP socket bound to a free port of 127.0.0.1, not listening; the caller closes it.
+private func boundLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
     func failure(_ call: String) -> TestingError {
         TestingError("could not reserve a loopback port: \(call) failed (errno \(errno))")
     }
@@ -18,7 +39,6 @@ package func withRefusedLoopbackPort<Result>(_ body: (Int) async throws -> Resul
     let descriptor = socket(AF_INET, SOCK_STREAM, 0)
     #endif
     guard descriptor >= 0 else { throw failure("socket()") }
-    defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
@@ -27,10 +47,12 @@ package func withRefusedLoopbackPort<Result>(_ body: (Int) async throws -> Resul
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
     }
-    guard bound == 0 else { throw failure("bind()") }
     let named = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
     }
-    guard named == 0 else { throw failure("getsockname()") }
-    return try await body(Int(UInt16(bigEndian: address.sin_port)))
+    guard bound == 0, named == 0 else {
+        close(descriptor)
+        throw failure(bound == 0 ? "getsockname()" : "bind()")
+    }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }

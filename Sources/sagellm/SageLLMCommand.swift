@@ -7,7 +7,7 @@ struct SageLLMCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sagellm",
         abstract: "An LLM client for OpenAI-compatible servers, with a simulated engine to try it without a GPU.",
-        subcommands: [DemoCommand.self, DetectCommand.self, ChatCommand.self, ModelsCommand.self, SimulateCommand.self, ClusterCommand.self, ServeCommand.self, BenchmarkCommand.self],
+        subcommands: [DemoCommand.self, DetectCommand.self, ChatCommand.self, ModelsCommand.self, SimulateCommand.self, ClusterCommand.self, ServeCommand.self, RegisterCommand.self, BenchmarkCommand.self],
         defaultSubcommand: nil)
 
     /// Ctrl-C or SIGTERM cancels the command's requests and ends it with status 130 or 143.

@@ -58,7 +58,15 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
             try gateway.validate()
             let configured = gateway
             if let configFile {
-                try await serve(ControlPlaneClient(clusterFile: configFile), gateway: configured, fleet: "the fleet of \(configFile)")
+                // The control plane's log lines name the replica too (discovery, health, reloads).
+                var logger = Logger(label: "sagellm.control-plane")
+                if let replica = configured.effectiveReplicaID { logger[metadataKey: "sage.replica"] = "\(replica)" }
+                // Replicas share the engines: each counts what the engines run for the others.
+                var scheduler = SchedulerConfiguration()
+                scheduler.countsOtherClients = configured.replicaRegistry != nil
+                try await serve(
+                    ControlPlaneClient(clusterFile: configFile, scheduler: scheduler, logger: logger), gateway: configured,
+                    fleet: "the fleet of \(configFile)")
             } else {
                 let engines = Self.simulatedFleet(count: simulate ?? 4, model: model)
                 try await withSimulatorServers(configurations: engines.map(\.engine)) { simulators in
@@ -85,7 +93,7 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
         // failed reloads. Requests are not logged one by one; /metrics counts them.
         var logger = Logger(label: "sagellm.gateway")
         logger.logLevel = .notice
-        if let replica = configuration.replicaID { logger[metadataKey: "sage.replica"] = "\(replica)" }
+        if let replica = configuration.effectiveReplicaID { logger[metadataKey: "sage.replica"] = "\(replica)" }
         let gateway = GatewayService(
             controlPlane: controlPlane, configuration: configuration, logger: logger,
             onListening: { port in

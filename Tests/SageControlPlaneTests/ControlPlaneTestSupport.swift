@@ -1,6 +1,10 @@
+import Logging
 import SageControlPlane
 import SageLLM
 import SageSimulator
+import SageTesting
+import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// Runs `body` with one simulator per configuration, all on 127.0.0.1 free ports.
@@ -42,4 +46,27 @@ func whileTheOnlySlotIsHeld(_ cluster: ControlPlaneClient, _ body: () async thro
     #expect(cluster.metrics().activeRequests == 1)
     try await body()
     blocker = nil
+}
+
+/// One service in a group of its own: ``run()`` in a task, ``stop()`` shuts it down gracefully
+/// (as SIGTERM would) and waits until it has returned.
+final class ServiceGroupRunner: Sendable {
+    private let group: ServiceGroup
+    private let finished = Mutex(false)
+
+    init(_ service: some Service) {
+        var logger = Logger(label: "sagellm.test.group")
+        logger.logLevel = .critical
+        group = ServiceGroup(configuration: .init(services: [service], logger: logger))
+    }
+
+    func run() async throws {
+        defer { finished.withLock { $0 = true } }
+        try await group.run()
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await eventually(timeout: .seconds(10)) { finished.withLock { $0 } }
+    }
 }

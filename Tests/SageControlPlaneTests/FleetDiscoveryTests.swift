@@ -145,6 +145,9 @@ struct FleetDiscoveryTests {
             ("discovery:\n  - dns: engines.test\n    port: 70000\n    model_name: m\n", "discovery[0].port", "1-65535"),
             ("discovery:\n  - dns: engines.test\n    port: 80\n    model_name: m\n    refresh_seconds: 0\n", "discovery[0].refresh_seconds", "0.1-3600"),
             ("discovery: []\n", "instances", "no discovery sources"),
+            ("discovery:\n  - etcd: http://127.0.0.1:2379\n", "discovery[0].prefix", "key prefix"),
+            ("discovery:\n  - etcd: 127.0.0.1:2379\n    prefix: /p/\n", "discovery[0].etcd", "http(s) URL"),
+            ("discovery:\n  - etcd: http://a:2379\n    dns: x\n    prefix: /p/\n", "discovery[0].dns", "dns and etcd"),
         ] {
             do {
                 _ = try ClusterConfiguration.parse(yaml, file: "c.yaml")

@@ -127,4 +127,63 @@ struct KubernetesDiscoveryTests {
             }
         }
     }
+
+    /// A kubeconfig's current context gives the server, the namespace and the token; a user
+    /// that signs in with a plugin is refused, saying what to do, without quoting the file.
+    @Test func aKubeconfigGivesTheServerTheNamespaceAndTheToken() async throws {
+        try await FakeKubernetesAPI.with { api, url in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-kubeconfig-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }  // cleanup only
+            let kubeconfig = directory.appendingPathComponent("config").path
+            try """
+            apiVersion: v1
+            kind: Config
+            current-context: dev
+            clusters:
+              - name: local
+                cluster:
+                  server: \(url)
+                  certificate-authority-data: \(Data("not a real CA".utf8).base64EncodedString())
+            contexts:
+              - name: dev
+                context: {cluster: local, user: gateway, namespace: serving}
+              - name: sso
+                context: {cluster: local, user: human}
+            users:
+              - name: gateway
+                user: {token: kube-token-0001}
+              - name: human
+                user:
+                  exec: {command: kubelogin, args: [get-token], apiVersion: client.authentication.k8s.io/v1}
+            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+            let yaml = "discovery:\n  - kubernetes: vllm\n    kubeconfig: config\n    port: 8000\n    model_name: m\n"
+            let cluster = directory.appendingPathComponent("cluster.yaml").path
+            let configuration = try ClusterConfiguration.parse(yaml, file: cluster)
+            guard case .kubernetes(let access, let namespace, _, _) = try #require(configuration.discovery.first).kind else {
+                Issue.record("not a Kubernetes source")
+                return
+            }
+            #expect(access.apiServer == url && namespace == "serving" && access.caFile != nil)
+            #expect(!"\(access)".contains("kube-token-0001"), "the token is redacted when printed")
+            api.setList(#"{"kind":"EndpointSliceList","metadata":{"resourceVersion":"1"},"items":[]}"#)
+            let reports = SourceReports()
+            let source = KubernetesFleetSource(
+                access: KubernetesAccess(apiServer: url, token: access.token), namespace: namespace, selection: .endpointSlices(service: "vllm", portName: nil), port: 8000,
+                template: InstanceTemplate(model: "m"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await source.run { reports.append($0) } }
+                defer { group.cancelAll() }
+                #expect(await eventually { reports.lastFleet == [] })
+                #expect(api.authorizations.first == "Bearer kube-token-0001")
+                #expect(api.requests.first?.hasPrefix("/apis/discovery.k8s.io/v1/namespaces/serving/endpointslices") == true)
+            }
+            do throws(ControlPlaneError) {
+                _ = try ClusterConfiguration.parse(yaml.replacingOccurrences(of: "kubeconfig: config", with: "kubeconfig: config\n    context: sso"), file: cluster)
+                Issue.record("a plugin user was accepted")
+            } catch {
+                #expect(error.message.contains("kubectl create token") && error.field == "discovery.kubeconfig", "\(error)")
+            }
+        }
+    }
 }

@@ -75,43 +75,52 @@ func withGateway<Result: Sendable>(
         let controlPlane =
             try makeControlPlane?(simulators)
             ?? ControlPlaneClient(instances: specs(simulators, types: types), schedulingPolicy: .fifo, routingStrategy: .loadBalanced)
-        let (ports, continuation) = AsyncStream.makeStream(of: (main: Bool, port: Int).self)
-        let logger = logger ?? {
-            var logger = Logger(label: "sagellm.gateway.test")
-            logger.logLevel = .warning
-            return logger
-        }()
-        let gateway = GatewayService(
-            controlPlane: controlPlane, configuration: configuration, logger: logger,
-            onListening: { port in continuation.yield((true, port)) }, onAdminListening: { port in continuation.yield((false, port)) })
-        let group = ServiceGroup(configuration: .init(services: [controlPlane, gateway], gracefulShutdownSignals: [], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                defer { continuation.finish() }
-                try await group.run()
-            }
-            var iterator = ports.makeAsyncIterator()
-            var port: Int?
-            var adminPort: Int?
-            while port == nil || (configuration.adminPort != nil && adminPort == nil), let next = await iterator.next() {
-                if next.main { port = next.port } else { adminPort = next.port }
-            }
-            guard let port else {
-                try await tasks.waitForAll()
-                throw TestingError("the gateway did not start")
-            }
-            let running = RunningGateway(
-                baseURL: "http://127.0.0.1:\(port)", adminURL: adminPort.map { "http://127.0.0.1:\($0)" }, controlPlane: controlPlane,
-                simulators: simulators, group: group)
-            let outcome: Swift.Result<Result, any Error>
-            do {
-                outcome = .success(try await body(running))
-            } catch {
-                outcome = .failure(error)
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return try outcome.get()
+        return try await withGatewayService(controlPlane: controlPlane, configuration: configuration, simulators: simulators, logger: logger, body)
+    }
+}
+
+/// Runs a gateway (with the control plane's service) over `controlPlane` on a free loopback
+/// port, runs `body`, and shuts both down gracefully.
+func withGatewayService<Result: Sendable>(
+    controlPlane: ControlPlaneClient, configuration: GatewayConfiguration = GatewayConfiguration(host: "127.0.0.1", port: 0),
+    simulators: [RunningSimulator] = [], logger: Logger? = nil, _ body: @Sendable (RunningGateway) async throws -> Result
+) async throws -> Result {
+    let (ports, continuation) = AsyncStream.makeStream(of: (main: Bool, port: Int).self)
+    let logger = logger ?? {
+        var logger = Logger(label: "sagellm.gateway.test")
+        logger.logLevel = .warning
+        return logger
+    }()
+    let gateway = GatewayService(
+        controlPlane: controlPlane, configuration: configuration, logger: logger,
+        onListening: { port in continuation.yield((true, port)) }, onAdminListening: { port in continuation.yield((false, port)) })
+    let group = ServiceGroup(configuration: .init(services: [controlPlane, gateway], gracefulShutdownSignals: [], logger: logger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask {
+            defer { continuation.finish() }
+            try await group.run()
         }
+        var iterator = ports.makeAsyncIterator()
+        var port: Int?
+        var adminPort: Int?
+        while port == nil || (configuration.adminPort != nil && adminPort == nil), let next = await iterator.next() {
+            if next.main { port = next.port } else { adminPort = next.port }
+        }
+        guard let port else {
+            try await tasks.waitForAll()
+            throw TestingError("the gateway did not start")
+        }
+        let running = RunningGateway(
+            baseURL: "http://127.0.0.1:\(port)", adminURL: adminPort.map { "http://127.0.0.1:\($0)" }, controlPlane: controlPlane,
+            simulators: simulators, group: group)
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            outcome = .success(try await body(running))
+        } catch {
+            outcome = .failure(error)
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return try outcome.get()
     }
 }

@@ -46,7 +46,7 @@ public final class ControlPlaneClient: Sendable {
         for (index, source) in discovery.enumerated() { try source.validate(at: index) }
         self.monitoring = monitoring
         self.clusterFile = clusterFile
-        self.discovery = discovery.isEmpty ? nil : FleetDiscovery(sources: discovery.map { $0.source(resolver: resolver) }, logger: logger)
+        self.discovery = discovery.isEmpty ? nil : FleetDiscovery(sources: discovery.map { $0.source(resolver: resolver, logger: logger) }, logger: logger)
         self.schedulingPolicy = schedulingPolicy
         self.routingStrategy = routingStrategy
         self.enablePDSeparation = enablePDSeparation

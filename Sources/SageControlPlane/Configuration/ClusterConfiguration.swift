@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SageLLM
 import Yams
 
@@ -177,6 +178,14 @@ public struct ClusterConfiguration: Sendable, Hashable {
         return try entry.spec(index: 0, file: source)
     }
 
+    /// `spec` as a cluster file's `instances:` entry in JSON (what `sagellm register` puts in etcd).
+    package static func entryJSON(of spec: InstanceSpec) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Strings, numbers and arrays of strings always encode.
+        return (try? encoder.encode(ClusterFile.Entry(spec))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
     /// What is wrong, and where, in a file's words. `withDetails: false` leaves out the
     /// decoder's own description, which may quote a value (a file of secrets).
     package static func describe(_ error: DecodingError, withDetails: Bool = true) -> String {
@@ -213,11 +222,15 @@ private struct ClusterFile: Decodable {
         var dns: String?
         var kubernetes: String?
         var kubernetesPods: String?
+        var etcd: String?
+        var prefix: String?
         var namespace: String?
         var portName: String?
         var apiServer: String?
         var tokenFile: String?
         var caFile: String?
+        var kubeconfig: String?
+        var context: String?
         var port: Int?
         var modelName: String?
         var instanceType: String?
@@ -229,8 +242,8 @@ private struct ClusterFile: Decodable {
         var refreshSeconds: Double?
 
         enum CodingKeys: String, CodingKey {
-            case dns, kubernetes, kubernetesPods = "kubernetes_pods", namespace, portName = "port_name", apiServer = "api_server",
-                tokenFile = "token_file", caFile = "ca_file", port, modelName = "model_name", instanceType = "instance_type", maxConcurrentRequests = "max_concurrent_requests",
+            case dns, kubernetes, kubernetesPods = "kubernetes_pods", etcd, prefix, namespace, portName = "port_name", apiServer = "api_server",
+                tokenFile = "token_file", caFile = "ca_file", kubeconfig, context, port, modelName = "model_name", instanceType = "instance_type", maxConcurrentRequests = "max_concurrent_requests",
                 costPerGPUHour = "cost_per_gpu_hour", gpuCount = "gpu_count", scheme, path, refreshSeconds = "refresh_seconds"
         }
 
@@ -238,13 +251,21 @@ private struct ClusterFile: Decodable {
             func fail(_ key: String, _ message: String) -> ControlPlaneError {
                 ControlPlaneError(.invalidConfiguration, message, field: "discovery[\(index)].\(key)", file: file)
             }
-            let kinds = [dns.map { _ in "dns" }, kubernetes.map { _ in "kubernetes" }, kubernetesPods.map { _ in "kubernetes_pods" }].compactMap { $0 }
+            let kinds = [
+                dns.map { _ in "dns" }, kubernetes.map { _ in "kubernetes" }, kubernetesPods.map { _ in "kubernetes_pods" }, etcd.map { _ in "etcd" },
+            ].compactMap { $0 }
             guard kinds.count == 1 else {
                 throw fail(
                     kinds.first ?? "dns",
                     kinds.isEmpty
-                        ? "a discovery source needs a kind: dns: NAME, kubernetes: SERVICE or kubernetes_pods: SELECTOR"
+                        ? "a discovery source needs a kind: dns: NAME, kubernetes: SERVICE, kubernetes_pods: SELECTOR or etcd: URLS"
                         : "a discovery source has one kind, this one has \(kinds.joined(separator: " and "))")
+            }
+            if let etcd {
+                // The keys' values say what each instance is; the template is not used.
+                guard let prefix else { throw fail("prefix", "the etcd source needs the key prefix its instances are registered under") }
+                let endpoints = etcd.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                return FleetSourceConfiguration(kind: .etcd(endpoints: endpoints, prefix: prefix), template: InstanceTemplate(model: modelName ?? "any"))
             }
             guard let modelName else { throw fail("model_name", "the source needs the model_name its engines serve") }
             let type = try InstanceType.parse(instanceType, field: "discovery[\(index)].instance_type", file: file)
@@ -253,18 +274,31 @@ private struct ClusterFile: Decodable {
                 guard let port else { throw fail("port", "the DNS source \(dns) needs the engines' port") }
                 kind = .dns(host: dns, port: port)
             } else {
-                let access: KubernetesAccess
+                // An explicit API server, a named kubeconfig, the pod's service account, then the
+                // default kubeconfig (KUBECONFIG, ~/.kube/config): the order kubectl users expect.
+                let environment = ProcessInfo.processInfo.environment
+                var access: KubernetesAccess
+                var contextNamespace: String?
                 if let apiServer {
                     access = KubernetesAccess(apiServer: apiServer, tokenFile: tokenFile, caFile: caFile)
-                } else if var inCluster = KubernetesAccess.inCluster(environment: ProcessInfo.processInfo.environment) {
-                    inCluster.tokenFile = tokenFile ?? inCluster.tokenFile
-                    inCluster.caFile = caFile ?? inCluster.caFile
+                } else if let kubeconfig {
+                    let path = kubeconfig.hasPrefix("/") ? kubeconfig : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(kubeconfig).path
+                    (access, contextNamespace) = try Kubeconfig.access(path: path, context: context)
+                } else if let inCluster = KubernetesAccess.inCluster(environment: environment) {
                     access = inCluster
+                } else if let path = Kubeconfig.defaultPath(environment: environment) {
+                    (access, contextNamespace) = try Kubeconfig.access(path: path, context: context)
                 } else {
-                    throw fail("api_server", "not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset): set api_server (and token_file, ca_file)")
+                    throw fail(
+                        "api_server",
+                        "not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset) and no kubeconfig found: set kubeconfig, or api_server (and token_file, ca_file)")
                 }
-                guard let namespace = namespace ?? KubernetesAccess.podNamespace() else {
-                    throw fail("namespace", "not running in a Kubernetes pod: set the namespace")
+                if apiServer == nil {
+                    access.tokenFile = tokenFile ?? access.tokenFile
+                    access.caFile = caFile ?? access.caFile
+                }
+                guard let namespace = namespace ?? contextNamespace ?? KubernetesAccess.podNamespace() else {
+                    throw fail("namespace", "not running in a Kubernetes pod and the kubeconfig's context names none: set the namespace")
                 }
                 let selection: KubernetesSelection =
                     if let kubernetes { .endpointSlices(service: kubernetes, portName: portName) } else { .pods(labelSelector: kubernetesPods ?? "") }
@@ -300,7 +334,7 @@ private struct ClusterFile: Decodable {
         }
     }
 
-    struct Entry: Decodable {
+    struct Entry: Codable {
         var instanceID: String?
         var host: String?
         var port: Int?
@@ -320,6 +354,20 @@ private struct ClusterFile: Decodable {
                 instanceType = "instance_type", gpuCount = "gpu_count", maxConcurrentRequests = "max_concurrent_requests",
                 costPerGPUHour = "cost_per_gpu_hour", machineID = "machine_id", rackID = "rack_id", numaNode = "numa_node",
                 nvlinkPeers = "nvlink_peers"
+        }
+
+        init(_ spec: InstanceSpec) {
+            instanceID = spec.id
+            baseURL = spec.baseURL
+            modelName = spec.model
+            instanceType = spec.type.rawValue
+            gpuCount = spec.gpuCount
+            maxConcurrentRequests = spec.maxConcurrentRequests
+            costPerGPUHour = spec.costPerGPUHour
+            machineID = spec.topology.machineID
+            rackID = spec.topology.rackID
+            numaNode = spec.topology.numaNode
+            nvlinkPeers = spec.topology.nvlinkPeers.isEmpty ? nil : spec.topology.nvlinkPeers
         }
 
         /// The instance this entry (the `index`th of `file`) describes, checked.
@@ -359,24 +407,26 @@ extension ControlPlaneClient {
     /// A control plane over the instances of a cluster configuration.
     public convenience init(
         configuration: ClusterConfiguration, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-        monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration(), clusterFile: ClusterFileWatching? = nil
+        monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration(), clusterFile: ClusterFileWatching? = nil,
+        logger: Logger = Logger(label: "sagellm.control-plane")
     ) throws(ControlPlaneError) {
         try self.init(
             instances: configuration.instances, schedulingPolicy: configuration.schedulingPolicy,
             routingStrategy: configuration.routingStrategy, enablePDSeparation: configuration.enablePDSeparation,
             disaggregation: configuration.disaggregation, configuration: scheduler, monitoring: monitoring, clusterFile: clusterFile,
-            discovery: configuration.discovery)
+            discovery: configuration.discovery, logger: logger)
     }
 
     /// A control plane over the instances of the cluster file at `path`, which ``run()``
     /// reloads when it changes.
     public convenience init(
         clusterFile path: String, scheduler: SchedulerConfiguration = SchedulerConfiguration(),
-        monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration()
+        monitoring: HealthMonitorConfiguration = HealthMonitorConfiguration(), logger: Logger = Logger(label: "sagellm.control-plane")
     ) throws(ControlPlaneError) {
         let watching = ClusterFileWatching(path: path)  // before reading: a change while it is read is reloaded
         try self.init(
-            configuration: try ClusterConfiguration.load(file: path), scheduler: scheduler, monitoring: monitoring, clusterFile: watching)
+            configuration: try ClusterConfiguration.load(file: path), scheduler: scheduler, monitoring: monitoring, clusterFile: watching,
+            logger: logger)
     }
 
     /// Brings the instances in line with `configuration`: new ones are added, missing ones

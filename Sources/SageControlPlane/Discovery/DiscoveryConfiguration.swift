@@ -1,3 +1,5 @@
+import Logging
+
 /// The `discovery:` section of a cluster file: sources of instances beside (or instead of)
 /// the static `instances:` list.
 ///
@@ -17,6 +19,8 @@
 ///     port: 8000
 ///     model_name: Qwen/Qwen2.5-7B-Instruct
 ///     api_server: https://10.96.0.1                   # optional: in a pod, the in-cluster API
+///   - etcd: http://10.0.0.1:2379,http://10.0.0.2:2379  # every member's client URL
+///     prefix: /sagellm/instances/                     # keys written by `sagellm register`
 /// ```
 public struct FleetSourceConfiguration: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
@@ -25,6 +29,9 @@ public struct FleetSourceConfiguration: Sendable, Hashable {
         /// EndpointSlices of a Service, or pods by label selector, listed and watched through
         /// the Kubernetes API (`port`: required for pods, else it overrides the slices').
         case kubernetes(access: KubernetesAccess, namespace: String, selection: KubernetesSelection, port: Int?)
+        /// The keys under `prefix` in etcd v3, listed and watched: each value is an instance
+        /// entry in JSON (the template is not used: the entries say everything).
+        case etcd(endpoints: [String], prefix: String)
     }
 
     public var kind: Kind
@@ -60,6 +67,13 @@ public struct FleetSourceConfiguration: Sendable, Hashable {
             if !access.apiServer.hasPrefix("https://") && !access.apiServer.hasPrefix("http://") {
                 throw fail("api_server", "the API server must be an http(s) URL, got '\(access.apiServer)'")
             }
+        case .etcd(let endpoints, let prefix):
+            if prefix.isEmpty { throw fail("prefix", "the key prefix is empty: name the prefix the sidecars register under, /sagellm/instances/") }
+            if endpoints.isEmpty { throw fail("etcd", "no etcd endpoint is given") }
+            for endpoint in endpoints where !endpoint.hasPrefix("http://") && !endpoint.hasPrefix("https://") {
+                throw fail("etcd", "an etcd endpoint must be an http(s) URL, got '\(endpoint)'")
+            }
+            return
         }
         if template.model.isEmpty { throw fail("model_name", "the instances' model_name is empty") }
         if template.maxConcurrentRequests < 1 { throw fail("max_concurrent_requests", "must be at least 1, got \(template.maxConcurrentRequests)") }
@@ -69,12 +83,13 @@ public struct FleetSourceConfiguration: Sendable, Hashable {
         }
     }
 
-    /// The source that reads it; `resolver` for DNS names.
-    func source(resolver: any HostResolving) -> any FleetSource {
+    /// The source that reads it; `resolver` for DNS names, `logger` for what a source logs itself.
+    func source(resolver: any HostResolving, logger: Logger) -> any FleetSource {
         switch kind {
         case .dns(let host, let port): DNSFleetSource(host: host, port: port, template: template, interval: refresh, resolver: resolver)
         case .kubernetes(let access, let namespace, let selection, let port):
             KubernetesFleetSource(access: access, namespace: namespace, selection: selection, port: port, template: template)
+        case .etcd(let endpoints, let prefix): EtcdFleetSource(endpoints: endpoints, prefix: prefix, logger: logger)
         }
     }
 }

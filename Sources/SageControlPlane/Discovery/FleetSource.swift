@@ -32,3 +32,11 @@ public struct FleetSourceStatus: Sendable, Hashable {
     /// Reads that failed since the source started.
     public var failures: Int
 }
+
+/// A watched source's wait after a failure: waits `backoff` (false when cancelled) and
+/// doubles it up to `maximum`.
+func pauseBeforeRetry(_ backoff: inout Duration, maximum: Duration) async -> Bool {
+    do { try await Task.sleep(for: backoff) } catch { return false }
+    backoff = min(backoff * 2, maximum)
+    return true
+}

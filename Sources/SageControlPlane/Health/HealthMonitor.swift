@@ -116,22 +116,24 @@ public struct HealthMonitor: Sendable {
             let states = controlPlane.scheduler.instanceStates
             await withTaskGroup(of: Void.self) { group in
                 for state in states where state.healthy && !state.draining {
-                    group.addTask { await scrape(state.spec) }
+                    group.addTask { await scrape(state.spec, ownBefore: state.inFlight) }
                 }
             }
             try? await Task.sleep(for: interval)  // cancelled: the loop ends
         }
     }
 
-    private func scrape(_ spec: InstanceSpec) async {
+    /// Reads the engine's figures; `ownBefore`: this control plane's requests on it when the scrape began.
+    private func scrape(_ spec: InstanceSpec, ownBefore: Int) async {
         guard let client = controlPlane.clients.current(spec.id) else { return }
         do {
             let body = try await client.sendToServerRoot("metrics", timeout: .seconds(2), maximumBytes: 16 << 20)
             let values = EngineMetrics.parse(String(buffer: body))
             controlPlane.scheduler.setEngineFigures(
-                spec.id, running: values.running, waiting: values.waiting, kvCacheUsage: values.kvCacheUsage)
+                spec.id, running: values.running, waiting: values.waiting, kvCacheUsage: values.kvCacheUsage, ownBefore: ownBefore)
         } catch {
-            return  // an engine without /metrics: the control plane's own counts still route
+            // An engine without /metrics: the control plane's own counts route alone.
+            controlPlane.scheduler.setEngineFigures(spec.id, running: nil, waiting: nil, kvCacheUsage: nil, ownBefore: ownBefore)
         }
     }
 }

@@ -6,6 +6,9 @@ struct InstanceState: Sendable {
     /// The same spec, by reference, for the leases of this instance's requests.
     let sharedSpec: SharedInstanceSpec
     var inFlight = 0
+    /// Requests other clients (other gateway replicas) run on it, from its engine's figures
+    /// (see ``SchedulerConfiguration/countsOtherClients``).
+    var othersInFlight = 0
     var healthy = true
     var healthReason = "not probed yet"
     /// Drained instances take no new requests; removed ones disappear once idle.
@@ -36,8 +39,10 @@ struct InstanceState: Sendable {
         self.client = client
     }
 
-    var load: Double { Double(inFlight) / Double(spec.maxConcurrentRequests) }
-    var hasFreeSlot: Bool { inFlight < spec.maxConcurrentRequests }
+    /// Its slots taken, by this control plane and by others.
+    var occupied: Int { inFlight + othersInFlight }
+    var load: Double { Double(occupied) / Double(spec.maxConcurrentRequests) }
+    var hasFreeSlot: Bool { occupied < spec.maxConcurrentRequests }
 
     /// Takes requests of `pool` at all (ignoring its free slots).
     func serves(_ pool: PoolKey) -> Bool {

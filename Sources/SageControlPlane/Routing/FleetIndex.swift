@@ -16,7 +16,8 @@ struct FleetIndex: Sendable {
     var byRack: [String: [Int]] = [:]
     /// Per position, the pools its instance takes.
     var poolsOf: [[PoolKey]] = []
-    /// Per pool, requests in flight on its instances, and free slots on those serving, kept
+    /// Per pool, slots taken on its instances (by this control plane and, when counted, by
+    /// others), and free slots on those serving, kept
     /// up to date by ``occupy(_:at:by:)`` so that a full pool is known without a scan.
     var inFlight: [PoolKey: Int] = [:]
     var freeSlots: [PoolKey: Int] = [:]
@@ -40,9 +41,9 @@ struct FleetIndex: Sendable {
                 let pool = PoolKey(model: instance.spec.model, phase: phase)
                 positionsByPool[pool, default: []].append(position)
                 poolsOf[position].append(pool)
-                inFlight[pool, default: 0] += instance.inFlight
+                inFlight[pool, default: 0] += instance.occupied
                 if serving {
-                    freeSlots[pool, default: 0] += max(0, instance.spec.maxConcurrentRequests - instance.inFlight)
+                    freeSlots[pool, default: 0] += max(0, instance.spec.maxConcurrentRequests - instance.occupied)
                     servingCount[pool, default: 0] += 1
                     servingCapacity[pool, default: 0] += instance.spec.maxConcurrentRequests
                 }
@@ -52,11 +53,11 @@ struct FleetIndex: Sendable {
         for pool in rings.keys { rings[pool]?.sort { $0.hash < $1.hash } }
     }
 
-    /// Counts `change` more requests in flight on `instance` (as it was before the change),
-    /// at `position`, in every pool it takes.
+    /// Counts `change` more slots taken on `instance` (as it was before the change), at
+    /// `position`, in every pool it takes.
     mutating func occupy(_ instance: InstanceState, at position: Int, by change: Int) {
         let capacity = instance.spec.maxConcurrentRequests
-        let freed = max(0, capacity - instance.inFlight) - max(0, capacity - instance.inFlight - change)
+        let freed = max(0, capacity - instance.occupied) - max(0, capacity - instance.occupied - change)
         let serving = instance.healthy && !instance.draining
         for pool in poolsOf[position] {
             inFlight[pool, default: 0] += change

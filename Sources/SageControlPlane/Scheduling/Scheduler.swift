@@ -44,8 +44,10 @@ package final class Scheduler: Sendable {
         room.update { core in Self.handovers(core.setHealth(id, healthy: healthy, reason: reason, now: .now)) }
     }
 
-    func setEngineFigures(_ id: String, running: Double?, waiting: Double?, kvCacheUsage: Double?) {
-        room.withState { $0.setEngineFigures(id, running: running, waiting: waiting, kvCacheUsage: kvCacheUsage) }
+    func setEngineFigures(_ id: String, running: Double?, waiting: Double?, kvCacheUsage: Double?, ownBefore: Int) {
+        room.update { core in
+            Self.handovers(core.setEngineFigures(id, running: running, waiting: waiting, kvCacheUsage: kvCacheUsage, ownBefore: ownBefore, now: .now))
+        }
     }
 
     var instanceStates: [InstanceState] { room.withState { $0.instances } }

@@ -97,11 +97,27 @@ struct SchedulingCore: Sendable {
         return healthy ? pump(now: now) : failUnservable()
     }
 
-    mutating func setEngineFigures(_ id: String, running: Double?, waiting: Double?, kvCacheUsage: Double?) {
-        guard let index = index.positionOf[id] else { return }
-        instances[index].engineRunning = running
-        instances[index].engineWaiting = waiting
-        instances[index].kvCacheUsage = kvCacheUsage
+    /// An engine's own figures. With ``SchedulerConfiguration/countsOtherClients``, what it
+    /// runs and queues beyond this control plane's requests (`ownBefore` of them when the
+    /// scrape began, or more now) takes that many of its slots; freed slots start waiting requests.
+    mutating func setEngineFigures(
+        _ id: String, running: Double?, waiting: Double?, kvCacheUsage: Double?, ownBefore: Int, now: ContinuousClock.Instant
+    ) -> [QueueDecision] {
+        guard let position = index.positionOf[id] else { return [] }
+        instances[position].engineRunning = running
+        instances[position].engineWaiting = waiting
+        instances[position].kvCacheUsage = kvCacheUsage
+        guard configuration.countsOtherClients else { return [] }
+        let capacity = instances[position].spec.maxConcurrentRequests
+        let reported = (running ?? 0) + (waiting ?? 0)
+        // A server's figure: a number of requests within 0...capacity once our own are taken off.
+        let engineCount = reported.isFinite ? Int(min(max(reported.rounded(), 0), Double(capacity) * 4)) : 0
+        let others = min(capacity, max(0, engineCount - max(ownBefore, instances[position].inFlight)))
+        let change = others - instances[position].othersInFlight
+        guard change != 0 else { return [] }
+        index.occupy(instances[position], at: position, by: change)
+        instances[position].othersInFlight = others
+        return change < 0 ? pump(now: now) : []
     }
 
     /// Counts `change` more requests in flight on the instance at `position`, and in its pools.

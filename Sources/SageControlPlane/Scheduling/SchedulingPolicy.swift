@@ -44,6 +44,11 @@ public struct SchedulerConfiguration: Sendable, Hashable {
         set { storedLoadCap = newValue.isNaN ? 1 : max(0, min(1, newValue)) }
     }
     private var storedLoadCap = 0.25
+    /// Whether an instance's load counts the requests that other clients run on it: what its
+    /// engine's `/metrics` reports running and waiting beyond this control plane's own
+    /// requests. On for gateway replicas over one fleet, so that each does not believe it
+    /// owns the engines' every slot; off, only this control plane's requests count.
+    public var countsOtherClients = false
 
     public init(
         maxQueueLength: Int = 10_000, maxQueueWait: Duration? = nil, agingInterval: Duration = .seconds(5),

@@ -22,6 +22,8 @@ final class KeyRing: Sendable {
     private struct State {
         var keys: [GatewayKey]
         var usage: [String: Usage] = [:]
+        /// Gateway replicas enforcing the keys' limits together; each enforces its share.
+        var replicas = 1
     }
 
     private let state: Mutex<State>
@@ -93,6 +95,13 @@ final class KeyRing: Sendable {
         return headers[.apiKey].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// The number of live gateway replicas (at least 1): each key's limits are split evenly
+    /// among them (a concurrency bound rounded up, so that every replica can serve a key).
+    var replicas: Int {
+        get { state.withLock { $0.replicas } }
+        set { state.withLock { $0.replicas = max(1, newValue) } }
+    }
+
     /// Counts a request of `key` in, or refuses it (429) when the key is at its concurrency
     /// bound or out of requests or tokens for now.
     ///
@@ -100,20 +109,22 @@ final class KeyRing: Sendable {
     ///   the engine reports no usage.
     func admit(_ key: GatewayKey, promptBytes: Int, now: ContinuousClock.Instant = .now) throws(GatewayError) -> KeyPass {
         let refusal = state.withLock { state -> GatewayError? in
-            var usage = Self.refilled(state.usage[key.name], for: key, now: now)
+            let replicas = state.replicas
+            var usage = Self.refilled(state.usage[key.name], for: key, replicas: replicas, now: now)
             defer { state.usage[key.name] = usage }
-            if let bound = key.maxConcurrency, usage.inFlight >= bound {
-                return Self.limited("key '\(key.name)' has \(usage.inFlight) requests in flight, its limit (max_concurrency)", after: 1)
+            let share = replicas > 1 ? " (this replica's share among \(replicas))" : ""
+            if let bound = key.maxConcurrency.map({ Self.share(of: $0, among: replicas) }), usage.inFlight >= bound {
+                return Self.limited("key '\(key.name)' has \(usage.inFlight) requests in flight, its limit\(share) (max_concurrency)", after: 1)
             }
             if let perMinute = key.requestsPerMinute, usage.requests < 1 {
                 return Self.limited(
-                    "key '\(key.name)' used its \(perMinute) requests per minute (requests_per_minute)",
-                    after: Self.seconds(toRefill: 1 - usage.requests, perMinute: perMinute))
+                    "key '\(key.name)' used its \(perMinute) requests per minute\(share) (requests_per_minute)",
+                    after: Self.seconds(toRefill: 1 - usage.requests, perMinute: Double(perMinute) / Double(replicas)))
             }
             if let perMinute = key.tokensPerMinute, usage.tokens <= 0 {
                 return Self.limited(
-                    "key '\(key.name)' used its \(perMinute) tokens per minute (tokens_per_minute)",
-                    after: Self.seconds(toRefill: 1 - usage.tokens, perMinute: perMinute))
+                    "key '\(key.name)' used its \(perMinute) tokens per minute\(share) (tokens_per_minute)",
+                    after: Self.seconds(toRefill: 1 - usage.tokens, perMinute: Double(perMinute) / Double(replicas)))
             }
             if key.requestsPerMinute != nil { usage.requests -= 1 }
             usage.inFlight += 1
@@ -136,21 +147,29 @@ final class KeyRing: Sendable {
     /// The requests in flight per key name (for the tests and the admin API).
     var inFlight: [String: Int] { state.withLock { $0.usage.mapValues(\.inFlight) } }
 
-    private static func refilled(_ usage: Usage?, for key: GatewayKey, now: ContinuousClock.Instant) -> Usage {
-        let requestsCapacity = Double(key.requestsPerMinute ?? 0)
-        let tokensCapacity = Double(key.tokensPerMinute ?? 0)
+    /// The buckets of `usage` refilled until `now` at this replica's share of the key's rates;
+    /// a bucket above its share (the replicas grew) is cut to it.
+    private static func refilled(_ usage: Usage?, for key: GatewayKey, replicas: Int, now: ContinuousClock.Instant) -> Usage {
+        let requestsRate = Double(key.requestsPerMinute ?? 0) / Double(replicas)
+        // A share below one request a minute still holds one, or the key could never be served here.
+        let requestsCapacity = key.requestsPerMinute == nil ? 0 : max(1, requestsRate)
+        let tokensCapacity = Double(key.tokensPerMinute ?? 0) / Double(replicas)
         guard var usage else { return Usage(requests: requestsCapacity, tokens: tokensCapacity, refilled: now) }
-        let elapsed = Double((now - usage.refilled).nanoseconds) / 1e9
-        guard elapsed > 0 else { return usage }
-        usage.requests = min(requestsCapacity, usage.requests + elapsed * requestsCapacity / 60)
+        let elapsed = max(0, Double((now - usage.refilled).nanoseconds) / 1e9)
+        usage.requests = min(requestsCapacity, usage.requests + elapsed * requestsRate / 60)
         usage.tokens = min(tokensCapacity, usage.tokens + elapsed * tokensCapacity / 60)
-        usage.refilled = now
+        usage.refilled = max(usage.refilled, now)
         return usage
     }
 
+    /// A replica's share of a concurrency bound: rounded up, so that each may serve the key.
+    static func share(of bound: Int, among replicas: Int) -> Int {
+        replicas <= 1 ? bound : max(1, (bound + replicas - 1) / replicas)
+    }
+
     /// Whole seconds until a bucket refilled at `perMinute` gains `missing`, at least 1.
-    private static func seconds(toRefill missing: Double, perMinute: Int) -> Int {
-        let seconds = (missing * 60 / Double(perMinute)).rounded(.up)
+    private static func seconds(toRefill missing: Double, perMinute: Double) -> Int {
+        let seconds = (missing * 60 / perMinute).rounded(.up)
         return seconds.isFinite && seconds >= 1 ? Int(min(seconds, 3_600)) : 1
     }
 

@@ -69,10 +69,11 @@ final class GatewayMetrics: Sendable {
     /// The Prometheus text, with the figures read now: the gateway's requests being served (in
     /// all, and per API key), the queue length, and per instance its health, its requests in
     /// flight and its circuit state; per discovery source whether it is reachable, its
-    /// instances and its failed reads.
-    func render(fleet controlPlane: ControlPlaneClient, requestsActive: Int, perKey: [String: Int]) -> [UInt8] {
+    /// instances and its failed reads; among replicas, how many are live.
+    func render(fleet controlPlane: ControlPlaneClient, requestsActive: Int, perKey: [String: Int], replicas: Int? = nil) -> [UInt8] {
         let snapshot = controlPlane.metrics()
         if let replicaID { Gauge(label: "sagellm_gateway_replica_info", dimensions: [("replica", replicaID)], factory: factory).record(1) }
+        if let replicas { Gauge(label: "sagellm_gateway_replicas", factory: factory).record(replicas) }
         Gauge(label: "sagellm_gateway_requests_active", factory: factory).record(requestsActive)
         for (key, inFlight) in perKey {
             Gauge(label: "sagellm_gateway_key_requests_in_flight", dimensions: [("key", key)], factory: factory).record(inFlight)

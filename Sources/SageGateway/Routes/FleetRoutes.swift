@@ -11,6 +11,8 @@ struct FleetRoutes: Sendable {
     let state: GatewayState
     let metrics: GatewayMetrics
     let keys: KeyRing
+    /// This gateway among replicas (nil: alone).
+    let membership: ReplicaMembership?
     /// When the gateway started (the models' `created`).
     let started: Int
     /// Alias: model; listed with `root` naming the model.
@@ -29,7 +31,7 @@ struct FleetRoutes: Sendable {
         router.get("metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render(fleet: controlPlane, requestsActive: state.requestsInFlight, perKey: keys.inFlight))))
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render(fleet: controlPlane, requestsActive: state.requestsInFlight, perKey: keys.inFlight, replicas: membership?.current.replicas))))
         }
     }
 
@@ -77,6 +79,13 @@ struct FleetRoutes: Sendable {
             }
             let unreachable = sources.filter { !$0.isReachable }.map { "discovery source \($0.name) unreachable (\($0.lastError ?? "not read yet")); keeping its last \($0.instances) instances" }
             if !unreachable.isEmpty { body["warnings"] = unreachable }
+        }
+        if let membership {
+            let (replicas, problem) = membership.current
+            body["replicas"] = replicas
+            if let problem {
+                body["warnings"] = (body["warnings"] as? [String] ?? []) + ["the replica registry cannot be read (\(problem)); keys' limits stay split among \(replicas) replicas"]
+            }
         }
         if reasons.isEmpty {
             body["status"] = "ready"

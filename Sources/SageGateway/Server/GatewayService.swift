@@ -54,13 +54,16 @@ public struct GatewayService: Service {
                 status: 500, field: "gateway.admin_port")
         }
         let state = GatewayState()
-        let metrics = GatewayMetrics(registry: .init(), replicaID: configuration.replicaID)
+        let membership = configuration.replicaRegistry.map { registry in
+            ReplicaMembership(registry: registry, replicaID: configuration.effectiveReplicaID ?? "gateway", keys: keys, logger: self.logger)
+        }
+        let metrics = GatewayMetrics(registry: .init(), replicaID: configuration.effectiveReplicaID)
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())  // before the routes: it wraps them all
         CompletionRoutes(controlPlane: controlPlane, configuration: configuration, state: state, metrics: metrics, keys: keys, logger: logger)
             .register(on: router)
         FleetRoutes(
-            controlPlane: controlPlane, state: state, metrics: metrics, keys: keys,
+            controlPlane: controlPlane, state: state, metrics: metrics, keys: keys, membership: membership,
             started: Int(exactly: Date().timeIntervalSince1970.rounded(.down)) ?? 0, aliases: configuration.modelAliases
         ).register(on: router)
         let (host, port, logger, onListening) = (configuration.host, configuration.port, self.logger, self.onListening)
@@ -84,6 +87,8 @@ public struct GatewayService: Service {
         }
         if keys.file != nil { services.append(KeysFileWatcher(keys: keys, interval: keysFileInterval, logger: logger)) }
         services.append(Drain(state: state, timeout: configuration.drainTimeout, logger: logger))
+        // Last, so that it is shut down first: the replica leaves the registry before it drains.
+        if let membership { services += try membership.services() }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: logger))
         do {
             try await group.run()

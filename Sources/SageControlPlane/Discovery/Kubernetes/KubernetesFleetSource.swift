@@ -63,14 +63,15 @@ struct KubernetesFleetSource: FleetSource {
                 transport = try access.transport()
             } catch {
                 await report(.unreachable(error.message))
-                guard await Self.pause(&backoff, maximum: maximumBackoff) else { return }
+                guard await pauseBeforeRetry(&backoff, maximum: maximumBackoff) else { return }
                 continue
             }
             let failure = await round(transport, path: path, query: query, objects: &objects, version: &resourceVersion, report)
             try? await transport.shutdown()  // nothing is left to close on failure
+            if Task.isCancelled { return }  // stopped, not failed
             if let failure {
                 await report(.unreachable(failure))
-                guard await Self.pause(&backoff, maximum: maximumBackoff) else { return }
+                guard await pauseBeforeRetry(&backoff, maximum: maximumBackoff) else { return }
             } else {
                 backoff = .milliseconds(500)
             }
@@ -169,13 +170,6 @@ struct KubernetesFleetSource: FleetSource {
         } catch {
             throw SageLLMError(code: .decoding, reason: "the Kubernetes API answered with JSON that does not read as \(type): \(error)")
         }
-    }
-
-    /// Waits `backoff` (false when cancelled) and doubles it up to `maximum`.
-    static func pause(_ backoff: inout Duration, maximum: Duration) async -> Bool {
-        do { try await Task.sleep(for: backoff) } catch { return false }
-        backoff = min(backoff * 2, maximum)
-        return true
     }
 
     static func queryEscaped(_ text: String) -> String {

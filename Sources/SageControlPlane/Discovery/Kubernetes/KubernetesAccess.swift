@@ -11,11 +11,15 @@ public struct KubernetesAccess: Sendable, Hashable {
     public var tokenFile: String?
     /// A CA bundle for the API server's certificate (nil: the system's).
     public var caFile: String?
+    /// A bearer token given inline (a kubeconfig's `token`), used when there is no token file.
+    /// Redacted when printed.
+    public var token: APIKey?
 
-    public init(apiServer: String, tokenFile: String? = nil, caFile: String? = nil) {
+    public init(apiServer: String, tokenFile: String? = nil, caFile: String? = nil, token: APIKey? = nil) {
         self.apiServer = apiServer
         self.tokenFile = tokenFile
         self.caFile = caFile
+        self.token = token
     }
 
     /// Where a pod's service account is mounted.
@@ -39,7 +43,7 @@ public struct KubernetesAccess: Sendable, Hashable {
 
     /// A transport to the API server with the token read now.
     func transport() throws(ControlPlaneError) -> HTTPTransport {
-        var token: String?
+        var token = self.token?.secret
         if let tokenFile {
             do {
                 token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
