@@ -56,6 +56,7 @@ struct ServeCommand: AsyncParsableCommand, HandlesItsOwnSignals {
             if let replicaID { gateway.replicaID = replicaID }
             if let keepalive { gateway.keepaliveInterval = keepalive == 0 ? nil : try GatewayConfiguration.seconds(keepalive, field: "--keepalive") }
             try gateway.validate()
+            gateway.replicaID = gateway.effectiveReplicaID  // the host name is looked up once
             let configured = gateway
             if let configFile {
                 // The control plane's log lines name the replica too (discovery, health, reloads).

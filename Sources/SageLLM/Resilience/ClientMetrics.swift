@@ -125,8 +125,9 @@ package final class ClientMetrics: Sendable {
     }
 
     private static func microseconds(_ duration: Duration) -> UInt64 {
+        // A negative duration under a second has seconds 0 and negative attoseconds.
+        guard duration > .zero else { return 0 }
         let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 0 }
         return UInt64(min(seconds, 3600)) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000)
     }
 

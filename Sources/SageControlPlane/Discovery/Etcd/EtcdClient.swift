@@ -62,7 +62,7 @@ package final class EtcdClient: Sendable {
 
     /// A new lease of `seconds`; its id.
     package func grant(seconds: Int) async throws(SageLLMError) -> Int64 {
-        let response: EtcdWire.LeaseResponse = try await call("v3/lease/grant", EtcdWire.LeaseRequest(id: nil, ttl: EtcdWire.Number(Int64(seconds))))
+        let response: EtcdWire.LeaseResponse = try await call("v3/lease/grant", EtcdWire.LeaseRequest(id: nil, ttl: EtcdWire.Number(Int64(clamping: seconds))))
         guard let id = response.id?.value, id != 0 else {
             throw SageLLMError(code: .decoding, reason: "etcd granted a lease without an id")
         }

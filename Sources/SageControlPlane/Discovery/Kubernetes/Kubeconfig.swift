@@ -40,8 +40,9 @@ enum Kubeconfig {
             guard let decoded = Data(base64Encoded: data, options: .ignoreUnknownCharacters) else {
                 throw fail("certificate-authority-data of cluster '\(context.cluster ?? "")' is not base64")
             }
-            // The transport reads a CA from a file: it is written once, private to this user.
-            let caFile = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-kubeconfig-ca-\(UInt(bitPattern: data.hashValue)).crt").path
+            // The transport reads a CA from a file: written private to this user, named by a
+            // stable hash of the data, so that restarts reuse one file rather than add one each.
+            let caFile = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-kubeconfig-ca-\(FleetIndex.hash(data)).crt").path
             guard FileManager.default.createFile(atPath: caFile, contents: decoded, attributes: [.posixPermissions: 0o600]) else {
                 throw fail("cannot write its CA to \(caFile)")
             }
