@@ -23,6 +23,13 @@ extension SagePerformance {
         print("")
     }
 
+    /// The `fifo` + `load_balanced` decision alone, for a long time (to profile it).
+    static func decisionAlone() async throws {
+        let timings = try await DecisionBenchmark.run(instanceCount: 1000, policy: .fifo, routing: .loadBalanced, iterations: 2_000_000)
+        let micros = timings.map { $0.seconds * 1e6 }.sorted()
+        print("  Decision, fifo + load_balanced, 1,000 instances, 2,000,000 requests: median \(fmt3(micros[micros.count / 2])) µs")
+    }
+
     static func addedLatency() async throws {
         try await withSimulatorServer(configuration: .instant(model: "cp")) { simulator in
             let direct = try IntelligentLLMClient(

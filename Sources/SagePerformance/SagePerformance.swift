@@ -20,7 +20,7 @@ struct SagePerformance {
             case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--only": only = iterator.next()
             default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|stream|detect|resilience|bench|control-plane|cluster-sim|gateway|gateway-idle-streams|engines|discovery|sim-to-real]")
+                print("usage: sagellm-perf [--seconds S] [--only parser|chat|chat-client|stream|detect|resilience|bench|control-plane|control-plane-latency|control-plane-decision|cluster-sim|gateway|gateway-idle-streams|engines|discovery|sim-to-real]")
                 return
             }
         }
@@ -35,6 +35,7 @@ struct SagePerformance {
         if only == nil || only == "bench" { try await benchmarkToolBenchmark() }
         if only == nil || only == "control-plane" { try await controlPlaneBenchmark() }
         if only == "control-plane-latency" { try await addedLatency() }  // alone, to profile it
+        if only == "control-plane-decision" { try await decisionAlone() }  // alone, to profile it
         if only == nil || only == "cluster-sim" { try clusterSimulationBenchmark() }
         if only == nil || only == "gateway" { try await gatewayBenchmark(duration: duration) }
         if only == nil || only == "gateway-idle-streams" { try await gatewayIdleStreamsBenchmark() }

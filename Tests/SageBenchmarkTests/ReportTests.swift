@@ -1,6 +1,7 @@
 import Foundation
 import SageBenchmark
 import SageLLM
+import SageTesting
 import Testing
 
 /// Contracts and reports: missing figures fail, every format is well formed, runs read back.
@@ -16,8 +17,7 @@ struct ReportTests {
     }
 
     static func temporaryDirectory() -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-bench-\(UUID().uuidString)").path
-        return path
+        TestFiles.path("sagellm-bench")
     }
 
     @Test func aMissingFigureFailsItsCheckAndZeroIsNotAPass() {

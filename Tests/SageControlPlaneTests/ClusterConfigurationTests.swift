@@ -9,7 +9,7 @@ import Testing
 @Suite("Cluster files")
 struct ClusterConfigurationTests {
     static func file(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).yaml").path
+        let path = TestFiles.path("cluster", suffix: ".yaml")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -14,7 +14,7 @@ struct DispatchMachineTests {
 
     static func lease(_ id: String) -> Lease {
         Lease(
-            requestID: 1, instance: SharedInstanceSpec(InstanceSpec(id: id, baseURL: "http://127.0.0.1:9/v1", model: "m")), arrival: .now, dispatched: .now,
+            requestID: 1, instance: SharedInstanceSpec(InstanceSpec(id: id, baseURL: "http://127.0.0.1:9/v1", model: "m")), position: 0, arrival: .now, dispatched: .now,
             placement: RequestPlacement(), policy: .fifo)
     }
 

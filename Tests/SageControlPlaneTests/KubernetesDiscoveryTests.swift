@@ -53,7 +53,7 @@ struct KubernetesDiscoveryTests {
             let reports = SourceReports()
             let source = Self.source(url, tokenFile: tokenFile, selection: .endpointSlices(service: "vllm", portName: "http"))
             #expect(source.name == "kubernetes inference/vllm")
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask { await source.run { reports.append($0) } }
                 defer { group.cancelAll() }
                 #expect(await eventually { reports.lastFleet == ["pod-a"] }, "only the ready endpoint: \(reports.all)")
@@ -116,7 +116,7 @@ struct KubernetesDiscoveryTests {
                 #"{"kind":"PodList","metadata":{"resourceVersion":"3"},"items":[\#(pod("decode-0", ip: "10.2.0.1", ready: true, labels: #""sagellm.io/instance-type":"DECODE","sagellm.io/model":"big","sagellm.io/max-concurrent-requests":"16","topology.kubernetes.io/zone":"z1""#)),\#(pod("prefill-0", ip: "10.2.0.2", ready: false, labels: #""sagellm.io/instance-type":"PREFILL""#)),\#(pod("plain-0", ip: "10.2.0.3", ready: true, labels: #""app":"vllm""#))]}"#)
             let reports = SourceReports()
             let source = Self.source(url, selection: .pods(labelSelector: "app in (vllm)"), port: 8000)
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask { await source.run { reports.append($0) } }
                 defer { group.cancelAll() }
                 #expect(await eventually { reports.lastFleet == ["decode-0", "plain-0"] }, "\(reports.all)")
@@ -171,7 +171,7 @@ struct KubernetesDiscoveryTests {
             let source = KubernetesFleetSource(
                 access: KubernetesAccess(apiServer: url, token: access.token), namespace: namespace, selection: .endpointSlices(service: "vllm", portName: nil), port: 8000,
                 template: InstanceTemplate(model: "m"))
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            await withTaskGroup(of: Void.self) { group in
                 group.addTask { await source.run { reports.append($0) } }
                 defer { group.cancelAll() }
                 #expect(await eventually { reports.lastFleet == [] })

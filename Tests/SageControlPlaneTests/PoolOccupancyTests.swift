@@ -20,8 +20,8 @@ struct PoolOccupancyTests {
 
     static func expectCountsMatchAScan(_ core: SchedulingCore, after step: String) {
         let scanned = FleetIndex(core.instances)
-        #expect(core.index.freeSlots.filter { $0.value != 0 } == scanned.freeSlots.filter { $0.value != 0 }, "free slots after \(step)")
-        #expect(core.index.inFlight.filter { $0.value != 0 } == scanned.inFlight.filter { $0.value != 0 }, "in flight after \(step)")
+        #expect(core.index.freeSlotsByPool.filter { $0.value != 0 } == scanned.freeSlotsByPool.filter { $0.value != 0 }, "free slots after \(step)")
+        #expect(core.index.inFlightByPool.filter { $0.value != 0 } == scanned.inFlightByPool.filter { $0.value != 0 }, "in flight after \(step)")
     }
 
     @Test func countsFollowEveryDispatchReleaseAndHealthChange() throws {
@@ -93,5 +93,46 @@ struct PoolOccupancyTests {
             return
         }
         #expect(second.requestID == 2)
+    }
+
+    /// A lease remembers where its instance was; when the table changed under it (an earlier
+    /// instance removed, its own instance replaced), the release still counts on the right one.
+    @Test func releasesFindTheirInstanceAfterTheTableChanged() throws {
+        let origin = ContinuousClock.now
+        var core = SchedulingCore(policy: .fifo, routing: [.whole: .roundRobin], configuration: SchedulerConfiguration(), origin: origin)
+        let specs = ["a", "b", "c"].map { InstanceSpec(id: $0, baseURL: "http://\($0):8000/v1", model: "m", maxConcurrentRequests: 4) }
+        _ = try core.add(specs, now: origin)
+        var leases: [Lease] = []
+        for id in 0..<6 {
+            let request = QueuedRequest(
+                id: UInt64(id), model: "m", placement: RequestPlacement(), arrival: origin, deadline: nil, prefixBlocks: [], excluded: [],
+                topologyAnchor: nil)
+            guard case .leased(let lease) = core.admit(request, now: origin) else {
+                Issue.record("request \(id) should go at once")
+                return
+            }
+            leases.append(lease)
+        }
+        func inFlight(_ id: String) -> Int? { core.instances.first { $0.spec.id == id }?.inFlight }
+        // "a" leaves: "b" and "c" move up one place, and the leases of "a" find nothing to count on.
+        let removed = core.drain("a", remove: true)
+        #expect(removed)
+        for lease in leases where lease.instance.id == "a" { _ = core.release(lease, outcome: .cancelled, now: origin) }
+        #expect(inFlight("a") == nil)
+        #expect(core.instances.map(\.spec.id) == ["b", "c"])
+        // "c" is replaced by a new spec at its place: its leases count on the new entry.
+        var bigger = specs[2]
+        bigger.maxConcurrentRequests = 8
+        let drained = core.drain("c", remove: false)
+        #expect(drained)
+        _ = try core.add(bigger, now: origin)
+        #expect(inFlight("c") == 2)
+        for lease in leases where lease.instance.id != "a" {
+            _ = core.release(lease, outcome: .success(latency: .milliseconds(5), timeToFirstToken: nil, outputTokens: 4), now: origin)
+        }
+        #expect(inFlight("b") == 0)
+        #expect(inFlight("c") == 0)
+        #expect(core.instances.first { $0.spec.id == "b" }?.completed == 2)
+        Self.expectCountsMatchAScan(core, after: "the releases")
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 import SageGateway
+import SageTesting
 import Testing
 import SageControlPlane
 
 /// The gateway's settings: the cluster file's `gateway:` section, then `SAGE_GATEWAY_*`.
 struct GatewayConfigurationTests {
     static func file(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).yaml").path
+        let path = TestFiles.path("gateway", suffix: ".yaml")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

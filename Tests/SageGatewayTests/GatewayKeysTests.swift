@@ -12,9 +12,7 @@ import Testing
 
 /// A keys file in a fresh temporary directory.
 func keysFile(_ text: String) throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-keys-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let path = directory.appendingPathComponent("keys.yaml").path
+    let path = try TestFiles.directory("sagellm-keys").appendingPathComponent("keys.yaml").path
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }

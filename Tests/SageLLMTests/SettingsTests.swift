@@ -1,5 +1,6 @@
 import Foundation
 import SageLLM
+import SageTesting
 import Testing
 
 /// Settings: explicit values over environment over YAML file over defaults, every documented
@@ -8,9 +9,7 @@ import Testing
 struct SettingsTests {
     /// Writes `text` to a fresh temporary file and returns its path.
     static func temporaryFile(_ text: String, name: String = "sagellm.yaml") throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sagellm-settings-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let url = directory.appendingPathComponent(name)
+        let url = try TestFiles.directory("sagellm-settings").appendingPathComponent(name)
         try Data(text.utf8).write(to: url)
         return url.path
     }

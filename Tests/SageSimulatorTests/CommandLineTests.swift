@@ -483,7 +483,7 @@ extension CommandLineTests {
 extension CommandLineTests {
     /// Writes a cluster file over `baseURLs` and returns its path.
     static func clusterFile(_ baseURLs: [String], model: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).yaml").path
+        let path = TestFiles.path("cluster", suffix: ".yaml")
         try ("instances:\n" + baseURLs.enumerated().map { "  - {instance_id: i\($0.offset), base_url: \"\($0.element)\", model_name: \(model)}\n" }.joined())
             .write(toFile: path, atomically: true, encoding: .utf8)
         return path

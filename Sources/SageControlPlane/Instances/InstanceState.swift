@@ -43,10 +43,26 @@ struct InstanceState: Sendable {
     var occupied: Int { inFlight + othersInFlight }
     var load: Double { Double(occupied) / Double(spec.maxConcurrentRequests) }
     var hasFreeSlot: Bool { occupied < spec.maxConcurrentRequests }
+    /// Healthy and not drained: it takes new requests.
+    var isServing: Bool { healthy && !draining }
 
     /// Takes requests of `pool` at all (ignoring its free slots).
     func serves(_ pool: PoolKey) -> Bool {
         healthy && !draining && spec.type.takes(pool.phase) && spec.model == pool.model
+    }
+
+    /// Counts a request it served, and averages its figures in.
+    mutating func recordSuccess(latency: Duration, timeToFirstToken ttft: Duration?, outputTokens tokens: Int?, alpha: Double) {
+        completed += 1
+        consecutiveFailures = 0
+        self.latency = Self.averaged(self.latency, latency.seconds, alpha: alpha)
+        if let ttft { timeToFirstToken = Self.averaged(timeToFirstToken, ttft.seconds, alpha: alpha) }
+        if let tokens, tokens > 0 {
+            secondsPerToken = Self.averaged(secondsPerToken, latency.seconds / Double(tokens), alpha: alpha)
+        }
+        if let tokens, tokens > 1, let ttft, latency > ttft {
+            tokensPerSecond = Self.averaged(tokensPerSecond, Double(tokens - 1) / (latency - ttft).seconds, alpha: alpha)
+        }
     }
 
     /// An exponentially weighted average with `sample` added (the sample itself when there was none).

@@ -11,7 +11,7 @@ struct Router: Sendable {
     private var random: SeededGenerator
     /// `locality`: which instance last served each prompt-prefix block (bounded).
     private var blockOwners: BoundedDictionary<UInt64, String>
-    /// `affinity`/`topology_aware`: where each session went last.
+    /// `topology_aware`: where each session went last.
     private var lastInstance: BoundedDictionary<String, String>
 
     /// Above this many instances `load_balanced` compares two random ones instead of all.
@@ -68,19 +68,23 @@ struct Router: Sendable {
     /// Records where a request went (prefix owners, the session's last instance).
     mutating func dispatched(_ request: QueuedRequest, to instance: String) {
         if strategy == .locality { for block in request.prefixBlocks { blockOwners[block] = instance } }
-        if let key = request.placement.sessionKey { lastInstance[key] = instance }
+        if strategy == .topologyAware, let key = request.placement.sessionKey { lastInstance[key] = instance }
     }
 
     /// Least load; ties go round in turn; for large fleets, the better of two random eligible ones.
     mutating func leastLoaded(_ instances: [InstanceState], _ positions: [Int], _ eligible: (Int) -> Bool) -> Int? {
         if positions.count > Self.powerOfTwoThreshold {
-            var picked: [Int] = []
-            for _ in 0..<16 where picked.count < 2 {
+            var first: Int?
+            for _ in 0..<16 {
                 let position = positions[Int(random.next() % UInt64(positions.count))]
-                if eligible(position) && picked.first != position { picked.append(position) }
+                guard eligible(position) && first != position else { continue }
+                guard let picked = first else {
+                    first = position
+                    continue
+                }
+                return instances[picked].load <= instances[position].load ? picked : position
             }
-            if picked.count == 2 { return instances[picked[0]].load <= instances[picked[1]].load ? picked[0] : picked[1] }
-            if let only = picked.first { return only }
+            if let first { return first }
         }
         guard !positions.isEmpty else { return nil }
         roundRobin &+= 1
@@ -98,7 +102,7 @@ struct Router: Sendable {
     mutating func sticky(
         _ instances: [InstanceState], _ positions: [Int], _ index: FleetIndex, _ request: QueuedRequest, _ eligible: (Int) -> Bool
     ) -> Int? {
-        guard let key = request.placement.sessionKey, let ring = index.rings[request.pool], !ring.isEmpty else {
+        guard let key = request.placement.sessionKey, let pool = index.number(of: request.pool), case let ring = index.ringOfPool[pool], !ring.isEmpty else {
             return leastLoaded(instances, positions, eligible)
         }
         let bound = loadBound(index, request.pool)
@@ -121,9 +125,10 @@ struct Router: Sendable {
     /// A load above which an instance is passed over despite a preference: the pool's mean
     /// load times ``affinityLoadFactor``, plus one request's share of an average instance.
     func loadBound(_ index: FleetIndex, _ pool: PoolKey) -> Double {
-        let capacity = Double(index.servingCapacity[pool] ?? 1)
-        let instanceCount = index.positionsByPool[pool]?.count ?? 0
-        let inFlight = index.inFlight[pool] ?? 0
+        guard let number = index.number(of: pool) else { return 1 }  // nothing runs: one request's share of one slot
+        let capacity = Double(index.servingCapacityInPool[number])
+        let instanceCount = index.positionsInPool[number].count
+        let inFlight = index.inFlightInPool[number]
         let mean = Double(inFlight) / max(capacity, 1)
         return mean * Self.affinityLoadFactor + 1 / Double(max(1, capacity / Double(max(1, instanceCount))))
     }

@@ -108,8 +108,10 @@ package struct QueuedRequest: Sendable {
 package struct Lease: Sendable {
     let requestID: UInt64
     /// The instance's spec by reference: a lease is copied at every step of a request.
-    private let sharedInstance: SharedInstanceSpec
+    let sharedInstance: SharedInstanceSpec
     var instance: InstanceSpec { sharedInstance.spec }
+    /// Where the instance was in the scheduler's table when it was granted.
+    let position: Int
     let arrival: ContinuousClock.Instant
     let dispatched: ContinuousClock.Instant
     let placement: RequestPlacement
@@ -120,11 +122,12 @@ package struct Lease: Sendable {
     var client: InstanceClient? = nil
 
     init(
-        requestID: UInt64, instance: SharedInstanceSpec, arrival: ContinuousClock.Instant, dispatched: ContinuousClock.Instant,
+        requestID: UInt64, instance: SharedInstanceSpec, position: Int, arrival: ContinuousClock.Instant, dispatched: ContinuousClock.Instant,
         placement: RequestPlacement, policy: SchedulingPolicy, phase: RequestPhase = .whole, client: InstanceClient? = nil
     ) {
         self.requestID = requestID
         self.sharedInstance = instance
+        self.position = position
         self.arrival = arrival
         self.dispatched = dispatched
         self.placement = placement

@@ -19,7 +19,7 @@ package final class Scheduler: Sendable {
             policy: policy,
             routing: [.whole: routing, .prefill: disaggregation.prefillRouting ?? routing, .decode: disaggregation.decodeRouting ?? routing],
             configuration: configuration, origin: .now)
-        core.routers[.decode]?.pairing = disaggregation.topologyPairing ? disaggregation.pairingScores : nil
+        core.routers[RequestPhase.decode.rawValue].pairing = disaggregation.topologyPairing ? disaggregation.pairingScores : nil
         room = WaitingRoom(core)
     }
 

@@ -11,8 +11,8 @@ struct SchedulingCore: Sendable {
     /// Requests dispatched and not yet released, over all instances.
     var inFlightTotal = 0
     var waiting: WaitingQueue
-    /// One router per phase, so prefill and decode can be routed differently.
-    var routers: [RequestPhase: Router]
+    /// One router per phase (indexed by its raw value), so prefill and decode can be routed differently.
+    var routers: [Router]
     var policy: SchedulingPolicy
     var shutDown = false
     /// `adaptive`: how often each policy was chosen, and the last reason.
@@ -36,9 +36,7 @@ struct SchedulingCore: Sendable {
         self.policy = policy
         self.configuration = configuration
         waiting = WaitingQueue(origin: origin)
-        routers = Dictionary(uniqueKeysWithValues: RequestPhase.allCases.map { phase in
-            (phase, Router(strategy: routing[phase] ?? routing[.whole] ?? .loadBalanced))
-        })
+        routers = RequestPhase.allCases.map { phase in Router(strategy: routing[phase] ?? routing[.whole] ?? .loadBalanced) }
     }
 
     // MARK: Instances
@@ -115,15 +113,23 @@ struct SchedulingCore: Sendable {
         let others = min(capacity, max(0, engineCount - max(ownBefore, instances[position].inFlight)))
         let change = others - instances[position].othersInFlight
         guard change != 0 else { return [] }
-        index.occupy(instances[position], at: position, by: change)
+        countInPools(position, by: change)
         instances[position].othersInFlight = others
         return change < 0 ? pump(now: now) : []
     }
 
     /// Counts `change` more requests in flight on the instance at `position`, and in its pools.
     private mutating func occupy(_ position: Int, by change: Int) {
-        index.occupy(instances[position], at: position, by: change)
+        countInPools(position, by: change)
         instances[position].inFlight += change
+    }
+
+    /// Counts `change` more slots taken on the instance at `position` in its pools (before
+    /// its own count changes).
+    private mutating func countInPools(_ position: Int, by change: Int) {
+        index.occupy(
+            position: position, capacity: instances[position].spec.maxConcurrentRequests, occupied: instances[position].occupied,
+            serving: instances[position].isServing, by: change)
     }
 
     private mutating func reindex() {
@@ -133,7 +139,7 @@ struct SchedulingCore: Sendable {
     }
 
     /// Whether the fleet has healthy instances for `pool` now.
-    func serves(_ pool: PoolKey) -> Bool { (index.servingCount[pool] ?? 0) > 0 }
+    func serves(_ pool: PoolKey) -> Bool { index.servingCount(of: pool) > 0 }
 
     /// Whether a prefill-heavy request for `model` should be split now: PREFILL and DECODE
     /// instances serve it, and the prefill side keeps up (see
@@ -143,7 +149,7 @@ struct SchedulingCore: Sendable {
         let prefill = PoolKey(model: model, phase: .prefill)
         guard serves(prefill), serves(PoolKey(model: model, phase: .decode)) else { return false }
         guard let perSlot = disaggregation.maxPrefillBacklogPerSlot else { return true }
-        return Double(waiting.waiters(in: prefill)) <= perSlot * Double(index.servingCapacity[prefill] ?? 0)
+        return Double(waiting.waiters(in: prefill)) <= perSlot * Double(index.servingCapacity(of: prefill))
     }
 
     // MARK: Admission
@@ -178,24 +184,11 @@ struct SchedulingCore: Sendable {
     /// Gives an instance back, updates its figures, and dispatches whoever can go now.
     mutating func release(_ lease: Lease, outcome: LeaseOutcome, now: ContinuousClock.Instant) -> [QueueDecision] {
         inFlightTotal -= 1
-        guard let index = index.positionOf[lease.instance.id] else { return pump(now: now) }
+        guard let index = position(of: lease) else { return pump(now: now) }
         occupy(index, by: -1)
         switch outcome {
         case .success(let latency, let ttft, let tokens):
-            let alpha = configuration.ewmaAlpha
-            var instance = instances[index]
-            instance.completed += 1
-            instance.consecutiveFailures = 0
-            instance.latency = InstanceState.averaged(instance.latency, latency.seconds, alpha: alpha)
-            if let ttft { instance.timeToFirstToken = InstanceState.averaged(instance.timeToFirstToken, ttft.seconds, alpha: alpha) }
-            if let tokens, tokens > 0 {
-                instance.secondsPerToken = InstanceState.averaged(instance.secondsPerToken, latency.seconds / Double(tokens), alpha: alpha)
-            }
-            if let tokens, tokens > 1, let ttft, latency > ttft {
-                instance.tokensPerSecond = InstanceState.averaged(
-                    instance.tokensPerSecond, Double(tokens - 1) / (latency - ttft).seconds, alpha: alpha)
-            }
-            instances[index] = instance
+            instances[index].recordSuccess(latency: latency, timeToFirstToken: ttft, outputTokens: tokens, alpha: configuration.ewmaAlpha)
         case .instanceFailure:
             let threshold = configuration.circuitBreakerThreshold
             instances[index].failed += 1
@@ -217,6 +210,13 @@ struct SchedulingCore: Sendable {
         return pump(now: now)
     }
 
+    /// Where the instance of `lease` is in the table now: where it was granted, unless the
+    /// table changed since (then looked up by id); nil once it is gone.
+    private func position(of lease: Lease) -> Int? {
+        if lease.position < instances.count, instances[lease.position].sharedSpec === lease.sharedInstance { return lease.position }
+        return index.positionOf[lease.instance.id]
+    }
+
     /// Refuses new requests and fails the waiting ones.
     mutating func shutdown() -> [QueueDecision] {
         shutDown = true
@@ -232,7 +232,8 @@ struct SchedulingCore: Sendable {
     private mutating func dispatchNow(_ request: QueuedRequest, now: ContinuousClock.Instant, policy: SchedulingPolicy? = nil) -> Lease? {
         let policy = policy ?? effectivePolicy()
         let pool = request.pool
-        guard index.hasFreeSlot(in: pool), let positions = index.positionsByPool[pool], !positions.isEmpty else { return nil }
+        guard let poolNumber = index.number(of: pool), index.hasFreeSlot(inPool: poolNumber) else { return nil }
+        let positions = index.positionsInPool[poolNumber]
         let chosen: Int?
         do {
             // This copy of the table must be gone before the table is changed below, or the
@@ -261,10 +262,10 @@ struct SchedulingCore: Sendable {
                     eligible(position) && (instances[position].tokensPerSecond.map { 1 / $0 <= seconds } ?? true)
                 }
                 chosen =
-                    routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: fastEnough)
-                    ?? routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: eligible)
+                    routers[request.phase.rawValue].choose(instances, positions: positions, index: index, for: request, eligible: fastEnough)
+                    ?? routers[request.phase.rawValue].choose(instances, positions: positions, index: index, for: request, eligible: eligible)
             } else {
-                chosen = routers[request.phase]?.choose(instances, positions: positions, index: index, for: request, eligible: eligible)
+                chosen = routers[request.phase.rawValue].choose(instances, positions: positions, index: index, for: request, eligible: eligible)
             }
         }
         guard let position = chosen else { return nil }
@@ -273,9 +274,9 @@ struct SchedulingCore: Sendable {
         let client = instances[position].client.flatMap { $0.hold() ? $0 : nil }
         occupy(position, by: 1)
         inFlightTotal += 1
-        routers[request.phase]?.dispatched(request, to: instances[position].spec.id)
+        routers[request.phase.rawValue].dispatched(request, to: instances[position].spec.id)
         return Lease(
-            requestID: request.id, instance: instances[position].sharedSpec, arrival: request.arrival, dispatched: now,
+            requestID: request.id, instance: instances[position].sharedSpec, position: position, arrival: request.arrival, dispatched: now,
             placement: request.placement, policy: policy, phase: request.phase, client: client)
     }
 
@@ -311,7 +312,7 @@ struct SchedulingCore: Sendable {
     /// Whether some instance can take `request` at all (ignoring free slots).
     func isServable(_ request: QueuedRequest) -> Bool {
         if request.excluded.isEmpty { return serves(request.pool) }
-        return (index.positionsByPool[request.pool] ?? []).contains { position in
+        return index.positions(in: request.pool).contains { position in
             instances[position].serves(request.pool) && !request.excluded.contains(instances[position].spec.id)
         }
     }
@@ -397,7 +398,7 @@ struct SchedulingCore: Sendable {
         if let cached = fastest[pool], now - cached.computed < Self.shedSweepInterval {
             prediction = cached.prediction
         } else {
-            prediction = FastestPrediction(instances, positions: index.positionsByPool[pool] ?? [], pool: pool)
+            prediction = FastestPrediction(instances, positions: index.positions(in: pool), pool: pool)
             fastest[pool] = (now, prediction)
         }
         if let firstTokenDeadline = request.firstTokenDeadline,

@@ -148,7 +148,7 @@ private struct SimulationRun {
             policy: variant.policy,
             routing: [.whole: variant.routing, .prefill: variant.routing, .decode: disaggregation.decodeRouting ?? variant.routing],
             configuration: SchedulerConfiguration(maxQueueLength: 1_000_000), origin: origin)
-        core.routers[.decode]?.pairing = disaggregation.pairingScores
+        core.routers[RequestPhase.decode.rawValue].pairing = disaggregation.pairingScores
         var fleetScenario = scenario
         fleetScenario.prefillShare = variant.prefillShare ?? scenario.prefillShare
         for (index, member) in fleetScenario.fleet(disaggregated: variant.disaggregated).enumerated() {
