@@ -10,21 +10,52 @@ import SageSimulator
 /// server in this one process on loopback. Run in release mode: `Scripts/perf.sh`.
 @main
 struct SagePerformance {
-    static func main() async throws {
-        let arguments = CommandLine.arguments.dropFirst()
+    /// The sections `--only` takes.
+    static let sections = [
+        "parser", "chat", "chat-client", "stream", "detect", "resilience", "bench", "control-plane", "control-plane-latency",
+        "control-plane-decision", "cluster-sim", "gateway", "gateway-idle-streams", "engines", "discovery", "sim-to-real",
+    ]
+
+    static func main() async {
+        let usage = "usage: sagellm-perf [--seconds S] [--only \(sections.joined(separator: "|"))]"
         var seconds = 3.0
         var only: String?
-        var iterator = arguments.makeIterator()
+        var iterator = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = iterator.next() {
             switch argument {
-            case "--seconds": seconds = iterator.next().flatMap(Double.init) ?? seconds
-            case "--only": only = iterator.next()
-            default:
-                print("usage: sagellm-perf [--seconds S] [--only parser|chat|chat-client|stream|detect|resilience|bench|control-plane|control-plane-latency|control-plane-decision|cluster-sim|gateway|gateway-idle-streams|engines|discovery|sim-to-real]")
+            case "--seconds":
+                let text = iterator.next() ?? ""
+                // A flag's number: checked before it becomes a duration (Int64(Double) traps on NaN or a huge value).
+                guard let value = Double(text), value.isFinite, value > 0, value <= 3_600 else {
+                    fail("--seconds takes a number of seconds above 0 and at most 3600, not '\(text)'", usage)
+                }
+                seconds = value
+            case "--only":
+                let text = iterator.next() ?? ""
+                guard sections.contains(text) else { fail("--only takes one of \(sections.joined(separator: ", ")), not '\(text)'", usage) }
+                only = text
+            case "--help", "-h":
+                print(usage)
                 return
+            default:
+                fail("unknown argument '\(argument)'", usage)
             }
         }
-        let duration = Duration.milliseconds(Int64(seconds * 1000))
+        do {
+            try await run(only: only, seconds: seconds)
+        } catch {
+            FileHandle.standardError.write(Data("sagellm-perf: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    private static func fail(_ message: String, _ usage: String) -> Never {
+        FileHandle.standardError.write(Data("sagellm-perf: \(message)\n\(usage)\n".utf8))
+        exit(2)
+    }
+
+    static func run(only: String?, seconds: Double) async throws {
+        let duration = Duration.milliseconds(Int64(seconds * 1000))  // checked: 0 < seconds <= 3600
         print("sagellm-perf: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(seconds) s per measurement\n")
         if only == nil || only == "parser" { parserBenchmark() }
         if only == nil || only == "chat" { try await chatBenchmark(duration: duration) }
